@@ -1,0 +1,29 @@
+# The two commands a fresh machine needs: `make run` and `make test`.
+.PHONY: run build test test-go fuzz e2e bench bench-smoke
+
+build:
+	go build -o bin/resound ./cmd/resound
+
+# One node, in memory, a default app whose id, key and secret it prints.
+run: build
+	./bin/resound start
+
+# Everything CI runs: format, vet, race tests, fuzzing, the real-client suite.
+test:
+	bash scripts/test.sh
+
+test-go:
+	SKIP_E2E=1 SKIP_FUZZ=1 bash scripts/test.sh
+
+fuzz:
+	SKIP_E2E=1 FUZZ_ONLY=1 FUZZ_TIME=$${FUZZ_TIME:-60s} bash scripts/test.sh
+
+e2e: build
+	E2E_BUILD=1 bash scripts/e2e/run.sh
+
+# The standard benchmark suite (4-8 minutes); results in bench/results/.
+bench:
+	bash bench/run-suite.sh
+
+bench-smoke:
+	bash bench/run-suite.sh --smoke

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"fmt"
+	"time"
+)
+
+// runFanout subscribes S sockets over C public channels and publishes
+// through the signed HTTP API at the offered rate. Each message's data
+// carries its send time; every receiving socket records the latency.
+// Expected deliveries are the subscriber count of each published channel,
+// summed over successful publishes, so loss is exact.
+func runFanout(o *options) (*runResult, error) {
+	if o.Channels < 1 {
+		o.Channels = 1
+	}
+	label := fmt.Sprintf("fanout %d subscribers over %d channel(s)", o.N, o.Channels)
+	params := map[string]any{"n": o.N, "channels": o.Channels, "conns": o.Conns, "duration": o.Duration.String(), "sweep": o.Sweep}
+	if o.Sweep {
+		params["p99_bound"] = o.P99Bound.String()
+	}
+	r := newResult(o, label, params)
+	start := time.Now()
+	spec := popSpec{Targets: targetStrings(o), App: o.App, N: o.N, TotalN: o.N, Channels: o.Channels,
+		InFlight: o.InFlight, SourceIPs: o.SourceIPs, KernelTS: o.KernelTS}
+	f, err := openFleet(o, spec)
+	if err != nil {
+		return nil, err
+	}
+	defer f.close()
+	f.socketSummary(r)
+	names, subs := channelsBySubs(spec, f.open.ChanSubs)
+	if len(names) == 0 {
+		return r, fmt.Errorf("no socket subscribed: %s", f.open.LastError)
+	}
+	snap0, _, err := f.snapshot()
+	if err != nil {
+		return nil, err
+	}
+	step := func(rate float64, id int64) (stepResult, error) {
+		if err := f.resetAll(id); err != nil {
+			return stepResult{}, err
+		}
+		a, _, err := f.snapshot()
+		if err != nil {
+			return stepResult{}, err
+		}
+		stop := o.progress.every(time.Second, func() string {
+			return fmt.Sprintf("step %d: publishing %.0f/s to %d channel(s), %v", id, rate, len(names), time.Since(a.at).Round(time.Second))
+		})
+		pub := runPublishers(publishPlan{Targets: o.targets, App: o.App, Conns: o.Conns, Rate: rate,
+			Duration: min(o.Duration, o.remaining()), Step: id, KeepAlive: true, SourceIPs: o.SourceIPs,
+			Channels: names, Subs: subs})
+		stop()
+		m, _, err := f.drain(func(mergedStats) uint64 { return pub.Expected })
+		if err != nil {
+			return stepResult{}, err
+		}
+		b, _, err := f.snapshot()
+		if err != nil {
+			return stepResult{}, err
+		}
+		s := stepResult{Step: id, Offered: rate, Achieved: pub.achievedRate(), Sent: pub.Sent, SendErrors: pub.Errors,
+			Expected: pub.Expected, Delivered: m.Delivered, Stale: m.Stale, Echoes: m.Echoes,
+			Latency: m.latency.summary(), Seconds: pub.Wall.Seconds(), ServerErrors: m.ServerErrors,
+			ClosedByServer: m.ClosedByServer, Dials: pub.Dials, LastError: firstNonEmpty(pub.LastError, m.LastError)}
+		req := pub.Request.summary()
+		s.Request = &req
+		accountLoss(&s)
+		if m.clientLag.total > 0 {
+			lag := m.clientLag.summary()
+			s.ClientLag = &lag
+		}
+		if pub.Wall > 0 {
+			s.DeliveredRate = float64(m.Delivered) / pub.Wall.Seconds()
+		}
+		s.ClientCPUPct, s.ServerCPUPct = cpuPercents(a, b)
+		return s, nil
+	}
+	if err := runSteps(o, r, o.Rate, step, 0); err != nil {
+		return nil, err
+	}
+	stepErrors(r)
+	f.finishClient(r, snap0)
+	r.WallSeconds = time.Since(start).Seconds()
+	return r, nil
+}
+
+func accountLoss(s *stepResult) {
+	if s.Delivered < s.Expected {
+		s.Lost = s.Expected - s.Delivered
+	} else {
+		s.Extra = s.Delivered - s.Expected
+	}
+}
+
+// stepErrors turns per-step problems into run errors. Loss and latency over
+// the bound in a sweep's deliberately overloaded steps are findings, not
+// errors; outside a sweep, loss on loopback is an error.
+func stepErrors(r *runResult) {
+	for _, s := range r.Steps {
+		if s.SendErrors > 0 {
+			r.Errors = append(r.Errors, fmt.Sprintf("step %d: %d failed sends: %s", s.Step, s.SendErrors, s.LastError))
+		}
+		if s.Echoes > 0 {
+			r.Errors = append(r.Errors, fmt.Sprintf("step %d: %d client events echoed to their sender", s.Step, s.Echoes))
+		}
+		if s.Extra > 0 {
+			r.Errors = append(r.Errors, fmt.Sprintf("step %d: %d more deliveries than expected (duplicates?)", s.Step, s.Extra))
+		}
+		if s.ServerErrors > 0 {
+			r.Errors = append(r.Errors, fmt.Sprintf("step %d: %d pusher:error or malformed messages: %s", s.Step, s.ServerErrors, s.LastError))
+		}
+		if r.Sweep == nil && s.Lost > 0 {
+			r.Errors = append(r.Errors, fmt.Sprintf("step %d: lost %d of %d messages", s.Step, s.Lost, s.Expected))
+		}
+		if s.Delivered == 0 && s.Expected > 0 {
+			r.Errors = append(r.Errors, fmt.Sprintf("step %d: nothing delivered", s.Step))
+		}
+	}
+	if r.Sweep != nil && r.Sweep.BestRate == 0 && len(r.Steps) > 0 {
+		r.Notes = append(r.Notes, "no step held the bound; lower --rate")
+	}
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// serverProc is a resound server started by the suite or the smoke test.
+type serverProc struct {
+	cmd    *exec.Cmd
+	dir    string
+	target target
+	log    *os.File
+	exited chan struct{}
+}
+
+const benchAppConfig = `{"apps":[{"id":"bench","key":"bench-key","secret":"bench-secret","max_connections":0,"activity_timeout":120,"ping_interval":120}]}`
+
+// freePort asks the kernel for an unused loopback port.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startServer runs `bin start --host 127.0.0.1 --port P --config cfg
+// --expose-stats` and waits for GET /up.
+func startServer(bin string) (*serverProc, error) {
+	dir, err := os.MkdirTemp("", "resound-bench-")
+	if err != nil {
+		return nil, err
+	}
+	cfg := filepath.Join(dir, "cfg.json")
+	if err := os.WriteFile(cfg, []byte(benchAppConfig), 0o644); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(dir, "server.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "start", "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--config", cfg, "--expose-stats")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the bench
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	t, _ := parseTarget(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	exited := make(chan struct{})
+	s := &serverProc{cmd: cmd, dir: dir, target: t, log: logf, exited: exited}
+	go func() { _ = cmd.Wait(); close(exited) }()
+	up := make(chan error, 1)
+	go func() { up <- waitUp(t, 20*time.Second) }()
+	select {
+	case err := <-up:
+		if err != nil {
+			s.stop()
+			return nil, fmt.Errorf("%v (log: %s)", err, s.tail())
+		}
+	case <-exited:
+		return nil, fmt.Errorf("server exited at startup: %s", s.tail())
+	}
+	return s, nil
+}
+
+func (s *serverProc) pid() int { return s.cmd.Process.Pid }
+
+// tail returns the end of the server log for error messages.
+func (s *serverProc) tail() string {
+	b, _ := os.ReadFile(s.log.Name())
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+// stop sends SIGTERM, then SIGKILL after 5s, to the process we started.
+func (s *serverProc) stop() {
+	select {
+	case <-s.exited:
+	default:
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.exited:
+		case <-time.After(5 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-s.exited
+		}
+	}
+	s.log.Close()
+	os.RemoveAll(s.dir)
+}

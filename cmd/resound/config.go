@@ -1,0 +1,115 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/resound/resound/engine"
+	"github.com/resound/resound/hub"
+)
+
+// Config is the whole configuration file (JSON). Every field is optional;
+// defaults are documented in README.md and on the fields of hub.AppConfig.
+type Config struct {
+	Host  string `json:"host"`  // "0.0.0.0"
+	Port  int    `json:"port"`  // 8080
+	Path  string `json:"path"`  // route prefix, ""
+	Debug bool   `json:"debug"` // log every connection, subscription and message
+	// MaxOutboundBytes: unsent bytes a socket may hold before it is cut off.
+	MaxOutboundBytes int `json:"max_outbound_bytes"`
+	// AuthTimestampWindow: seconds auth_timestamp may be from now (600).
+	AuthTimestampWindow int `json:"auth_timestamp_window"`
+	// ShutdownGrace: seconds a graceful stop may take (5).
+	ShutdownGrace int `json:"shutdown_grace"`
+	// RequestTimeout: seconds an HTTP request may take to arrive (10).
+	RequestTimeout int             `json:"request_timeout"`
+	ExposeStats    bool            `json:"expose_stats"`
+	Apps           []hub.AppConfig `json:"apps"`
+}
+
+// loadConfig reads the file (if any), then applies Reverb's environment
+// names, so a Laravel .env works unchanged.
+func loadConfig(path string, getenv func(string) string) (Config, error) {
+	var c Config
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return c, fmt.Errorf("config: %w", err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return c, fmt.Errorf("config %s: %w (see README.md for the keys)", path, err)
+		}
+	}
+	if err := applyEnv(&c, getenv); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func applyEnv(c *Config, getenv func(string) string) error {
+	if v := getenv("REVERB_SERVER_HOST"); v != "" {
+		c.Host = v
+	}
+	if v := getenv("REVERB_SERVER_PORT"); v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("REVERB_SERVER_PORT=%q: expected a port number", v)
+		}
+		c.Port = p
+	}
+	if v := getenv("REVERB_SERVER_PATH"); v != "" {
+		c.Path = v
+	}
+	id, key, secret := getenv("REVERB_APP_ID"), getenv("REVERB_APP_KEY"), getenv("REVERB_APP_SECRET")
+	if id == "" && key == "" && secret == "" {
+		return nil
+	}
+	if id == "" || key == "" || secret == "" {
+		return fmt.Errorf("REVERB_APP_ID, REVERB_APP_KEY and REVERB_APP_SECRET must be set together")
+	}
+	app := hub.AppConfig{ID: id, Key: key, Secret: secret, AllowedOrigins: []string{"*"}}
+	ints := map[string]*int{
+		"REVERB_APP_PING_INTERVAL":    &app.PingInterval,
+		"REVERB_APP_ACTIVITY_TIMEOUT": &app.ActivityTimeout,
+		"REVERB_APP_MAX_MESSAGE_SIZE": &app.MaxMessageSize,
+		"REVERB_APP_MAX_CONNECTIONS":  &app.MaxConnections,
+	}
+	for name, dst := range ints {
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q: expected a whole number", name, v)
+			}
+			*dst = n
+		}
+	}
+	// An env app replaces a file app with the same id.
+	for i := range c.Apps {
+		if c.Apps[i].ID == id {
+			c.Apps = append(c.Apps[:i], c.Apps[i+1:]...)
+			break
+		}
+	}
+	c.Apps = append(c.Apps, app)
+	return nil
+}
+
+func (c Config) engineOptions() engine.Options {
+	return engine.Options{
+		Host:                c.Host,
+		Port:                c.Port,
+		Path:                c.Path,
+		MaxOutboundBytes:    c.MaxOutboundBytes,
+		AuthTimestampWindow: time.Duration(c.AuthTimestampWindow) * time.Second,
+		ShutdownGrace:       time.Duration(c.ShutdownGrace) * time.Second,
+		RequestTimeout:      time.Duration(c.RequestTimeout) * time.Second,
+		ExposeStats:         c.ExposeStats,
+		Debug:               c.Debug,
+	}
+}

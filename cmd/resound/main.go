@@ -1,0 +1,118 @@
+// Command resound is a Pusher-protocol WebSocket server, a drop-in for
+// Laravel Reverb.
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/resound/resound/engine"
+	"github.com/resound/resound/hub"
+)
+
+var version = "0.1.0-dev"
+
+const usage = `resound: a Pusher-protocol WebSocket server (drop-in for Laravel Reverb)
+
+Usage:
+  resound start [--host 0.0.0.0] [--port 8080] [--path PREFIX] [--config FILE] [--debug] [--expose-stats]
+  resound version
+
+With no config file and no REVERB_APP_* environment it serves one default app
+and prints its id, key and secret.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "version", "--version", "-v":
+		fmt.Println("resound", version)
+	case "start":
+		if err := start(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "resound:", err)
+			os.Exit(1)
+		}
+	default:
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+}
+
+func start(args []string) error {
+	fs := flag.NewFlagSet("start", flag.ContinueOnError)
+	host := fs.String("host", "", "address to listen on (default 0.0.0.0)")
+	port := fs.Int("port", 0, "port for WebSockets and the HTTP API (default 8080)")
+	path := fs.String("path", "", "route prefix in front of /app and /apps")
+	configPath := fs.String("config", "", "JSON config file (see README.md)")
+	debug := fs.Bool("debug", false, "log every connection, subscription and message")
+	stats := fs.Bool("expose-stats", false, "serve GET /stats with process memory (for benchmarks)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*configPath, os.Getenv)
+	if err != nil {
+		return err
+	}
+	if *host != "" {
+		cfg.Host = *host
+	}
+	if *port != 0 {
+		cfg.Port = *port
+	}
+	if *path != "" {
+		cfg.Path = *path
+	}
+	cfg.Debug = cfg.Debug || *debug
+	cfg.ExposeStats = cfg.ExposeStats || *stats
+	if len(cfg.Apps) == 0 {
+		cfg.Apps = []hub.AppConfig{defaultApp()}
+		a := cfg.Apps[0]
+		fmt.Printf("No apps configured: serving a default app.\n  REVERB_APP_ID=%s\n  REVERB_APP_KEY=%s\n  REVERB_APP_SECRET=%s\n", a.ID, a.Key, a.Secret)
+	}
+	srv, err := engine.New(cfg.Apps, cfg.engineOptions(), nil)
+	if err != nil {
+		return err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sig
+		log.Print("resound: shutting down")
+		srv.Shutdown()
+	}()
+	go func() {
+		<-srv.Started()
+		h := cfg.Host
+		if h == "" || h == "0.0.0.0" {
+			h = "127.0.0.1"
+		}
+		p := cfg.Port
+		if p == 0 {
+			p = 8080
+		}
+		log.Printf("resound %s listening on %s (WebSocket ws://%s:%d%s/app/{key}, HTTP API http://%s:%d%s/apps/{id})",
+			version, srv.Addr(), h, p, cfg.Path, h, p, cfg.Path)
+	}()
+	return srv.Run()
+}
+
+// defaultApp has a fixed id and a random key and secret unless the
+// environment gives them.
+func defaultApp() hub.AppConfig {
+	return hub.AppConfig{ID: "resound", Key: randomHex(10), Secret: randomHex(16), AllowedOrigins: []string{"*"}}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,282 @@
+package engine
+
+import (
+	"encoding/binary"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+	"github.com/panjf2000/gnet/v2"
+	"github.com/resound/resound/hub"
+	"github.com/resound/resound/protocol"
+)
+
+type connState uint8
+
+const (
+	stateHTTP    connState = iota // no request seen yet, or an API keep-alive connection
+	stateSocket                   // upgraded WebSocket
+	stateClosing                  // close sent, waiting to go
+)
+
+// conn is everything we keep for one TCP connection; small on purpose, since
+// an idle socket should cost well under a kilobyte here.
+type conn struct {
+	c     gnet.Conn
+	srv   *Server
+	loop  *loop
+	sess  *hub.Session
+	state connState
+
+	// lastSeen is the unix second of the last frame or request byte;
+	// pingedAt is when we pinged and are waiting for any reply (0: not).
+	lastSeen int64
+	pingedAt int64
+	// requestStart is when the current, still incomplete, HTTP request began.
+	requestStart int64
+	// controlPings: the client pings with WebSocket control frames, so we do too.
+	controlPings bool
+	httpBusy     bool
+
+	fragOp ws.OpCode
+	frag   []byte
+}
+
+func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if s.stopping.Load() {
+		return nil, gnet.Close
+	}
+	l := s.loopOf(c)
+	cn := &conn{c: c, srv: s, loop: l, lastSeen: time.Now().Unix()}
+	l.conns[cn] = struct{}{}
+	c.SetContext(cn)
+	s.open.Add(1)
+	return nil, gnet.None
+}
+
+func (s *Server) OnClose(c gnet.Conn, _ error) gnet.Action {
+	cn, _ := c.Context().(*conn)
+	if cn == nil {
+		return gnet.None
+	}
+	c.SetContext(nil)
+	delete(cn.loop.conns, cn)
+	s.open.Add(-1)
+	if cn.sess != nil {
+		if s.opts.Debug {
+			s.debugf("socket %s closed", cn.sess.ID)
+		}
+		cn.sess.Close()
+	}
+	cn.state = stateClosing
+	return gnet.None
+}
+
+func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
+	cn, _ := c.Context().(*conn)
+	if cn == nil {
+		return gnet.Close
+	}
+	switch cn.state {
+	case stateSocket:
+		cn.lastSeen = time.Now().Unix()
+		return cn.readFrames()
+	case stateHTTP:
+		return cn.readHTTP()
+	default:
+		_, _ = c.Discard(-1)
+		return gnet.None
+	}
+}
+
+// startSocket finishes a handshake: the app decides whether the socket may stay.
+func (cn *conn) startSocket(req upgradeRequest) gnet.Action {
+	s := cn.srv
+	cn.state = stateSocket
+	app := s.hub.AppByKey(req.appKey)
+	if app == nil {
+		cn.refuse(protocol.ErrAppNotFound, "Application does not exist: no app has key "+req.appKey)
+		return gnet.None
+	}
+	if !originAllowed(app.AllowedOrigins, req.origin) {
+		cn.refuse(protocol.ErrUnauthorized, "Origin not allowed: add "+req.origin+" to the app's allowed_origins")
+		return gnet.None
+	}
+	sess, code, msg := s.hub.Open(app, cn.loop.index, cn)
+	if sess == nil {
+		cn.refuse(code, msg)
+		return gnet.None
+	}
+	cn.sess = sess
+	if s.opts.Debug {
+		s.debugf("socket %s connected to app %s from %s (origin %q)", sess.ID, app.ID, cn.c.RemoteAddr(), req.origin)
+	}
+	cn.Send(textFrame(sess.Established()))
+	return gnet.None
+}
+
+// refuse sends pusher:error and closes with the same code.
+func (cn *conn) refuse(code int, msg string) {
+	if cn.srv.opts.Debug {
+		cn.srv.debugf("socket refused: %d %s", code, msg)
+	}
+	cn.Kick(code, msg)
+}
+
+// Send implements hub.Outbox: one write for all frames, and a slow consumer
+// that lets too much pile up is cut off rather than buffered forever.
+func (cn *conn) Send(frames ...[]byte) {
+	if cn.state != stateSocket {
+		return
+	}
+	var err error
+	if len(frames) == 1 {
+		_, err = cn.c.Write(frames[0])
+	} else {
+		_, err = cn.c.Writev(frames)
+	}
+	if err != nil {
+		return
+	}
+	if cn.c.OutboundBuffered() > cn.srv.opts.MaxOutboundBytes {
+		if cn.srv.opts.Debug && cn.sess != nil {
+			cn.srv.debugf("socket %s cut off: over %d bytes unsent (slow consumer)", cn.sess.ID, cn.srv.opts.MaxOutboundBytes)
+		}
+		cn.state = stateClosing
+		_ = cn.c.Close()
+	}
+}
+
+// Kick implements hub.Outbox: pusher:error, a close frame with the code, close.
+func (cn *conn) Kick(code int, msg string) {
+	if cn.state != stateSocket {
+		return
+	}
+	_, _ = cn.c.Writev([][]byte{textFrame(protocol.Error(code, msg)), closeFrame(ws.StatusCode(code), msg)})
+	cn.state = stateClosing
+	_ = cn.c.Close()
+}
+
+// readFrames parses every complete frame buffered, without copying.
+func (cn *conn) readFrames() gnet.Action {
+	c := cn.c
+	for {
+		buffered := c.InboundBuffered()
+		if buffered < 2 {
+			return gnet.None
+		}
+		head, _ := c.Peek(min(buffered, 14))
+		h, hn, err := parseFrameHeader(head)
+		if err == errNeedMore {
+			return gnet.None
+		}
+		state := ws.StateServerSide
+		if cn.frag != nil || cn.fragOp != 0 {
+			state |= ws.StateFragmented
+		}
+		if err == nil {
+			err = ws.CheckHeader(h, state)
+		}
+		if err != nil {
+			return cn.closeWith(ws.StatusProtocolError, "Protocol error: "+err.Error())
+		}
+		if h.OpCode.IsData() || h.OpCode == ws.OpContinuation {
+			if limit := cn.maxMessage(); int64(len(cn.frag))+h.Length > int64(limit) {
+				return cn.closeWith(ws.StatusMessageTooBig, "Maximum message size exceeded: the limit is "+itoa(limit)+" bytes")
+			}
+		}
+		total := hn + int(h.Length)
+		if buffered < total {
+			return gnet.None
+		}
+		frame, _ := c.Peek(total)
+		payload := frame[hn:]
+		ws.Cipher(payload, h.Mask, 0)
+		action := cn.handleFrame(h, payload)
+		_, _ = c.Discard(total)
+		if action != gnet.None || cn.state != stateSocket {
+			return action
+		}
+	}
+}
+
+func (cn *conn) maxMessage() int {
+	if cn.sess != nil {
+		return cn.sess.App().MaxMessageSize
+	}
+	return 10000
+}
+
+func (cn *conn) handleFrame(h ws.Header, payload []byte) gnet.Action {
+	cn.pingedAt = 0
+	switch h.OpCode {
+	case ws.OpPing:
+		cn.controlPings = true
+		_, _ = cn.c.Write(appendFrame(nil, ws.OpPong, payload))
+		return gnet.None
+	case ws.OpPong:
+		return gnet.None
+	case ws.OpClose:
+		code, reason := ws.ParseCloseFrameDataUnsafe(payload)
+		if len(payload) == 1 {
+			return cn.closeWith(ws.StatusProtocolError, "Protocol error: close payload of 1 byte")
+		}
+		if code.Empty() {
+			_, _ = cn.c.Write(appendFrame(nil, ws.OpClose, nil))
+		} else if err := ws.CheckCloseFrameData(code, reason); err != nil {
+			return cn.closeWith(ws.StatusProtocolError, "Protocol error: "+err.Error())
+		} else {
+			var body [2]byte
+			binary.BigEndian.PutUint16(body[:], uint16(code))
+			_, _ = cn.c.Write(appendFrame(nil, ws.OpClose, body[:]))
+		}
+		cn.state = stateClosing
+		return gnet.Close
+	}
+	// Data frames, possibly fragmented.
+	if !h.Fin {
+		if h.OpCode != ws.OpContinuation {
+			cn.fragOp = h.OpCode
+		}
+		cn.frag = append(cn.frag, payload...)
+		return gnet.None
+	}
+	op := h.OpCode
+	if op == ws.OpContinuation {
+		cn.frag = append(cn.frag, payload...)
+		payload, op = cn.frag, cn.fragOp
+		defer func() { cn.frag, cn.fragOp = nil, 0 }()
+	}
+	if op == ws.OpText && !utf8.Valid(payload) {
+		return cn.closeWith(ws.StatusInvalidFramePayloadData, "Text message is not valid UTF-8")
+	}
+	if cn.sess == nil {
+		return gnet.None
+	}
+	if cn.srv.opts.Debug {
+		cn.srv.debugf("socket %s sent %s", cn.sess.ID, payload)
+	}
+	cn.sess.Handle(payload)
+	return gnet.None
+}
+
+// closeWith starts the close handshake with a status and closes.
+func (cn *conn) closeWith(code ws.StatusCode, reason string) gnet.Action {
+	_, _ = cn.c.Write(closeFrame(code, reason))
+	cn.state = stateClosing
+	return gnet.Close
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	if n == 0 {
+		return "0"
+	}
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}

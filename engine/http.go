@@ -1,0 +1,153 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"sync"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/resound/resound/hub"
+	"github.com/valyala/fasthttp"
+)
+
+// maxBodyBytes caps any API body before the app is known; each app's own
+// max_request_size is checked again by the handler.
+func maxBodyBytes(h *hub.Hub) int {
+	m := 0
+	for _, a := range h.Apps() {
+		m = max(m, a.MaxRequestSize)
+	}
+	return max(m, 1<<10)
+}
+
+// readHTTP frames one request from the buffered bytes: a WebSocket handshake
+// is answered here on the loop; an API request is copied out and handled by
+// a worker so HMAC, JSON and fan-out never stall the loop's other sockets.
+// Only one request per connection is in flight; pipelined ones wait buffered.
+func (cn *conn) readHTTP() gnet.Action {
+	if cn.httpBusy {
+		return gnet.None
+	}
+	c := cn.c
+	buffered := c.InboundBuffered()
+	if buffered == 0 {
+		cn.requestStart = 0
+		return gnet.None
+	}
+	now := time.Now().Unix()
+	if cn.requestStart == 0 {
+		cn.requestStart = now
+	}
+	cn.lastSeen = now
+	buf, _ := c.Peek(buffered)
+	f, bad := frameRequest(buf, cn.srv.maxBody)
+	if bad != nil {
+		return cn.httpError(bad.status, bad.msg)
+	}
+	if f.total == 0 {
+		return gnet.None
+	}
+	if f.upgrade {
+		cn.requestStart = 0
+		req, err := upgrade(buf[:f.head], cn.srv.opts.Path, c)
+		if err != nil {
+			return gnet.Close // the upgrader wrote the HTTP error
+		}
+		_, _ = c.Discard(f.head)
+		if cn.srv.stopping.Load() {
+			cn.state = stateSocket
+			cn.refuse(4200, "Server is shutting down: reconnect to another node")
+			return gnet.None
+		}
+		if action := cn.startSocket(req); action != gnet.None {
+			return action
+		}
+		if c.InboundBuffered() > 0 { // frames pipelined behind the handshake
+			return cn.readFrames()
+		}
+		return gnet.None
+	}
+	raw := append([]byte(nil), buf[:f.total]...)
+	_, _ = c.Discard(f.total)
+	cn.requestStart = 0
+	cn.httpBusy = true
+	if !cn.srv.api.submit(job{cn: cn, raw: raw, remote: c.RemoteAddr().String()}) {
+		cn.httpBusy = false
+		return cn.httpError(503, "Server busy: too many API requests in flight, retry shortly")
+	}
+	return gnet.None
+}
+
+// httpError answers on the loop and closes: the stream cannot be trusted.
+func (cn *conn) httpError(status int, msg string) gnet.Action {
+	var resp fasthttp.Response
+	resp.SetStatusCode(status)
+	resp.SetBodyString(msg + "\n")
+	resp.Header.SetContentType("text/plain; charset=utf-8")
+	resp.SetConnectionClose()
+	_, _ = cn.c.Write(resp.Header.Header())
+	_, _ = cn.c.Write(resp.Body())
+	cn.state = stateClosing
+	return gnet.Close
+}
+
+func firstLine(s string) string {
+	if i := bytes.IndexByte([]byte(s), '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > 120 {
+		s = s[:120]
+	}
+	return s
+}
+
+// job is one complete API request waiting for a worker.
+type job struct {
+	cn     *conn
+	raw    []byte
+	remote string
+}
+
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// serve runs on a worker goroutine: parse with fasthttp, route, answer with
+// an async write whose callback (on the loop) lets the next request through.
+func (a *api) serve(j job) {
+	ctx := &fasthttp.RequestCtx{}
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(bytes.NewReader(j.raw))
+	err := ctx.Request.Read(br)
+	readerPool.Put(br)
+	if err != nil {
+		ctx.Response.SetStatusCode(400)
+		ctx.Response.SetBodyString("Bad request: " + firstLine(err.Error()) + "\n")
+		ctx.Response.SetConnectionClose()
+	} else {
+		a.handle(ctx)
+		if ctx.Request.Header.ConnectionClose() {
+			ctx.Response.SetConnectionClose()
+		}
+	}
+	var out bytes.Buffer
+	_, _ = ctx.Response.WriteTo(&out)
+	closeAfter := ctx.Response.ConnectionClose()
+	bw := out.Bytes()
+	if out.Len() == 0 {
+		return
+	}
+	cn := j.cn
+	_ = cn.c.AsyncWrite(bw, func(c gnet.Conn, err error) error {
+		cn.httpBusy = false
+		if err != nil || closeAfter || cn.state != stateHTTP {
+			return c.Close()
+		}
+		cn.lastSeen = time.Now().Unix()
+		if c.InboundBuffered() > 0 {
+			if cn.readHTTP() == gnet.Close {
+				return c.Close()
+			}
+		}
+		return nil
+	})
+}

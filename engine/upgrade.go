@@ -1,0 +1,129 @@
+package engine
+
+import (
+	"bytes"
+	"errors"
+	"net/url"
+	"strings"
+
+	"github.com/gobwas/ws"
+)
+
+// maxHeaderBytes caps an HTTP request head, upgrade or API.
+const maxHeaderBytes = 8 << 10
+
+// headEnd returns the length of the HTTP head at the start of b (through the
+// blank line), or -1 when it is not all there yet.
+func headEnd(b []byte) int {
+	i := bytes.Index(b, []byte("\r\n\r\n"))
+	if i < 0 {
+		return -1
+	}
+	return i + 4
+}
+
+// isUpgrade tells a WebSocket handshake from an API request by its headers.
+func isUpgrade(head []byte) bool {
+	lower := bytes.ToLower(head)
+	return bytes.Contains(lower, []byte("\nupgrade:")) && bytes.Contains(lower, []byte("websocket"))
+}
+
+// upgradeRequest is what the handshake tells us: which app, from where.
+type upgradeRequest struct {
+	appKey string
+	origin string
+}
+
+var errNotAppPath = ws.RejectConnectionError(ws.RejectionStatus(404), ws.RejectionReason("Not found: WebSocket clients connect to /app/{key}"))
+
+// parseAppPath extracts the key from "{prefix}/app/{key}?query".
+func parseAppPath(uri []byte, prefix string) (string, bool) {
+	path := string(uri)
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	if !strings.HasPrefix(path, prefix) {
+		return "", false
+	}
+	path = path[len(prefix):]
+	if !strings.HasPrefix(path, "/app/") {
+		return "", false
+	}
+	path = path[len("/app/"):]
+	if path == "" || strings.Contains(path, "/") {
+		return "", false
+	}
+	key, err := url.PathUnescape(path)
+	if err != nil {
+		return "", false
+	}
+	return key, true
+}
+
+// upgrade answers the handshake in head (exactly the request's head bytes),
+// writing the 101 or an HTTP error to w.
+func upgrade(head []byte, prefix string, w interface{ Write([]byte) (int, error) }) (upgradeRequest, error) {
+	var req upgradeRequest
+	u := ws.Upgrader{
+		ReadBufferSize: maxHeaderBytes,
+		OnRequest: func(uri []byte) error {
+			key, ok := parseAppPath(uri, prefix)
+			if !ok {
+				return errNotAppPath
+			}
+			req.appKey = key
+			return nil
+		},
+		OnHeader: func(key, value []byte) error {
+			if strings.EqualFold(string(key), "Origin") {
+				req.origin = string(value)
+			}
+			return nil
+		},
+	}
+	rw := struct {
+		*bytes.Reader
+		writer
+	}{bytes.NewReader(head), writer{w}}
+	if _, err := u.Upgrade(rw); err != nil {
+		return req, err
+	}
+	if req.appKey == "" {
+		return req, errors.New("no app key")
+	}
+	return req, nil
+}
+
+type writer struct {
+	w interface{ Write([]byte) (int, error) }
+}
+
+func (w writer) Write(p []byte) (int, error) { return w.w.Write(p) }
+
+// originAllowed matches the Origin header's host against the app's list:
+// "*", an exact host, or "*.example.com" for any subdomain.
+func originAllowed(allowed []string, origin string) bool {
+	if len(allowed) == 0 {
+		return true
+	}
+	host := origin
+	if u, err := url.Parse(origin); err == nil && u.Host != "" {
+		host = u.Hostname()
+	}
+	host = strings.ToLower(host)
+	for _, pat := range allowed {
+		pat = strings.ToLower(strings.TrimSpace(pat))
+		switch {
+		case pat == "*":
+			return true
+		case host == "":
+		case strings.HasPrefix(pat, "*."):
+			if strings.HasSuffix(host, pat[1:]) {
+				return true
+			}
+		case pat == host:
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,69 @@
+// Package hub keeps the apps, their channels, presence members and cached
+// events, and fans messages out to sockets on their own event loops. It never
+// does I/O itself: the engine hands it an Outbox per socket and an Executor
+// per loop, and the Bus carries what must reach other nodes.
+package hub
+
+import "time"
+
+// AppConfig is one application. Zero values take the defaults documented on
+// each field (see Defaults).
+type AppConfig struct {
+	ID     string `json:"id"`
+	Key    string `json:"key"`
+	Secret string `json:"secret"`
+	// AllowedOrigins holds hosts that may open sockets: "*", "example.com",
+	// "*.example.com". Empty means any origin.
+	AllowedOrigins []string `json:"allowed_origins"`
+	// PingInterval: seconds of silence before the server pings (60).
+	PingInterval int `json:"ping_interval"`
+	// ActivityTimeout: seconds told to clients; pusher-js pings after that (30).
+	ActivityTimeout int `json:"activity_timeout"`
+	// MaxMessageSize: largest client WebSocket message in bytes (10000).
+	MaxMessageSize int `json:"max_message_size"`
+	// MaxConnections: sockets allowed at once, 0 for no limit.
+	MaxConnections int `json:"max_connections"`
+	// AcceptClientEventsFrom: "members" (subscribers of the channel, default)
+	// or "none" (whispers refused).
+	AcceptClientEventsFrom string `json:"accept_client_events_from"`
+	// ClientEventsPerSecond: whispers a socket may send per second (10).
+	ClientEventsPerSecond int `json:"client_events_per_second"`
+	// MaxRequestSize: largest HTTP API body in bytes (100000).
+	MaxRequestSize int `json:"max_request_size"`
+	// MaxEventDataSize: largest event "data" in bytes (100000).
+	MaxEventDataSize int `json:"max_event_data_size"`
+	// MaxChannelsPerEvent: channels one publish may name (100).
+	MaxChannelsPerEvent int `json:"max_channels_per_event"`
+	// MaxBatchSize: events in one batch_events call (10).
+	MaxBatchSize int `json:"max_batch_size"`
+	// CacheTTL: seconds a cache channel keeps its last event (1800).
+	CacheTTL int `json:"cache_ttl"`
+}
+
+// WithDefaults fills every zero field with its default.
+func (c AppConfig) WithDefaults() AppConfig {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.PingInterval, 60)
+	def(&c.ActivityTimeout, 30)
+	def(&c.MaxMessageSize, 10000)
+	def(&c.ClientEventsPerSecond, 10)
+	def(&c.MaxRequestSize, 100000)
+	def(&c.MaxEventDataSize, 100000)
+	def(&c.MaxChannelsPerEvent, 100)
+	def(&c.MaxBatchSize, 10)
+	def(&c.CacheTTL, 1800)
+	if c.MaxConnections < 0 {
+		c.MaxConnections = 0
+	}
+	if c.AcceptClientEventsFrom == "" {
+		c.AcceptClientEventsFrom = "members"
+	}
+	return c
+}
+
+// PingEvery is PingInterval as a duration.
+func (c AppConfig) PingEvery() time.Duration { return time.Duration(c.PingInterval) * time.Second }

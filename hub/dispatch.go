@@ -1,0 +1,88 @@
+package hub
+
+import "sync"
+
+// delivery is one message for the sockets of one loop: every subscriber of
+// ch (but except), or one session.
+type delivery struct {
+	ch     *Channel
+	to     *Session
+	except *Session
+	frame  []byte
+}
+
+// dispatcher queues deliveries for one event loop. Publishers append under a
+// short lock; the loop drains everything queued in one go, so a burst of
+// publishes becomes one write per socket instead of one per message.
+type dispatcher struct {
+	index int
+	exec  Executor
+
+	mu        sync.Mutex
+	queue     []delivery
+	scheduled bool
+
+	// Touched only on the loop goroutine.
+	spare []delivery
+	dirty []*Session
+}
+
+func (d *dispatcher) push(items ...delivery) {
+	d.mu.Lock()
+	d.queue = append(d.queue, items...)
+	schedule := !d.scheduled && d.exec != nil
+	if schedule {
+		d.scheduled = true
+	}
+	d.mu.Unlock()
+	if schedule {
+		d.exec.Execute(d.drain)
+	}
+}
+
+func (d *dispatcher) drain() {
+	d.mu.Lock()
+	batch := d.queue
+	d.queue = d.spare[:0]
+	d.scheduled = false
+	d.mu.Unlock()
+
+	for i := range batch {
+		it := &batch[i]
+		if it.to != nil {
+			d.stage(it.to, it.frame)
+			continue
+		}
+		for s := range it.ch.subs[d.index] {
+			if s != it.except {
+				d.stage(s, it.frame)
+			}
+		}
+	}
+	for i, s := range d.dirty {
+		frames := s.pending
+		s.pending = s.pending[:0]
+		if cap(s.pending) > 64 {
+			s.pending = nil
+		}
+		s.queued = false
+		d.dirty[i] = nil
+		if !s.closed {
+			s.out.Send(frames...)
+		}
+	}
+	d.dirty = d.dirty[:0]
+	clear(batch)
+	d.spare = batch[:0]
+}
+
+func (d *dispatcher) stage(s *Session, frame []byte) {
+	if s.closed {
+		return
+	}
+	s.pending = append(s.pending, frame)
+	if !s.queued {
+		s.queued = true
+		d.dirty = append(d.dirty, s)
+	}
+}

@@ -1,0 +1,147 @@
+package hub
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Executor runs fn on one event loop's goroutine, later.
+type Executor interface {
+	Execute(fn func())
+}
+
+// Outbox is the engine's side of one socket. Both methods are called only on
+// the socket's own loop goroutine.
+type Outbox interface {
+	// Send writes already-framed messages, coalesced into one write.
+	Send(frames ...[]byte)
+	// Kick sends pusher:error with code and message, then closes the socket.
+	Kick(code int, message string)
+}
+
+// Options wires the hub to the engine and the bus.
+type Options struct {
+	// Loops is the number of event loops; sockets name theirs by index.
+	Loops int
+	// Frame wraps a payload in a WebSocket text frame, once per broadcast.
+	Frame func(payload []byte) []byte
+	// Bus carries publishes to every node; nil means a LocalBus.
+	Bus Bus
+	// NodeID names this node on the bus; random when empty.
+	NodeID string
+	// Logf receives debug lines when set.
+	Logf func(format string, args ...any)
+}
+
+// Hub is every app this node serves.
+type Hub struct {
+	opts   Options
+	apps   map[string]*App // by id
+	byKey  map[string]*App
+	loops  []*dispatcher
+	bus    Bus
+	nodeID string
+}
+
+// New builds a hub for the given apps.
+func New(apps []AppConfig, opts Options) (*Hub, error) {
+	if opts.Loops <= 0 {
+		opts.Loops = 1
+	}
+	if opts.Frame == nil {
+		return nil, errors.New("hub: Options.Frame is required")
+	}
+	h := &Hub{opts: opts, apps: map[string]*App{}, byKey: map[string]*App{}}
+	h.nodeID = opts.NodeID
+	if h.nodeID == "" {
+		h.nodeID = strconv.FormatUint(randomUint64(), 36)
+	}
+	for _, c := range apps {
+		c = c.WithDefaults()
+		if c.ID == "" || c.Key == "" || c.Secret == "" {
+			return nil, fmt.Errorf("hub: every app needs id, key and secret (app %q)", c.ID)
+		}
+		if _, dup := h.apps[c.ID]; dup {
+			return nil, fmt.Errorf("hub: app id %q is configured twice", c.ID)
+		}
+		if _, dup := h.byKey[c.Key]; dup {
+			return nil, fmt.Errorf("hub: app key %q is configured twice", c.Key)
+		}
+		a := newApp(h, c)
+		h.apps[c.ID] = a
+		h.byKey[c.Key] = a
+	}
+	h.loops = make([]*dispatcher, opts.Loops)
+	for i := range h.loops {
+		h.loops[i] = &dispatcher{index: i}
+	}
+	h.bus = opts.Bus
+	if h.bus == nil {
+		h.bus = NewLocalBus()
+	}
+	if err := h.bus.Start(h.nodeID, h.receive); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// AttachLoop gives the hub the executor of loop i; the engine calls it once
+// per loop, before any socket of that loop opens.
+func (h *Hub) AttachLoop(i int, exec Executor) {
+	d := h.loops[i]
+	d.mu.Lock()
+	d.exec = exec
+	d.mu.Unlock()
+}
+
+// AppByKey finds the app a socket connects to.
+func (h *Hub) AppByKey(key string) *App { return h.byKey[key] }
+
+// AppByID finds the app an HTTP API call names.
+func (h *Hub) AppByID(id string) *App { return h.apps[id] }
+
+// Apps lists every app.
+func (h *Hub) Apps() []*App {
+	out := make([]*App, 0, len(h.apps))
+	for _, a := range h.apps {
+		out = append(out, a)
+	}
+	return out
+}
+
+// Close stops the bus.
+func (h *Hub) Close() error { return h.bus.Close() }
+
+// Sweep drops expired cache entries; the engine calls it now and then.
+func (h *Hub) Sweep(now time.Time) {
+	for _, a := range h.apps {
+		a.cache.sweep(now)
+	}
+}
+
+func (h *Hub) logf(format string, args ...any) {
+	if h.opts.Logf != nil {
+		h.opts.Logf(format, args...)
+	}
+}
+
+func randomUint64() uint64 {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("hub: no randomness: " + err.Error())
+	}
+	return binary.LittleEndian.Uint64(b[:])
+}
+
+// newSocketID returns "N.N" with two random numbers, as Pusher clients expect
+// (^\d+\.\d+$); unguessable, so a socket_id cannot be used to exclude others.
+func newSocketID() string {
+	v := randomUint64()
+	a := (v >> 32) % 1_000_000_000
+	b := (v & 0xffffffff) % 1_000_000_000
+	return strconv.FormatUint(a+1, 10) + "." + strconv.FormatUint(b+1, 10)
+}

@@ -1,0 +1,129 @@
+package protocol
+
+import (
+	"bytes"
+	stdjson "encoding/json"
+	"errors"
+	"strings"
+
+	json "github.com/goccy/go-json"
+)
+
+// ClientMessage is one frame from a client: {"event","channel"?,"data"?}.
+type ClientMessage struct {
+	Event   string          `json:"event"`
+	Channel string          `json:"channel"`
+	Data    json.RawMessage `json:"data"`
+}
+
+// Decode errors carry the text sent back in pusher:error, so they say what is
+// wrong and what the client should send instead.
+var (
+	ErrNotJSON      = errors.New("Invalid message format: expected a JSON object like {\"event\":\"...\",\"data\":{...}}")
+	ErrNoEvent      = errors.New("Invalid message format: the \"event\" field must be a non-empty string")
+	ErrBadSubscribe = errors.New("Invalid subscribe: data must be an object with a string \"channel\" (and \"auth\", \"channel_data\" strings where needed)")
+)
+
+// DecodeClientMessage parses a client frame. It never panics on any input.
+func DecodeClientMessage(b []byte) (ClientMessage, error) {
+	var m ClientMessage
+	b = bytes.TrimSpace(b)
+	// goccy's decoder is fast but lets some invalid JSON through into
+	// RawMessage; a whisper relays Data verbatim, so the strict scanner
+	// checks the whole message first.
+	if len(b) == 0 || b[0] != '{' || !stdjson.Valid(b) {
+		return m, ErrNotJSON
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, ErrNoEvent // a wrong type for "event" or "channel"
+	}
+	if m.Event == "" {
+		return m, ErrNoEvent
+	}
+	return m, nil
+}
+
+// Subscribe is the data of pusher:subscribe.
+type Subscribe struct {
+	Channel     string `json:"channel"`
+	Auth        string `json:"auth"`
+	ChannelData string `json:"channel_data"`
+}
+
+// DecodeSubscribe reads the subscribe (or unsubscribe) data. Some clients send
+// the data object as a JSON string; both are accepted.
+func DecodeSubscribe(data []byte) (Subscribe, error) {
+	var s Subscribe
+	data = unwrapString(data)
+	if len(data) == 0 || data[0] != '{' {
+		return s, ErrBadSubscribe
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, ErrBadSubscribe
+	}
+	return s, nil
+}
+
+// unwrapString turns a JSON string that itself holds a JSON object into the
+// object's bytes; anything else is returned as is.
+func unwrapString(data []byte) []byte {
+	data = bytes.TrimSpace(data)
+	if len(data) > 0 && data[0] == '"' {
+		var s string
+		if json.Unmarshal(data, &s) == nil {
+			return []byte(strings.TrimSpace(s))
+		}
+	}
+	return data
+}
+
+// Member is a presence channel's channel_data: who the user is.
+type Member struct {
+	// ID is the user_id as text, the key that makes members unique.
+	ID string
+	// IDJSON is the user_id as the client sent it (number or string).
+	IDJSON []byte
+	// Info is the raw user_info JSON, or nil.
+	Info []byte
+}
+
+var ErrBadChannelData = errors.New("Invalid channel_data: expected a JSON string holding {\"user_id\":...,\"user_info\":{...}}")
+
+// DecodeMember parses presence channel_data; user_id must be a non-empty
+// string or a number.
+func DecodeMember(channelData string) (Member, error) {
+	var raw struct {
+		UserID   json.RawMessage `json:"user_id"`
+		UserInfo json.RawMessage `json:"user_info"`
+	}
+	if !stdjson.Valid([]byte(channelData)) {
+		return Member{}, ErrBadChannelData
+	}
+	if err := json.Unmarshal([]byte(channelData), &raw); err != nil {
+		return Member{}, ErrBadChannelData
+	}
+	id := bytes.TrimSpace(raw.UserID)
+	var m Member
+	switch {
+	case len(id) > 1 && id[0] == '"':
+		var s string
+		if json.Unmarshal(id, &s) != nil || s == "" {
+			return Member{}, ErrBadChannelData
+		}
+		m.ID = s
+		m.IDJSON = AppendString(nil, s)
+	case len(id) > 0 && (id[0] == '-' || (id[0] >= '0' && id[0] <= '9')):
+		var f json.Number
+		if json.Unmarshal(id, &f) != nil {
+			return Member{}, ErrBadChannelData
+		}
+		m.ID = string(id)
+		m.IDJSON = append([]byte(nil), id...)
+	default:
+		return Member{}, ErrBadChannelData
+	}
+	if info := bytes.TrimSpace(raw.UserInfo); len(info) > 0 && string(info) != "null" {
+		m.Info = append([]byte(nil), info...)
+	}
+	return m, nil
+}

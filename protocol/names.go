@@ -1,0 +1,96 @@
+package protocol
+
+import "strings"
+
+// Kind is a channel's type, decided by its name's prefix.
+type Kind uint8
+
+const (
+	Public Kind = iota
+	Private
+	Encrypted
+	Presence
+	Cache
+	PrivateCache
+	PresenceCache
+)
+
+// MaxChannelNameLength is Pusher's documented limit.
+const MaxChannelNameLength = 164
+
+// KindOf classifies a channel name. The order matters: the cache prefixes are
+// tested before the plain private/presence ones.
+func KindOf(name string) Kind {
+	switch {
+	case strings.HasPrefix(name, "private-encrypted-"):
+		return Encrypted
+	case strings.HasPrefix(name, "private-cache-"):
+		return PrivateCache
+	case strings.HasPrefix(name, "presence-cache-"):
+		return PresenceCache
+	case strings.HasPrefix(name, "cache-"):
+		return Cache
+	case strings.HasPrefix(name, "private-"):
+		return Private
+	case strings.HasPrefix(name, "presence-"):
+		return Presence
+	}
+	return Public
+}
+
+// NeedsAuth reports whether subscribing needs a signature.
+func (k Kind) NeedsAuth() bool { return k != Public && k != Cache }
+
+// IsPresence reports whether the channel keeps a member list.
+func (k Kind) IsPresence() bool { return k == Presence || k == PresenceCache }
+
+// IsCache reports whether the channel keeps its last event.
+func (k Kind) IsCache() bool { return k == Cache || k == PrivateCache || k == PresenceCache }
+
+// AllowsClientEvents reports whether whispers may be sent on the channel:
+// private and presence only, never encrypted ones (the server cannot read them).
+func (k Kind) AllowsClientEvents() bool {
+	return k == Private || k == Presence || k == PrivateCache || k == PresenceCache
+}
+
+// ValidChannelName checks Pusher's character set and length limit. The empty
+// name is invalid (it crashed Reverb once).
+func ValidChannelName(name string) bool {
+	if len(name) == 0 || len(name) > MaxChannelNameLength {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if !channelChar(name[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func channelChar(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	switch c {
+	case '-', '_', '=', '@', ',', '.', ';':
+		return true
+	}
+	return false
+}
+
+// MaxEventNameLength bounds event names from the HTTP API and clients.
+const MaxEventNameLength = 200
+
+// ValidEventName accepts any printable name up to the length limit.
+func ValidEventName(name string) bool {
+	if len(name) == 0 || len(name) > MaxEventNameLength {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] < 0x20 || name[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}

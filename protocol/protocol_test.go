@@ -1,0 +1,118 @@
+package protocol
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// Vectors from Pusher's documentation.
+func TestChannelAuthMatchesPusherDocs(t *testing.T) {
+	key, secret := "278d425bdf160c739803", "7ad3773142a6692b25b8"
+	want := "58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4"
+	if got := SignChannel(secret, "1234.1234", "private-foobar", ""); got != want {
+		t.Fatalf("got %s", got)
+	}
+	if !VerifyChannelAuth(key, secret, "1234.1234", "private-foobar", "", key+":"+want) {
+		t.Fatal("valid auth refused")
+	}
+	for _, bad := range []string{want, "other:" + want, key + ":" + strings.ToUpper(want[:2]) + want[3:], key + ":"} {
+		if VerifyChannelAuth(key, secret, "1234.1234", "private-foobar", "", bad) {
+			t.Fatalf("accepted %q", bad)
+		}
+	}
+}
+
+func TestRequestSignatureMatchesPusherDocs(t *testing.T) {
+	body := `{"name":"foo","channels":["project-3"],"data":"{\"some\":\"data\"}"}`
+	if got := BodyMD5([]byte(body)); got != "ec365a775a4cd0599faeb73354201b6f" {
+		t.Fatalf("body_md5 %s", got)
+	}
+	params := []QueryParam{
+		{"auth_key", "278d425bdf160c739803"}, {"auth_timestamp", "1353088179"},
+		{"auth_version", "1.0"}, {"body_md5", "ec365a775a4cd0599faeb73354201b6f"},
+		{"auth_signature", "ignored"},
+	}
+	want := "da454824c97ba181a32ccc17a72625ba02771f50b50e1e7430e47a1f3f457e6c"
+	if got := SignRequest("7ad3773142a6692b25b8", "POST", "/apps/3/events", params); got != want {
+		t.Fatalf("signature %s", got)
+	}
+	if !VerifySignature("7ad3773142a6692b25b8", "POST", "/apps/3/events", params, want) {
+		t.Fatal("valid signature refused")
+	}
+}
+
+func TestKindOf(t *testing.T) {
+	cases := map[string]Kind{
+		"news": Public, "private-a": Private, "private-encrypted-a": Encrypted,
+		"presence-a": Presence, "cache-a": Cache, "private-cache-a": PrivateCache,
+		"presence-cache-a": PresenceCache, "privatex": Public,
+	}
+	for name, want := range cases {
+		if got := KindOf(name); got != want {
+			t.Errorf("%s: %d, want %d", name, got, want)
+		}
+	}
+}
+
+func TestValidChannelName(t *testing.T) {
+	for _, ok := range []string{"a", "private-x_y=z@a,b.c;d", strings.Repeat("a", 164)} {
+		if !ValidChannelName(ok) {
+			t.Errorf("refused %q", ok)
+		}
+	}
+	for _, bad := range []string{"", "a b", "a#", "ü", strings.Repeat("a", 165), "a\x00"} {
+		if ValidChannelName(bad) {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+func TestMessagesAreValidJSONWithStringData(t *testing.T) {
+	msgs := [][]byte{
+		ConnectionEstablished("1.2", 30), Error(4001, `no "app"`), Pong, Ping,
+		SubscriptionSucceeded("c"), PresenceSucceeded("presence-c", []byte(`{"presence":{"count":0,"ids":[],"hash":{}}}`)),
+		SubscriptionError("c", "AuthError", "bad", 401), MemberAdded("p", []byte(`"1"`), []byte(`{"n":1}`)),
+		MemberRemoved("p", []byte(`2`)), AppEvent("e", "c", "x\u2028\x01\"\\"), CacheMiss("c"),
+	}
+	for _, m := range msgs {
+		var v struct {
+			Event string `json:"event"`
+			Data  any    `json:"data"`
+		}
+		if err := json.Unmarshal(m, &v); err != nil || v.Event == "" {
+			t.Fatalf("%s: %v", m, err)
+		}
+		if _, isString := v.Data.(string); v.Data != nil && !isString {
+			t.Fatalf("data must be a JSON string: %s", m)
+		}
+	}
+	var ev struct{ Data string }
+	_ = json.Unmarshal(AppEvent("e", "c", "x\u2028\x01\"\\"), &ev)
+	if ev.Data != "x\u2028\x01\"\\" {
+		t.Fatalf("data changed: %q", ev.Data)
+	}
+}
+
+func TestDecodeMember(t *testing.T) {
+	m, err := DecodeMember(`{"user_id":10,"user_info":{"name":"Mr. Channels"}}`)
+	if err != nil || m.ID != "10" || string(m.IDJSON) != "10" || string(m.Info) != `{"name":"Mr. Channels"}` {
+		t.Fatalf("%+v %v", m, err)
+	}
+	m, err = DecodeMember(`{"user_id":"u1"}`)
+	if err != nil || m.ID != "u1" || string(m.IDJSON) != `"u1"` || m.Info != nil {
+		t.Fatalf("%+v %v", m, err)
+	}
+	for _, bad := range []string{``, `[]`, `{"user_id":null}`, `{"user_id":""}`, `{"user_id":true}`, `{"user_id":[1]}`} {
+		if _, err := DecodeMember(bad); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+func TestDecodeSubscribeAcceptsStringData(t *testing.T) {
+	s, err := DecodeSubscribe([]byte(`"{\"channel\":\"a\",\"auth\":\"k:s\"}"`))
+	if err != nil || s.Channel != "a" || s.Auth != "k:s" {
+		t.Fatalf("%+v %v", s, err)
+	}
+}
