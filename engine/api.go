@@ -331,7 +331,10 @@ func wants(info, field string) bool {
 func channelsInfo(app *hub.App, channels []string, info string) map[string]map[string]any {
 	out := map[string]map[string]any{}
 	for _, name := range channels {
-		ci := app.Channel(name)
+		ci, err := app.Channel(name)
+		if err != nil {
+			continue // cluster state unavailable: report what the publish did
+		}
 		m := map[string]any{}
 		if wants(info, "user_count") && ci.Kind.IsPresence() {
 			m["user_count"] = ci.UserCount
@@ -350,8 +353,12 @@ func (a *api) channels(ctx *fasthttp.RequestCtx, app *hub.App, _ []string) (any,
 	if wants(info, "user_count") && !strings.HasPrefix(prefix, "presence-") {
 		return nil, fail(400, "info=user_count needs filter_by_prefix=presence-")
 	}
+	list, err := app.Channels(prefix, wants(info, "user_count"))
+	if err != nil {
+		return nil, unavailable(err)
+	}
 	out := map[string]map[string]any{}
-	for _, ci := range app.Channels(prefix) {
+	for _, ci := range list {
 		m := map[string]any{}
 		if wants(info, "user_count") && ci.Kind.IsPresence() {
 			m["user_count"] = ci.UserCount
@@ -370,7 +377,10 @@ func (a *api) channel(ctx *fasthttp.RequestCtx, app *hub.App, parts []string) (a
 		return nil, fail(422, "Invalid channel name "+strconv.Quote(name))
 	}
 	info := string(ctx.QueryArgs().Peek("info"))
-	ci := app.Channel(name)
+	ci, err := app.Channel(name)
+	if err != nil {
+		return nil, unavailable(err)
+	}
 	out := map[string]any{"occupied": ci.Occupied}
 	if wants(info, "user_count") {
 		if !ci.Kind.IsPresence() {
@@ -394,7 +404,10 @@ func (a *api) users(_ *fasthttp.RequestCtx, app *hub.App, parts []string) (any, 
 	if !protocol.KindOf(name).IsPresence() {
 		return nil, fail(400, "Users are only available for presence channels, not "+strconv.Quote(name))
 	}
-	ids := app.Users(name)
+	ids, err := app.Users(name)
+	if err != nil {
+		return nil, unavailable(err)
+	}
 	users := make([]map[string]string, len(ids))
 	for i, id := range ids {
 		users[i] = map[string]string{"id": id}
@@ -413,7 +426,12 @@ func (a *api) terminate(_ *fasthttp.RequestCtx, app *hub.App, parts []string) (a
 }
 
 func (a *api) connections(_ *fasthttp.RequestCtx, app *hub.App, _ []string) (any, *apiError) {
-	return map[string]int{"connections": app.Connections()}, nil
+	return map[string]int{"connections": app.ClusterConnections()}, nil
+}
+
+// unavailable reports that cluster-wide state could not be read.
+func unavailable(err error) *apiError {
+	return fail(503, "Cluster state unavailable (Redis): "+firstLine(err.Error())+"; retry shortly")
 }
 
 // stats reports process memory for benchmarks (only with ExposeStats).

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"log"
 	"sort"
 	"strings"
 	"sync"
@@ -38,8 +39,18 @@ func newApp(h *Hub, c AppConfig) *App {
 	}
 }
 
-// Connections is the number of sockets open on this node.
+// Connections counts the app's sockets on this node.
 func (a *App) Connections() int { return int(a.connections.Load()) }
+
+// ClusterConnections counts sockets on every node (this node exactly, the
+// others as of their last heartbeat).
+func (a *App) ClusterConnections() int {
+	n := a.Connections()
+	if rc := a.hub.cluster; rc != nil {
+		n += rc.remoteConnections(a.ID)
+	}
+	return n
+}
 
 // ChannelInfo is what the HTTP API reports about one channel.
 type ChannelInfo struct {
@@ -50,8 +61,7 @@ type ChannelInfo struct {
 	UserCount         int
 }
 
-// Channels lists occupied channels whose name starts with prefix.
-func (a *App) Channels(prefix string) []ChannelInfo {
+func (a *App) localChannels(prefix string) []ChannelInfo {
 	a.mu.RLock()
 	out := make([]ChannelInfo, 0, len(a.channels))
 	for name, ch := range a.channels {
@@ -60,40 +70,122 @@ func (a *App) Channels(prefix string) []ChannelInfo {
 		}
 	}
 	a.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
-// Channel describes one channel; an unknown channel is unoccupied.
-func (a *App) Channel(name string) ChannelInfo {
-	a.mu.RLock()
-	ch := a.channels[name]
-	a.mu.RUnlock()
-	if ch == nil {
-		return ChannelInfo{Name: name, Kind: protocol.KindOf(name)}
+// Channels lists occupied channels whose name starts with prefix, on every
+// node. User counts are filled for presence channels when withUsers is set.
+func (a *App) Channels(prefix string, withUsers bool) ([]ChannelInfo, error) {
+	local := a.localChannels(prefix)
+	rc := a.hub.cluster
+	if rc == nil {
+		sort.Slice(local, func(i, j int) bool { return local[i].Name < local[j].Name })
+		return local, nil
 	}
-	return ch.info()
+	remote, err := rc.remoteChannels(a.ID)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]*ChannelInfo{}
+	for i := range local {
+		byName[local[i].Name] = &local[i]
+	}
+	for name, n := range remote {
+		if !strings.HasPrefix(name, prefix) || n <= 0 {
+			continue
+		}
+		if ci := byName[name]; ci != nil {
+			ci.SubscriptionCount += n
+			continue
+		}
+		local = append(local, ChannelInfo{Name: name, Kind: protocol.KindOf(name), Occupied: true, SubscriptionCount: n})
+		byName[name] = &local[len(local)-1]
+	}
+	if withUsers {
+		for i := range local {
+			if local[i].Kind.IsPresence() {
+				ids, err := rc.users(a.ID, local[i].Name)
+				if err != nil {
+					return nil, err
+				}
+				local[i].UserCount = len(ids)
+			}
+		}
+	}
+	sort.Slice(local, func(i, j int) bool { return local[i].Name < local[j].Name })
+	return local, nil
 }
 
-// Users lists the unique user ids on a presence channel.
-func (a *App) Users(name string) []string {
+// Channel describes one channel across the cluster; an unknown channel is
+// unoccupied.
+func (a *App) Channel(name string) (ChannelInfo, error) {
+	a.mu.RLock()
+	ch := a.channels[name]
+	a.mu.RUnlock()
+	ci := ChannelInfo{Name: name, Kind: protocol.KindOf(name)}
+	if ch != nil {
+		ci = ch.info()
+	}
+	rc := a.hub.cluster
+	if rc == nil {
+		return ci, nil
+	}
+	remote, err := rc.remoteChannels(a.ID)
+	if err != nil {
+		return ci, err
+	}
+	ci.SubscriptionCount += remote[name]
+	ci.Occupied = ci.SubscriptionCount > 0
+	if ci.Kind.IsPresence() {
+		ids, err := rc.users(a.ID, name)
+		if err != nil {
+			return ci, err
+		}
+		ci.UserCount = len(ids)
+	}
+	return ci, nil
+}
+
+// Users lists the unique user ids on a presence channel, cluster-wide.
+func (a *App) Users(name string) ([]string, error) {
+	if rc := a.hub.cluster; rc != nil {
+		ids, err := rc.users(a.ID, name)
+		sort.Strings(ids)
+		return ids, err
+	}
 	a.mu.RLock()
 	ch := a.channels[name]
 	a.mu.RUnlock()
 	if ch == nil {
-		return []string{}
+		return []string{}, nil
 	}
-	return ch.userIDs()
+	return ch.userIDs(), nil
 }
 
 // CachedEvent returns the payload a cache channel would replay, or nil.
-func (a *App) CachedEvent(channel string) []byte { return a.cache.get(channel, time.Now()) }
+func (a *App) CachedEvent(channel string) []byte {
+	if p := a.cache.get(channel, time.Now()); p != nil {
+		return p
+	}
+	if rc := a.hub.cluster; rc != nil {
+		p, _ := rc.cacheGet(a.ID, channel)
+		return p
+	}
+	return nil
+}
 
 // Publish sends an event from the HTTP API to every subscriber of each
 // channel on every node, except the socket exceptSocket.
 func (a *App) Publish(channels []string, event, data, exceptSocket string) error {
 	for _, name := range channels {
 		payload := protocol.AppEvent(event, name, data)
+		if rc := a.hub.cluster; rc != nil && protocol.KindOf(name).IsCache() {
+			// Stored before it is published, so a node that sees the event
+			// and a subscriber that asks Redis agree.
+			if err := rc.cachePut(a.ID, name, payload, a.cache.ttl); err != nil {
+				log.Printf("scaling: storing the cached event of %s failed: %v", name, err)
+			}
+		}
 		if err := a.hub.bus.Publish(Message{
 			Kind: KindEvent, AppID: a.ID, Channel: name, Payload: payload,
 			ExceptSocket: exceptSocket, Origin: a.hub.nodeID,
@@ -140,7 +232,7 @@ func (a *App) deliver(m Message) {
 	frame := a.hub.opts.Frame(m.Payload)
 	for i, d := range a.hub.loops {
 		if ch.loopCount[i].Load() > 0 {
-			d.push(delivery{ch: ch, except: except, frame: frame})
+			d.push(delivery{ch: ch, except: except, exceptUser: m.UserID, version: m.Version, frame: frame})
 		}
 	}
 }
@@ -205,12 +297,13 @@ func (a *App) trackUser(userID string, s *Session, delta int) {
 	a.mu.Unlock()
 }
 
-// broadcastLocal sends a payload to this node's subscribers of ch except one.
-func (a *App) broadcastLocal(ch *Channel, payload []byte, except *Session) {
+// broadcastLocal sends presence news to this node's subscribers of ch,
+// except one socket and the sockets of the user it is about.
+func (a *App) broadcastLocal(ch *Channel, payload []byte, except *Session, aboutUser string, version int64) {
 	frame := a.hub.opts.Frame(payload)
 	for i, d := range a.hub.loops {
 		if ch.loopCount[i].Load() > 0 {
-			d.push(delivery{ch: ch, except: except, frame: frame})
+			d.push(delivery{ch: ch, except: except, exceptUser: aboutUser, version: version, frame: frame})
 		}
 	}
 }

@@ -21,9 +21,14 @@ type Message struct {
 	Payload []byte `json:"p,omitempty"`
 	// ExceptSocket is a socket_id that must not receive it.
 	ExceptSocket string `json:"x,omitempty"`
-	UserID       string `json:"u,omitempty"`
+	// UserID: for KindTerminate, whose sockets to close; for presence
+	// news, the user it is about (never delivered to that user's sockets).
+	UserID string `json:"u,omitempty"`
 	// Origin is the publishing node's id.
 	Origin string `json:"o,omitempty"`
+	// Version orders presence news on a channel: a socket whose member list
+	// already reflects this version does not get it again.
+	Version int64 `json:"v,omitempty"`
 }
 
 // Bus carries messages between the nodes of a cluster. Delivery must reach

@@ -23,7 +23,10 @@ type Channel struct {
 	subscriptions int
 
 	mu      sync.Mutex
-	members map[string]*member // presence only, by user id
+	members map[string]*member // presence only, by user id (this node's)
+	// version counts user joins and leaves on this node's view; presence
+	// news carries it so a socket skips news its member list already had.
+	version int64
 }
 
 type member struct {
@@ -58,33 +61,35 @@ func (ch *Channel) info() ChannelInfo {
 }
 
 // addMember counts one more socket for the user; first reports whether the
-// user was not on the channel before.
-func (ch *Channel) addMember(m protocol.Member) (first bool) {
+// user was not on the channel before, version the presence version after.
+func (ch *Channel) addMember(m protocol.Member) (first bool, version int64) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	cur := ch.members[m.ID]
 	if cur == nil {
 		ch.members[m.ID] = &member{Member: m, sockets: 1}
-		return true
+		ch.version++
+		return true, ch.version
 	}
 	cur.sockets++
-	return false
+	return false, ch.version
 }
 
 // removeMember counts one socket less; last reports whether the user left.
-func (ch *Channel) removeMember(id string) (last bool) {
+func (ch *Channel) removeMember(id string) (last bool, version int64) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	cur := ch.members[id]
 	if cur == nil {
-		return false
+		return false, ch.version
 	}
 	cur.sockets--
 	if cur.sockets > 0 {
-		return false
+		return false, ch.version
 	}
 	delete(ch.members, id)
-	return true
+	ch.version++
+	return true, ch.version
 }
 
 func (ch *Channel) userIDs() []string {
@@ -98,33 +103,41 @@ func (ch *Channel) userIDs() []string {
 	return ids
 }
 
-// presenceData encodes {"presence":{"count","ids","hash"}}.
-func (ch *Channel) presenceData() []byte {
+// presenceData encodes this node's members as {"presence":{...}} and
+// returns the version it reflects.
+func (ch *Channel) presenceData() ([]byte, int64) {
 	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	ids := make([]string, 0, len(ch.members))
-	for id := range ch.members {
-		ids = append(ids, id)
+	list := make([]protocol.Member, 0, len(ch.members))
+	for _, m := range ch.members {
+		list = append(list, m.Member)
 	}
-	sort.Strings(ids)
+	version := ch.version
+	ch.mu.Unlock()
+	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
+	return encodePresence(list), version
+}
+
+// encodePresence writes {"presence":{"count","ids","hash"}} for members
+// sorted by id.
+func encodePresence(list []protocol.Member) []byte {
 	b := []byte(`{"presence":{"count":`)
-	b = appendInt(b, len(ids))
+	b = appendInt(b, len(list))
 	b = append(b, `,"ids":[`...)
-	for i, id := range ids {
+	for i, m := range list {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, ch.members[id].IDJSON...)
+		b = append(b, m.IDJSON...)
 	}
 	b = append(b, `],"hash":{`...)
-	for i, id := range ids {
+	for i, m := range list {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = protocol.AppendString(b, id)
+		b = protocol.AppendString(b, m.ID)
 		b = append(b, ':')
-		if info := ch.members[id].Info; info != nil {
-			b = append(b, info...)
+		if m.Info != nil {
+			b = append(b, m.Info...)
 		} else {
 			b = append(b, "null"...)
 		}

@@ -8,7 +8,12 @@ type delivery struct {
 	ch     *Channel
 	to     *Session
 	except *Session
-	frame  []byte
+	// exceptUser keeps presence news about a user from that user's own
+	// sockets (a second tab must not hear that it joined).
+	exceptUser string
+	// version of presence news; 0 for everything else.
+	version int64
+	frame   []byte
 }
 
 // dispatcher queues deliveries for one event loop. Publishers append under a
@@ -53,10 +58,15 @@ func (d *dispatcher) drain() {
 			d.stage(it.to, it.frame)
 			continue
 		}
+		presence := it.ch.kind.IsPresence()
 		for s := range it.ch.subs[d.index] {
-			if s != it.except {
-				d.stage(s, it.frame)
+			if s == it.except {
+				continue
 			}
+			if presence && !s.admits(it) {
+				continue
+			}
+			d.stage(s, it.frame)
 		}
 	}
 	for i, s := range d.dirty {

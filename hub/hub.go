@@ -29,7 +29,8 @@ type Options struct {
 	Loops int
 	// Frame wraps a payload in a WebSocket text frame, once per broadcast.
 	Frame func(payload []byte) []byte
-	// Bus carries publishes to every node; nil means a LocalBus.
+	// Bus carries publishes to every node; nil means a LocalBus. A
+	// *RedisCluster also shares presence, cache and occupancy.
 	Bus Bus
 	// NodeID names this node on the bus; random when empty.
 	NodeID string
@@ -39,12 +40,13 @@ type Options struct {
 
 // Hub is every app this node serves.
 type Hub struct {
-	opts   Options
-	apps   map[string]*App // by id
-	byKey  map[string]*App
-	loops  []*dispatcher
-	bus    Bus
-	nodeID string
+	opts    Options
+	apps    map[string]*App // by id
+	byKey   map[string]*App
+	loops   []*dispatcher
+	bus     Bus
+	cluster *RedisCluster // nil on a single node
+	nodeID  string
 }
 
 // New builds a hub for the given apps.
@@ -82,6 +84,12 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 	h.bus = opts.Bus
 	if h.bus == nil {
 		h.bus = NewLocalBus()
+	}
+	if rc, ok := h.bus.(*RedisCluster); ok {
+		h.cluster = rc
+		rc.snapshot = h.snapshot
+		rc.presenceMessage = h.presenceMessage
+		rc.resync = h.resync
 	}
 	if err := h.bus.Start(h.nodeID, h.receive); err != nil {
 		return nil, err

@@ -27,15 +27,71 @@ type Session struct {
 }
 
 type subscription struct {
+	name   string
 	ch     *Channel
 	member *protocol.Member // presence only
+	// version is the presence version the member list sent to this socket
+	// reflected; older presence news is not delivered.
+	version int64
+	// join is set while Redis is asked about this presence subscription.
+	join *pendingJoin
+}
+
+// pendingJoin is a presence subscription waiting for Redis. The socket is
+// already in the channel so nothing published meanwhile is lost: it is held
+// here and sent after subscription_succeeded.
+type pendingJoin struct {
+	cancelled bool
+	held      []heldFrame
+}
+
+type heldFrame struct {
+	frame   []byte
+	version int64
+}
+
+// maxHeldFrames bounds what a pending join holds; a join takes one Redis
+// round trip, so this is only reached by a flood.
+const maxHeldFrames = 1024
+
+// admits decides whether presence-channel traffic reaches this socket:
+// never news about its own user, nothing already in its member list, and
+// held back while its join is pending.
+func (s *Session) admits(it *delivery) bool {
+	sub := s.subOn(it.ch)
+	if sub == nil {
+		return false
+	}
+	if it.exceptUser != "" && sub.member != nil && sub.member.ID == it.exceptUser {
+		return false
+	}
+	if sub.join != nil {
+		if len(sub.join.held) < maxHeldFrames {
+			sub.join.held = append(sub.join.held, heldFrame{it.frame, it.version})
+		}
+		return false
+	}
+	return it.version == 0 || it.version > sub.version
+}
+
+func (s *Session) subOn(ch *Channel) *subscription {
+	for i := range s.subs {
+		if s.subs[i].ch == ch {
+			return &s.subs[i]
+		}
+	}
+	return nil
 }
 
 // Open admits a socket to the app. It returns the session, or a Pusher
 // error code and message when the app is over its connection quota.
 func (h *Hub) Open(a *App, loop int, out Outbox) (*Session, int, string) {
 	if max := a.MaxConnections; max > 0 {
-		if a.connections.Add(1) > int64(max) {
+		others := 0
+		if rc := h.cluster; rc != nil {
+			others = rc.remoteConnections(a.ID)
+		}
+		if a.connections.Add(1)+int64(others) > int64(max) {
 			a.connections.Add(-1)
 			return nil, protocol.ErrOverQuota, "Application is over connection quota: max_connections is " + itoa(max)
 		}
@@ -117,7 +173,7 @@ func (s *Session) Handle(payload []byte) {
 			return
 		}
 		for i := range s.subs {
-			if s.subs[i].ch.name == sub.Channel {
+			if s.subs[i].name == sub.Channel {
 				s.unsubscribeAt(i)
 				break
 			}
@@ -149,10 +205,12 @@ func (s *Session) subscribe(data []byte) {
 			"Invalid channel name: use 1-164 characters from a-z A-Z 0-9 - _ = @ , . ;", 400))
 		return
 	}
-	for _, existing := range s.subs {
-		if existing.ch.name == name {
+	for i := range s.subs {
+		if s.subs[i].name == name {
 			// Already subscribed: confirm again, nothing changes.
-			s.sendSucceeded(existing.ch)
+			if s.subs[i].join == nil {
+				s.sendSucceeded(i)
+			}
 			return
 		}
 	}
@@ -176,22 +234,138 @@ func (s *Session) subscribe(data []byte) {
 		}
 		m = &mem
 	}
+	a.hub.logf("socket %s subscribed to %q (auth ok)", s.ID, name)
 	ch := a.join(name, kind, s)
-	s.subs = append(s.subs, subscription{ch: ch, member: m})
-	if m != nil {
-		a.trackUser(m.ID, s, 1)
-		if ch.addMember(*m) {
-			a.broadcastLocal(ch, protocol.MemberAdded(name, m.IDJSON, m.Info), s)
+	s.subs = append(s.subs, subscription{name: name, ch: ch, member: m})
+	if m == nil {
+		s.sendSucceeded(len(s.subs) - 1)
+		s.replayCache(ch)
+		return
+	}
+	a.trackUser(m.ID, s, 1)
+	first, version := ch.addMember(*m)
+	if a.hub.cluster != nil {
+		s.joinCluster(len(s.subs)-1, first)
+		return
+	}
+	if first {
+		a.broadcastLocal(ch, protocol.MemberAdded(name, m.IDJSON, m.Info), s, m.ID, version)
+	}
+	s.sendSucceeded(len(s.subs) - 1)
+	s.replayCache(ch)
+}
+
+// joinCluster registers the presence member of s.subs[i] in Redis off the
+// loop, then finishes the subscription back on it. While Redis is down the
+// member is served from this node's view alone (firstHere says whether the
+// user is new here) and registered when Redis returns.
+func (s *Session) joinCluster(i int, firstHere bool) {
+	a := s.app
+	rc := a.hub.cluster
+	pj := &pendingJoin{}
+	s.subs[i].join = pj
+	ch, m := s.subs[i].ch, *s.subs[i].member
+	name, js := ch.name, memberJSON(m)
+	queued := rc.run(func() {
+		first, version, members, err := rc.join(a.ID, name, m.ID, js)
+		s.runOnLoop(func() {
+			if pj.cancelled || s.closed {
+				if err == nil {
+					rc.run(func() { a.leaveCluster(name, m.ID) })
+				}
+				return
+			}
+			sub := s.subOn(ch)
+			if sub == nil || sub.join != pj {
+				return
+			}
+			sub.join = nil
+			if err != nil {
+				if firstHere {
+					a.broadcastLocal(ch, protocol.MemberAdded(name, m.IDJSON, m.Info), s, m.ID, 0)
+				}
+				data, _ := ch.presenceData()
+				s.send(protocol.PresenceSucceeded(name, data))
+			} else {
+				sub.version = version
+				if first {
+					_ = a.hub.bus.Publish(Message{Kind: KindEvent, AppID: a.ID, Channel: name, ExceptSocket: s.ID, UserID: m.ID,
+						Version: version, Payload: protocol.MemberAdded(name, m.IDJSON, m.Info), Origin: a.hub.nodeID})
+				}
+				s.send(protocol.PresenceSucceeded(name, presenceFromJSON(members)))
+			}
+			var frames [][]byte
+			for _, h := range pj.held {
+				if h.version == 0 || h.version > sub.version {
+					frames = append(frames, h.frame)
+				}
+			}
+			if len(frames) > 0 {
+				s.out.Send(frames...)
+			}
+			s.replayCache(ch)
+		})
+	})
+	if !queued {
+		s.unsubscribeAt(s.indexOfJoin(pj))
+		s.send(protocol.SubscriptionError(name, "ServerBusy", "The server is too busy to join presence channels right now: retry", 503))
+	}
+}
+
+func (s *Session) indexOfJoin(pj *pendingJoin) int {
+	for i := range s.subs {
+		if s.subs[i].join == pj {
+			return i
 		}
 	}
-	a.hub.logf("socket %s subscribed to %q (auth ok)", s.ID, name)
-	s.sendSucceeded(ch)
-	if kind.IsCache() {
-		if cached := a.cache.get(name, time.Now()); cached != nil {
-			s.send(cached)
-		} else {
-			s.send(protocol.CacheMiss(name))
-		}
+	return -1
+}
+
+// leaveCluster removes one socket of a user from a presence channel in
+// Redis and announces the user's departure when it was their last socket
+// anywhere. It runs on the cluster's work goroutine.
+func (a *App) leaveCluster(channel, userID string) {
+	rc := a.hub.cluster
+	left, version, err := rc.leave(a.ID, channel, userID)
+	if err != nil || left == "" {
+		return // while Redis is down, the resync after it returns settles it
+	}
+	if msg, ok := a.hub.presenceMessage(presenceChange{app: a.ID, channel: channel, member: left, version: version}); ok {
+		_ = a.hub.bus.Publish(msg)
+	}
+}
+
+// replayCache sends a cache channel's last event, or pusher:cache_miss.
+func (s *Session) replayCache(ch *Channel) {
+	if !ch.kind.IsCache() {
+		return
+	}
+	a := s.app
+	if cached := a.cache.get(ch.name, time.Now()); cached != nil {
+		s.send(cached)
+		return
+	}
+	rc := a.hub.cluster
+	if rc == nil {
+		s.send(protocol.CacheMiss(ch.name))
+		return
+	}
+	// Published before this node knew of it: ask Redis, off the loop.
+	ok := rc.run(func() {
+		p, _ := rc.cacheGet(a.ID, ch.name)
+		s.runOnLoop(func() {
+			if s.closed {
+				return
+			}
+			if p != nil {
+				s.send(p)
+			} else {
+				s.send(protocol.CacheMiss(ch.name))
+			}
+		})
+	})
+	if !ok {
+		s.send(protocol.CacheMiss(ch.name))
 	}
 }
 
@@ -200,9 +374,16 @@ func (s *Session) authFailed(channel, why string) {
 	s.send(protocol.SubscriptionError(channel, "AuthError", why, 401))
 }
 
-func (s *Session) sendSucceeded(ch *Channel) {
+// sendSucceeded confirms s.subs[i], with the member list on presence
+// channels (whose version then filters older news).
+func (s *Session) sendSucceeded(i int) {
+	ch := s.subs[i].ch
 	if ch.kind.IsPresence() {
-		s.send(protocol.PresenceSucceeded(ch.name, ch.presenceData()))
+		data, version := ch.presenceData()
+		if s.app.hub.cluster == nil {
+			s.subs[i].version = version
+		}
+		s.send(protocol.PresenceSucceeded(ch.name, data))
 		return
 	}
 	s.send(protocol.SubscriptionSucceeded(ch.name))
@@ -216,11 +397,24 @@ func (s *Session) unsubscribeAt(i int) {
 	s.subs = s.subs[:last]
 	a := s.app
 	a.leave(sub.ch, s)
-	if sub.member != nil {
-		a.trackUser(sub.member.ID, s, -1)
-		if sub.ch.removeMember(sub.member.ID) {
-			a.broadcastLocal(sub.ch, protocol.MemberRemoved(sub.ch.name, sub.member.IDJSON), s)
+	if sub.member == nil {
+		return
+	}
+	a.trackUser(sub.member.ID, s, -1)
+	lastHere, version := sub.ch.removeMember(sub.member.ID)
+	if sub.join != nil {
+		sub.join.cancelled = true // the join's completion undoes it in Redis
+		return
+	}
+	if rc := a.hub.cluster; rc != nil {
+		uid, name := sub.member.ID, sub.ch.name
+		if !rc.run(func() { a.leaveCluster(name, uid) }) {
+			rc.resyncWant.Store(true)
 		}
+		return
+	}
+	if lastHere {
+		a.broadcastLocal(sub.ch, protocol.MemberRemoved(sub.ch.name, sub.member.IDJSON), s, sub.member.ID, version)
 	}
 }
 
@@ -241,12 +435,12 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 	}
 	var sub *subscription
 	for i := range s.subs {
-		if s.subs[i].ch.name == msg.Channel {
+		if s.subs[i].name == msg.Channel {
 			sub = &s.subs[i]
 			break
 		}
 	}
-	if sub == nil {
+	if sub == nil || sub.join != nil {
 		s.send(protocol.Error(protocol.ErrClientEvent, "Client event rejected: subscribe to "+quote(msg.Channel)+" before sending to it"))
 		return
 	}

@@ -29,6 +29,8 @@ type Config struct {
 	RequestTimeout int             `json:"request_timeout"`
 	ExposeStats    bool            `json:"expose_stats"`
 	Apps           []hub.AppConfig `json:"apps"`
+	// Scaling runs several nodes as one over Redis (off by default).
+	Scaling hub.RedisConfig `json:"scaling"`
 }
 
 // loadConfig reads the file (if any), then applies Reverb's environment
@@ -65,6 +67,30 @@ func applyEnv(c *Config, getenv func(string) string) error {
 	}
 	if v := getenv("REVERB_SERVER_PATH"); v != "" {
 		c.Path = v
+	}
+	if v := getenv("REVERB_SCALING_ENABLED"); v != "" {
+		c.Scaling.Enabled = v == "true" || v == "1"
+	}
+	if v := getenv("REVERB_SCALING_CHANNEL"); v != "" {
+		c.Scaling.Prefix = v
+	}
+	if v := getenv("REDIS_URL"); v != "" {
+		c.Scaling.URL = v
+	}
+	if v := getenv("REDIS_HOST"); v != "" {
+		c.Scaling.Host = v
+	}
+	if v := getenv("REDIS_PASSWORD"); v != "" {
+		c.Scaling.Password = v
+	}
+	for name, dst := range map[string]*int{"REDIS_PORT": &c.Scaling.Port, "REDIS_DB": &c.Scaling.DB} {
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q: expected a whole number", name, v)
+			}
+			*dst = n
+		}
 	}
 	id, key, secret := getenv("REVERB_APP_ID"), getenv("REVERB_APP_KEY"), getenv("REVERB_APP_SECRET")
 	if id == "" && key == "" && secret == "" {

@@ -78,7 +78,19 @@ func start(args []string) error {
 		a := cfg.Apps[0]
 		fmt.Printf("No apps configured: serving a default app.\n  REVERB_APP_ID=%s\n  REVERB_APP_KEY=%s\n  REVERB_APP_SECRET=%s\n", a.ID, a.Key, a.Secret)
 	}
-	srv, err := engine.New(cfg.Apps, cfg.engineOptions(), nil)
+	var bus hub.Bus
+	if cfg.Scaling.Enabled {
+		ids := make([]string, len(cfg.Apps))
+		for i, a := range cfg.Apps {
+			ids[i] = a.ID
+		}
+		rc, err := hub.NewRedisCluster(cfg.Scaling, ids, "")
+		if err != nil {
+			return err
+		}
+		bus = rc
+	}
+	srv, err := engine.New(cfg.Apps, cfg.engineOptions(), bus)
 	if err != nil {
 		return err
 	}

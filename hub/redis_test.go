@@ -1,0 +1,92 @@
+package hub
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// startRedis runs a throwaway redis-server on a free port. Without one the
+// Redis tests skip, unless RESOUND_REQUIRE_REDIS is set (as CI sets it).
+func startRedis(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("RESOUND_REQUIRE_REDIS") != "" {
+			t.Fatal("redis-server is required (RESOUND_REQUIRE_REDIS is set) but not installed: run scripts/redis.sh")
+		}
+		t.Skip("redis-server not installed; scripts/test.sh installs it")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("redis-server did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRedisBusContract(t *testing.T) {
+	addr := startRedis(t)
+	n := 0
+	BusContract(t, 3, func(t *testing.T) Bus {
+		n++
+		rc, err := NewRedisCluster(RedisConfig{URL: "redis://" + addr + "/0", Prefix: fmt.Sprintf("contract-%s", t.Name())}, []string{"a", "app"}, fmt.Sprintf("node-%d", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rc
+	})
+}
+
+func TestRedisPrefixesAreIsolated(t *testing.T) {
+	addr := startRedis(t)
+	got := make(chan string, 10)
+	mk := func(prefix string) *RedisCluster {
+		rc, err := NewRedisCluster(RedisConfig{URL: "redis://" + addr + "/0", Prefix: prefix}, []string{"app"}, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rc.Start(prefix, func(m Message) { got <- prefix + ":" + string(m.Payload) }); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = rc.Close() })
+		return rc
+	}
+	a, _ := mk("one"), mk("two")
+	time.Sleep(200 * time.Millisecond) // both subscribed
+	if err := a.Publish(Message{Kind: KindEvent, AppID: "app", Channel: "c", Payload: []byte(`"x"`)}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if m != `one:"x"` {
+			t.Fatalf("wrong cluster got it: %s", m)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("not delivered")
+	}
+	select {
+	case m := <-got:
+		t.Fatalf("leaked across prefixes: %s", m)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
