@@ -203,9 +203,13 @@ func (c *RedisCluster) Close() error {
 }
 
 func (c *RedisCluster) publishNow(ctx context.Context, m Message) error {
+	return c.client.Do(ctx, c.publishCmd(m)).Error()
+}
+
+func (c *RedisCluster) publishCmd(m Message) rueidis.Completed {
 	body, _ := json.Marshal(wireMessage{Kind: m.Kind, AppID: m.AppID, Channel: m.Channel, Payload: m.Payload,
 		ExceptSocket: m.ExceptSocket, UserID: m.UserID, Origin: m.Origin, Version: m.Version})
-	return c.client.Do(ctx, c.client.B().Publish().Channel(c.busChannel(m.AppID)).Message(string(body)).Build()).Error()
+	return c.client.B().Publish().Channel(c.busChannel(m.AppID)).Message(string(body)).Build()
 }
 
 func (c *RedisCluster) subscribe(subscribed chan struct{}) {
@@ -251,20 +255,40 @@ func (c *RedisCluster) markDown() {
 	c.resyncWant.Store(true)
 }
 
+// publishLoop sends queued messages in order, as many per round trip as
+// have piled up, so the bus keeps up with bursts.
 func (c *RedisCluster) publishLoop() {
 	defer c.wg.Done()
+	batch := make([]Message, 0, 256)
+	cmds := make(rueidis.Commands, 0, 256)
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
 		case m := <-c.outbox:
-			ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
-			err := c.publishNow(ctx, m)
-			cancel()
-			if err != nil {
+			batch = append(batch[:0], m)
+		}
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case m := <-c.outbox:
+				batch = append(batch, m)
+			default:
+				break more
+			}
+		}
+		cmds = cmds[:0]
+		for _, m := range batch {
+			cmds = append(cmds, c.publishCmd(m))
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+		results := c.client.DoMulti(ctx, cmds...)
+		cancel()
+		for i, r := range results {
+			if r.Error() != nil {
 				// Redis is down: this node's own sockets still get it.
 				c.markDown()
-				c.deliver(m)
+				c.deliver(batch[i])
 			}
 		}
 	}
