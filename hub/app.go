@@ -204,7 +204,7 @@ func (a *App) TerminateUser(userID string) error {
 // receive carries out a bus message on this node.
 func (h *Hub) receive(m Message) {
 	a := h.apps[m.AppID]
-	if a == nil {
+	if a == nil || (m.SkipOrigin && m.Origin == h.nodeID) {
 		return
 	}
 	switch m.Kind {

@@ -29,6 +29,9 @@ type Message struct {
 	// Version orders presence news on a channel: a socket whose member list
 	// already reflects this version does not get it again.
 	Version int64 `json:"v,omitempty"`
+	// SkipOrigin: the publishing node already told its own sockets (it did
+	// so while Redis was down).
+	SkipOrigin bool `json:"s,omitempty"`
 }
 
 // Bus carries messages between the nodes of a cluster. Delivery must reach

@@ -3,8 +3,8 @@ package hub
 import (
 	"log"
 	"sort"
+	"sync"
 
-	json "github.com/goccy/go-json"
 	"github.com/resound/resound/protocol"
 )
 
@@ -100,13 +100,74 @@ func (h *Hub) resync() {
 			}
 			for _, c := range changes {
 				if msg, ok := h.presenceMessage(c); ok {
+					msg.SkipOrigin = h.offline.take(a.ID, name, msg.UserID, c.added)
 					_ = rc.Publish(msg)
 				}
+			}
+		}
+		// Users who left here during the outage and whom Redis no longer
+		// knows (it lost its data): the other nodes must still hear it.
+		for _, n := range h.offline.drain(a.ID) {
+			if n.joined {
+				continue // re-registered by the sync above
+			}
+			if here, err := rc.present(a.ID, n.channel, n.member.ID); err == nil && !here {
+				_ = rc.Publish(Message{Kind: KindEvent, AppID: a.ID, Channel: n.channel, UserID: n.member.ID, SkipOrigin: true,
+					Payload: protocol.MemberRemoved(n.channel, n.member.IDJSON), Origin: h.nodeID})
 			}
 		}
 	}
 	log.Printf("scaling: presence re-registered with Redis")
 }
 
-// cachedMessage decodes a cache channel payload's event for the API.
-func cachedMessage(p []byte) json.RawMessage { return json.RawMessage(p) }
+// offlineNews is presence news told only to this node's sockets while
+// Redis was down, by app, channel and user; the last news about a user wins.
+type offlineNews struct {
+	mu   sync.Mutex
+	news map[offlineKey]offlineItem
+}
+
+type offlineKey struct{ app, channel, user string }
+
+type offlineItem struct {
+	channel string
+	member  protocol.Member
+	joined  bool
+}
+
+func (o *offlineNews) note(app, channel string, m protocol.Member, joined bool) {
+	o.mu.Lock()
+	if o.news == nil {
+		o.news = map[offlineKey]offlineItem{}
+	}
+	o.news[offlineKey{app, channel, m.ID}] = offlineItem{channel, m, joined}
+	o.mu.Unlock()
+}
+
+// take reports (and forgets) whether this node already told its sockets
+// that user joined (or left) the channel.
+func (o *offlineNews) take(app, channel, user string, joined bool) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	k := offlineKey{app, channel, user}
+	it, ok := o.news[k]
+	if ok && it.joined == joined {
+		delete(o.news, k)
+		return true
+	}
+	return false
+}
+
+// drain returns and forgets an app's remaining news.
+func (o *offlineNews) drain(app string) []offlineItem {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []offlineItem
+	for k, it := range o.news {
+		if k.app == app {
+			out = append(out, it)
+			delete(o.news, k)
+		}
+	}
+	return out
+}

@@ -47,6 +47,9 @@ type Hub struct {
 	bus     Bus
 	cluster *RedisCluster // nil on a single node
 	nodeID  string
+	// offline remembers presence news this node could only tell its own
+	// sockets while Redis was down.
+	offline offlineNews
 }
 
 // New builds a hub for the given apps.

@@ -140,6 +140,7 @@ type wireMessage struct {
 	UserID       string          `json:"u,omitempty"`
 	Origin       string          `json:"o,omitempty"`
 	Version      int64           `json:"v,omitempty"`
+	SkipOrigin   bool            `json:"s,omitempty"`
 }
 
 // Start subscribes to every app's bus channel and starts the background work.
@@ -208,7 +209,7 @@ func (c *RedisCluster) publishNow(ctx context.Context, m Message) error {
 
 func (c *RedisCluster) publishCmd(m Message) rueidis.Completed {
 	body, _ := json.Marshal(wireMessage{Kind: m.Kind, AppID: m.AppID, Channel: m.Channel, Payload: m.Payload,
-		ExceptSocket: m.ExceptSocket, UserID: m.UserID, Origin: m.Origin, Version: m.Version})
+		ExceptSocket: m.ExceptSocket, UserID: m.UserID, Origin: m.Origin, Version: m.Version, SkipOrigin: m.SkipOrigin})
 	return c.client.B().Publish().Channel(c.busChannel(m.AppID)).Message(string(body)).Build()
 }
 
@@ -233,7 +234,7 @@ func (c *RedisCluster) subscribe(subscribed chan struct{}) {
 				return
 			}
 			c.deliver(Message{Kind: w.Kind, AppID: w.AppID, Channel: w.Channel, Payload: w.Payload,
-				ExceptSocket: w.ExceptSocket, UserID: w.UserID, Origin: w.Origin, Version: w.Version})
+				ExceptSocket: w.ExceptSocket, UserID: w.UserID, Origin: w.Origin, Version: w.Version, SkipOrigin: w.SkipOrigin})
 		})
 		if c.ctx.Err() != nil {
 			return
@@ -244,7 +245,7 @@ func (c *RedisCluster) subscribe(subscribed chan struct{}) {
 		log.Printf("scaling: Redis subscription lost (%v); resubscribing in %v", err, backoff)
 		c.markDown()
 		sleepCtx(c.ctx, backoff)
-		backoff = min(backoff*2, 2*time.Second)
+		backoff = min(backoff*2, resubscribeMax)
 	}
 }
 
@@ -358,6 +359,13 @@ func (c *RedisCluster) leave(app, channel, uid string) (string, int64, error) {
 	m, _ := vals[0].ToString()
 	v, _ := vals[1].AsInt64()
 	return m, v, nil
+}
+
+// present reports whether a user is on a presence channel anywhere.
+func (c *RedisCluster) present(app, channel, uid string) (bool, error) {
+	ctx, cancel := c.timeout()
+	defer cancel()
+	return c.client.Do(ctx, c.client.B().Hexists().Key(c.presenceKeys(app, channel).users).Field(uid).Build()).AsBool()
 }
 
 // users lists the user ids on a presence channel, cluster-wide.
@@ -482,6 +490,7 @@ func (c *RedisCluster) heartbeat() {
 	defer c.wg.Done()
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
+	var backSince time.Time
 	for tick := 0; ; tick++ {
 		select {
 		case <-c.ctx.Done():
@@ -497,8 +506,11 @@ func (c *RedisCluster) heartbeat() {
 		}
 		if !c.healthy.Swap(true) {
 			log.Printf("scaling: Redis is back")
+			backSince = time.Now()
 		}
-		if c.resyncWant.Swap(false) && c.resync != nil {
+		// Announce presence changes only once every node has had time to
+		// resubscribe (pub/sub keeps nothing for a node that is not).
+		if time.Since(backSince) >= resubscribeMax+500*time.Millisecond && c.resyncWant.Swap(false) && c.resync != nil {
 			c.run(c.resync)
 		}
 	}
@@ -602,6 +614,9 @@ func (c *RedisCluster) reapNode(ctx context.Context, node string) []Message {
 	}
 	return out
 }
+
+// resubscribeMax caps the wait between attempts to resubscribe.
+const resubscribeMax = time.Second
 
 func sleepCtx(ctx context.Context, d time.Duration) {
 	select {

@@ -271,7 +271,7 @@ func (s *Session) joinCluster(i int, firstHere bool) {
 		s.runOnLoop(func() {
 			if pj.cancelled || s.closed {
 				if err == nil {
-					rc.run(func() { a.leaveCluster(name, m.ID) })
+					rc.run(func() { a.leaveCluster(name, m, false) })
 				}
 				return
 			}
@@ -283,6 +283,7 @@ func (s *Session) joinCluster(i int, firstHere bool) {
 			if err != nil {
 				if firstHere {
 					a.broadcastLocal(ch, protocol.MemberAdded(name, m.IDJSON, m.Info), s, m.ID, 0)
+					a.hub.offline.note(a.ID, name, m, true)
 				}
 				data, _ := ch.presenceData()
 				s.send(protocol.PresenceSucceeded(name, data))
@@ -323,15 +324,29 @@ func (s *Session) indexOfJoin(pj *pendingJoin) int {
 
 // leaveCluster removes one socket of a user from a presence channel in
 // Redis and announces the user's departure when it was their last socket
-// anywhere. It runs on the cluster's work goroutine.
-func (a *App) leaveCluster(channel, userID string) {
-	rc := a.hub.cluster
-	left, version, err := rc.leave(a.ID, channel, userID)
-	if err != nil || left == "" {
-		return // while Redis is down, the resync after it returns settles it
+// anywhere. It runs on the cluster's work goroutine. While Redis is down a
+// user whose last socket here left (lastHere) is announced to this node's
+// sockets now and to the others once Redis returns.
+func (a *App) leaveCluster(channel string, m protocol.Member, lastHere bool) {
+	h := a.hub
+	left, version, err := h.cluster.leave(a.ID, channel, m.ID)
+	if err != nil {
+		if lastHere {
+			a.mu.RLock()
+			ch := a.channels[channel]
+			a.mu.RUnlock()
+			if ch != nil {
+				a.broadcastLocal(ch, protocol.MemberRemoved(channel, m.IDJSON), nil, m.ID, 0)
+			}
+			h.offline.note(a.ID, channel, m, false)
+		}
+		return
 	}
-	if msg, ok := a.hub.presenceMessage(presenceChange{app: a.ID, channel: channel, member: left, version: version}); ok {
-		_ = a.hub.bus.Publish(msg)
+	if left == "" {
+		return
+	}
+	if msg, ok := h.presenceMessage(presenceChange{app: a.ID, channel: channel, member: left, version: version}); ok {
+		_ = h.bus.Publish(msg)
 	}
 }
 
@@ -407,8 +422,8 @@ func (s *Session) unsubscribeAt(i int) {
 		return
 	}
 	if rc := a.hub.cluster; rc != nil {
-		uid, name := sub.member.ID, sub.ch.name
-		if !rc.run(func() { a.leaveCluster(name, uid) }) {
+		m, name := *sub.member, sub.ch.name
+		if !rc.run(func() { a.leaveCluster(name, m, lastHere) }) {
 			rc.resyncWant.Store(true)
 		}
 		return

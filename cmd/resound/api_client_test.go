@@ -2,16 +2,13 @@ package main
 
 import (
 	"crypto/hmac"
-	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strings"
 	"testing"
-	"time"
 )
 
 func sign(secret, s string) string {
@@ -20,29 +17,10 @@ func sign(secret, s string) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
-// signedURL signs method+path+params the way the Pusher SDKs do, written
-// independently of the server's code so a shared bug cannot hide.
+// signedURL signs method+path+params for app-1 the way the Pusher SDKs do,
+// written independently of the server's code so a shared bug cannot hide.
 func signedURL(addr, method, path string, params map[string]string, body string) string {
-	q := map[string]string{"auth_key": appKey, "auth_timestamp": fmt.Sprint(time.Now().Unix()), "auth_version": "1.0"}
-	for k, v := range params {
-		q[k] = v
-	}
-	if body != "" {
-		sum := md5.Sum([]byte(body))
-		q["body_md5"] = hex.EncodeToString(sum[:])
-	}
-	keys := make([]string, 0, len(q))
-	for k := range q {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + q[k]
-	}
-	query := strings.Join(parts, "&")
-	sig := sign(appSecret, method+"\n"+path+"\n"+query)
-	return "http://" + addr + path + "?" + query + "&auth_signature=" + sig
+	return signedURLAs(app1, addr, method, path, params, body)
 }
 
 // api calls the HTTP API signed and returns status and body.

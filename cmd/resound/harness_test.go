@@ -90,43 +90,7 @@ func freePort(t *testing.T) int {
 // startServer runs resound with the JSON config and extra flags.
 func startServer(t *testing.T, config string, args ...string) *server {
 	t.Helper()
-	cfgPath := filepath.Join(t.TempDir(), "config.json")
-	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	s := &server{t: t, addr: fmt.Sprintf("127.0.0.1:%d", port), logs: &syncBuffer{}, done: make(chan struct{})}
-	all := append([]string{"start", "--host", "127.0.0.1", "--port", fmt.Sprint(port), "--config", cfgPath}, args...)
-	s.cmd = exec.Command(binary_, all...)
-	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GORACE=atexit_sleep_ms=0 halt_on_error=0"}
-	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
-	t.Cleanup(func() {
-		s.stop()
-		if t.Failed() {
-			t.Logf("server log:\n%s", s.logs.String())
-		}
-		if strings.Contains(s.logs.String(), "DATA RACE") || strings.Contains(s.logs.String(), "panic:") {
-			t.Errorf("server reported a race or panic:\n%s", s.logs.String())
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + s.addr + "/up")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not come up: %v\n%s", err, s.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return startServerEnv(t, config, nil, args...)
 }
 
 func (s *server) stop() {

@@ -108,6 +108,25 @@ export async function waitFor(pred, { timeout = 5000, interval = 20, what = 'con
   }
 }
 
+// The HTTP API's queries (/channels, /channels/{c}, /users, /connections) may
+// lag a change by up to ~1 s on a cluster (E2E_TARGETS); one server answers at
+// once. `settled(get, check)` calls get() until check(value) stops throwing
+// (assertions), then returns the value; after `timeout` it throws check's last
+// error, so the failure shows the last answer.
+export async function settled(get, check, { timeout = 3000, interval = 100 } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const value = await get();
+    try {
+      check(value);
+      return value;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+    }
+    await sleep(interval);
+  }
+}
+
 // Resolves with the callback's argument(s) the first time `register(cb)` fires.
 export function nextCall(register, { timeout = 5000, what = 'callback' } = {}) {
   return new Promise((resolve, reject) => {

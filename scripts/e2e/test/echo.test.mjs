@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  Env, PusherJS, connected, subscribed, collector, quietFor, waitFor, uid, sleep,
+  Env, PusherJS, connected, subscribed, collector, quietFor, waitFor, settled, uid, sleep,
 } from '../lib/harness.mjs';
 
 let env;
@@ -104,9 +104,9 @@ for (const broadcaster of ['reverb', 'pusher']) {
       const { channels } = await res.json();
       return !(`private-${name}` in channels);
     }, { what: `private-${name} to disappear from GET /channels after leave()` });
-    const res = await backend.get({ path: `/channels/${name}`, params: { info: 'subscription_count' } });
-    const info = await res.json();
-    assert.equal(info.occupied, false, `GET /channels/${name} after leave(): ${JSON.stringify(info)}`);
+    await settled(async () => (await backend.get({ path: `/channels/${name}`, params: { info: 'subscription_count' } })).json(), (info) => {
+      assert.equal(info.occupied, false, `GET /channels/${name} after leave(): ${JSON.stringify(info)}`);
+    });
     await backend.trigger([name, `private-${name}`], 'tick', { n: 2 });
     await quietFor(300, () => [...pub.items, ...priv.items].filter((d) => d.n === 2), 'event after leave()');
   });

@@ -6,7 +6,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import {
-  Env, PusherServer, connected, subscribed, collector, quietFor, waitFor, sleep, uid,
+  Env, PusherServer, EXTERNAL, connected, subscribed, collector, quietFor, waitFor, settled, sleep, uid,
 } from '../lib/harness.mjs';
 
 let env;
@@ -80,29 +80,36 @@ for (const [label, makeAgent] of Object.entries(agents)) {
       await subscribed(u1.subscribe(pub));
       await subscribed(u2.subscribe(pub));
 
-      const all = await json(backend.get({ path: '/channels' }));
-      assert.ok(pub in all.channels, `GET /channels: ${JSON.stringify(all)}`);
-      assert.ok(pres in all.channels);
+      // (settled: on a cluster the answers may lag the subscriptions by ~1 s)
+      const get = (path, params) => () => json(backend.get({ path, params }));
+      await settled(get('/channels'), (all) => {
+        assert.ok(pub in all.channels, `GET /channels: ${JSON.stringify(all)}`);
+        assert.ok(pres in all.channels, `GET /channels: ${JSON.stringify(all)}`);
+      });
 
-      const presOnly = await json(backend.get({ path: '/channels', params: { filter_by_prefix: `presence-${tag}`, info: 'user_count' } }));
-      assert.deepEqual(presOnly, { channels: { [pres]: { user_count: 2 } } });
+      await settled(get('/channels', { filter_by_prefix: `presence-${tag}`, info: 'user_count' }), (presOnly) => {
+        assert.deepEqual(presOnly, { channels: { [pres]: { user_count: 2 } } });
+      });
 
       const none = await json(backend.get({ path: '/channels', params: { filter_by_prefix: `presence-nothing-${tag}` } }));
       assert.deepEqual(none, { channels: {} }, 'no channels is an empty object (pusher-php calls get_object_vars on it)');
 
-      const pubInfo = await json(backend.get({ path: `/channels/${pub}`, params: { info: 'subscription_count' } }));
-      assert.equal(pubInfo.occupied, true);
-      assert.equal(pubInfo.subscription_count, 2);
+      await settled(get(`/channels/${pub}`, { info: 'subscription_count' }), (pubInfo) => {
+        assert.equal(pubInfo.occupied, true);
+        assert.equal(pubInfo.subscription_count, 2);
+      });
 
-      const presInfo = await json(backend.get({ path: `/channels/${pres}`, params: { info: 'user_count' } }));
-      assert.equal(presInfo.occupied, true);
-      assert.equal(presInfo.user_count, 2);
+      await settled(get(`/channels/${pres}`, { info: 'user_count' }), (presInfo) => {
+        assert.equal(presInfo.occupied, true);
+        assert.equal(presInfo.user_count, 2);
+      });
 
       const vacant = await json(backend.get({ path: `/channels/${tag}-vacant` }));
       assert.equal(vacant.occupied, false);
 
-      const users = await json(backend.get({ path: `/channels/${pres}/users` }));
-      assert.deepEqual(users.users.map((u) => String(u.id)).sort(), ['1', '2']);
+      await settled(get(`/channels/${pres}/users`), (users) => {
+        assert.deepEqual(users.users.map((u) => String(u.id)).sort(), ['1', '2']);
+      });
     });
 
     test('terminateUserConnections closes every socket of that user and only those', async (t) => {
@@ -143,8 +150,9 @@ for (const [label, makeAgent] of Object.entries(agents)) {
       // baseline: wait until the count is stable (sockets from earlier tests)
       let before0 = await json(backend.get({ path: '/connections' }));
       assert.equal(typeof before0.connections, 'number', JSON.stringify(before0));
+      // (a cluster's count may lag by ~1 s: wait longer between the two reads)
       await waitFor(async () => {
-        await sleep(300);
+        await sleep(EXTERNAL ? 1500 : 300);
         const now = await json(backend.get({ path: '/connections' }));
         const stable = now.connections === before0.connections;
         before0 = now;
@@ -155,8 +163,9 @@ for (const [label, makeAgent] of Object.entries(agents)) {
       const ch = uid('conn-');
       await subscribed(a.subscribe(ch));
       await subscribed(b.subscribe(ch));
-      const after1 = await json(backend.get({ path: '/connections' }));
-      assert.equal(after1.connections - before0.connections, 2, `${JSON.stringify(before0)} → ${JSON.stringify(after1)}`);
+      await settled(() => json(backend.get({ path: '/connections' })), (after1) => {
+        assert.equal(after1.connections - before0.connections, 2, `${JSON.stringify(before0)} → ${JSON.stringify(after1)}`);
+      });
       a.disconnect();
       b.disconnect();
       await waitFor(async () => (await json(backend.get({ path: '/connections' }))).connections === before0.connections, { what: '/connections to drop back' });

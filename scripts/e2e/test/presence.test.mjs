@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  Env, subscribed, collector, quietFor, waitFor, uid,
+  Env, subscribed, collector, quietFor, waitFor, settled, uid,
 } from '../lib/harness.mjs';
 
 let env;
@@ -67,11 +67,14 @@ for (const broadcaster of ['reverb', 'pusher']) {
 
     // The HTTP API sees 3 users.
     const backend = env.backend();
-    const users = await (await backend.get({ path: `/channels/${channel}/users` })).json();
-    assert.deepEqual(users.users.map((u) => String(u.id)).sort(), ['1', '2', '3']);
-    const info = await (await backend.get({ path: `/channels/${channel}`, params: { info: 'user_count' } })).json();
-    assert.equal(info.occupied, true);
-    assert.equal(info.user_count, 3);
+    // (settled: on a cluster the answers may lag by ~1 s)
+    await settled(async () => (await backend.get({ path: `/channels/${channel}/users` })).json(), (users) => {
+      assert.deepEqual(users.users.map((u) => String(u.id)).sort(), ['1', '2', '3']);
+    });
+    await settled(async () => (await backend.get({ path: `/channels/${channel}`, params: { info: 'user_count' } })).json(), (info) => {
+      assert.equal(info.occupied, true);
+      assert.equal(info.user_count, 3);
+    });
 
     // Whisper (typing indicator) from Bob's first tab.
     B1.ch.whisper('typing', { typing: true, name: 'Bob' });
@@ -102,8 +105,9 @@ for (const broadcaster of ['reverb', 'pusher']) {
     await quietFor(300, () => A.leaving.items.length > 1 && A.leaving.items, 'a second leaving for Bob');
     assert.deepEqual(alice.rec.events('pusher_internal:member_removed', channel).map((m) => String(m.data.user_id)), ['2']);
 
-    const after = await (await backend.get({ path: `/channels/${channel}/users` })).json();
-    assert.deepEqual(after.users.map((u) => String(u.id)).sort(), ['1', '3']);
+    await settled(async () => (await backend.get({ path: `/channels/${channel}/users` })).json(), (after) => {
+      assert.deepEqual(after.users.map((u) => String(u.id)).sort(), ['1', '3']);
+    });
 
     // A whisper on a presence channel the sender is not in is not relayed.
     const mallory = env.pusher({ user: { id: '9', name: 'Mallory' } });
