@@ -21,7 +21,7 @@ fuzz:
 e2e: build
 	E2E_BUILD=1 bash scripts/e2e/run.sh
 
-# The standard benchmark suite (4-8 minutes); results in bench/results/.
+# The standard benchmark suite (about 1.5 minutes); results in bench/results/, summary in BENCH.md.
 bench:
 	bash bench/run-suite.sh
 
