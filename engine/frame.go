@@ -3,6 +3,8 @@ package engine
 import (
 	"encoding/binary"
 	"errors"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 )
@@ -75,8 +77,12 @@ func textFrame(payload []byte) []byte {
 
 // closeFrame builds a close frame with a status code and a short reason.
 func closeFrame(code ws.StatusCode, reason string) []byte {
-	if len(reason) > 123 {
-		reason = reason[:123]
+	// A close reason must be valid UTF-8 of at most 123 bytes, or browsers
+	// fail the connection (1006) and the code never reaches pusher-js.
+	reason = strings.ToValidUTF8(reason, "")
+	for len(reason) > 123 {
+		_, size := utf8.DecodeLastRuneInString(reason)
+		reason = reason[:len(reason)-size]
 	}
 	body := make([]byte, 2, 2+len(reason))
 	binary.BigEndian.PutUint16(body, uint16(code))

@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
 )
@@ -67,5 +69,14 @@ func TestParseAppPath(t *testing.T) {
 		if key != c.key || ok != c.ok {
 			t.Errorf("%q %q: %q %v", c.uri, c.prefix, key, ok)
 		}
+	}
+}
+
+func TestCloseFrameReasonIsValidUTF8(t *testing.T) {
+	reason := strings.Repeat("é", 100) + "\xff"
+	f := closeFrame(4001, reason)
+	h, n, err := parseFrameHeader(f)
+	if err != nil || h.Length > 125 || !utf8.Valid(f[n+2:]) {
+		t.Fatalf("close frame %+v, reason %q", h, f[n+2:])
 	}
 }

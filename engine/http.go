@@ -27,6 +27,10 @@ func maxBodyBytes(h *hub.Hub) int {
 // Only one request per connection is in flight; pipelined ones wait buffered.
 func (cn *conn) readHTTP() gnet.Action {
 	if cn.httpBusy {
+		// Pipelined requests wait buffered, but not without bound.
+		if cn.c.InboundBuffered() > maxPipelinedBytes {
+			return cn.httpError(429, "Too many pipelined bytes: wait for responses before sending more")
+		}
 		return gnet.None
 	}
 	c := cn.c
@@ -102,6 +106,9 @@ func firstLine(s string) string {
 	return s
 }
 
+// maxPipelinedBytes bounds what a client may send ahead of its responses.
+const maxPipelinedBytes = 4 << 20
+
 // job is one complete API request waiting for a worker.
 type job struct {
 	cn     *conn
@@ -109,7 +116,9 @@ type job struct {
 	remote string
 }
 
-var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+// readerPool's readers hold a whole request head: fasthttp refuses heads
+// larger than its reader's buffer.
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, maxHeaderBytes+512) }}
 
 // serve runs on a worker goroutine: parse with fasthttp, route, answer with
 // an async write whose callback (on the loop) lets the next request through.

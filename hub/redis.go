@@ -286,9 +286,19 @@ func (c *RedisCluster) publishLoop() {
 		results := c.client.DoMulti(ctx, cmds...)
 		cancel()
 		for i, r := range results {
-			if r.Error() != nil {
+			receivers, err := r.AsInt64()
+			switch {
+			case err != nil && errors.Is(err, context.DeadlineExceeded):
+				// Redis may still have published it: delivering here too
+				// could send it twice, so it is dropped and logged.
+				log.Printf("scaling: publish to %s timed out; event %q may be lost", c.busChannel(batch[i].AppID), batch[i].Channel)
+			case err != nil:
 				// Redis is down: this node's own sockets still get it.
 				c.markDown()
+				c.deliver(batch[i])
+			case receivers == 0:
+				// Nobody was subscribed, not even this node (it is
+				// resubscribing): at least its own sockets get it.
 				c.deliver(batch[i])
 			}
 		}
@@ -348,7 +358,7 @@ func (c *RedisCluster) leave(app, channel, uid string) (string, int64, error) {
 	ctx, cancel := c.timeout()
 	defer cancel()
 	k := c.presenceKeys(app, channel)
-	vals, err := leaveScript.Exec(ctx, c.client, []string{k.held, k.users, k.info, k.version}, []string{uid, c.node}).ToArray()
+	vals, err := leaveScript.Exec(ctx, c.client, []string{k.held, k.users, k.info, k.version, c.nodesKey()}, []string{uid, c.node, c.base(app), channel}).ToArray()
 	if err != nil {
 		c.markDown()
 		return "", 0, err

@@ -27,8 +27,10 @@ for _, v in ipairs(redis.call('HVALS', KEYS[3])) do out[#out + 1] = v end
 return out
 `)
 
-// leaveScript: KEYS held, users, info, version; ARGV uid, node. Returns
-// {member JSON, version} when the user left the channel cluster-wide, else {}.
+// leaveScript: KEYS held, users, info, version, nodes; ARGV uid, node, app
+// key base, channel. Returns {member JSON, version} when the user left the
+// channel cluster-wide, else {}. When the channel empties its keys go, so
+// per-room channels do not pile up in Redis.
 var leaveScript = rueidis.NewLuaScript(`
 local field = ARGV[1] .. '\31' .. ARGV[2]
 local c = redis.call('HINCRBY', KEYS[1], field, -1)
@@ -39,7 +41,14 @@ if redis.call('HINCRBY', KEYS[2], ARGV[1], -1) > 0 then return {} end
 local m = redis.call('HGET', KEYS[3], ARGV[1]) or ''
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
-return {m, redis.call('INCR', KEYS[4])}
+local v = redis.call('INCR', KEYS[4])
+if redis.call('HLEN', KEYS[2]) == 0 then
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+  for _, n in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
+    redis.call('SREM', ARGV[3] .. ':node:' .. n .. ':presence', ARGV[4])
+  end
+end
+return {m, v}
 `)
 
 // syncScript makes Redis agree with one node's sockets on one channel, after

@@ -209,7 +209,7 @@ func (s *Session) subscribe(data []byte) {
 		if s.subs[i].name == name {
 			// Already subscribed: confirm again, nothing changes.
 			if s.subs[i].join == nil {
-				s.sendSucceeded(i)
+				s.resendSucceeded(i)
 			}
 			return
 		}
@@ -402,6 +402,32 @@ func (s *Session) sendSucceeded(i int) {
 		return
 	}
 	s.send(protocol.SubscriptionSucceeded(ch.name))
+}
+
+// resendSucceeded answers a repeated subscribe; on a cluster the member
+// list comes from Redis, off the loop.
+func (s *Session) resendSucceeded(i int) {
+	rc := s.app.hub.cluster
+	ch := s.subs[i].ch
+	if rc == nil || !ch.kind.IsPresence() {
+		s.sendSucceeded(i)
+		return
+	}
+	a := s.app
+	rc.run(func() {
+		members, err := rc.members(a.ID, ch.name)
+		s.runOnLoop(func() {
+			if s.closed || s.subOn(ch) == nil {
+				return
+			}
+			if err != nil {
+				data, _ := ch.presenceData()
+				s.send(protocol.PresenceSucceeded(ch.name, data))
+				return
+			}
+			s.send(protocol.PresenceSucceeded(ch.name, presenceFromJSON(members)))
+		})
+	})
 }
 
 func (s *Session) unsubscribeAt(i int) {

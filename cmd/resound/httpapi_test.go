@@ -313,3 +313,11 @@ func jsonEqual(a, b string) bool {
 	yb, _ := json.Marshal(y)
 	return string(xb) == string(yb)
 }
+
+func TestAPIServesLargeHeadsUpTo8KB(t *testing.T) {
+	s := startServer(t, defaultApps)
+	raw := "GET /up HTTP/1.1\r\nHost: x\r\nX-Padding: " + strings.Repeat("p", 6000) + "\r\n\r\n"
+	if status, body := roundTrip(t, s, raw); status != 200 || body != `{"health":"OK"}` {
+		t.Fatalf("6 KB head: %d %q", status, body)
+	}
+}
