@@ -93,18 +93,22 @@ func startServer(t *testing.T, config string, args ...string) *server {
 	return startServerEnv(t, config, nil, args...)
 }
 
-func (s *server) stop() {
+func (s *server) stop() { stopProcess(s.cmd, s.done) }
+
+// stopProcess sends SIGTERM to a process the tests started and waits for it
+// (done closes when it exited), killing it after 10 s.
+func stopProcess(cmd *exec.Cmd, done <-chan struct{}) {
 	select {
-	case <-s.done:
+	case <-done:
 		return
 	default:
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-s.done:
+	case <-done:
 	case <-time.After(10 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
+		_ = cmd.Process.Kill()
+		<-done
 	}
 }
 

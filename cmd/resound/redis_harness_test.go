@@ -126,18 +126,7 @@ func (r *redisServer) stop() {
 	if r.cmd == nil {
 		return
 	}
-	select {
-	case <-r.done:
-		return
-	default:
-	}
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(10 * time.Second):
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	}
+	stopProcess(r.cmd, r.done)
 	// The port must be free before it is started again.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
