@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"log"
 	"sort"
 	"strings"
@@ -164,7 +165,7 @@ func (a *App) Users(name string) ([]string, error) {
 
 // CachedEvent returns the payload a cache channel would replay, or nil.
 func (a *App) CachedEvent(channel string) []byte {
-	if p := a.cache.get(channel, time.Now()); p != nil {
+	if p, _ := a.cache.get(channel, time.Now()); p != nil {
 		return p
 	}
 	if rc := a.hub.cluster; rc != nil {
@@ -216,8 +217,9 @@ func (h *Hub) receive(m Message) {
 }
 
 func (a *App) deliver(m Message) {
-	if protocol.KindOf(m.Channel).IsCache() {
-		a.cache.put(m.Channel, m.Payload, time.Now())
+	frame := a.hub.opts.Frame(m.Payload)
+	if protocol.KindOf(m.Channel).IsCache() && !bytes.HasPrefix(m.Payload, []byte(`{"event":"client-`)) {
+		a.cache.put(m.Channel, m.Payload, frame, time.Now())
 	}
 	a.mu.RLock()
 	ch := a.channels[m.Channel]
@@ -229,7 +231,6 @@ func (a *App) deliver(m Message) {
 	if ch == nil {
 		return
 	}
-	frame := a.hub.opts.Frame(m.Payload)
 	for i, d := range a.hub.loops {
 		if ch.loopCount[i].Load() > 0 {
 			d.push(delivery{ch: ch, except: except, exceptUser: m.UserID, version: m.Version, frame: frame})

@@ -58,12 +58,12 @@ func (d *dispatcher) drain() {
 			d.stage(it.to, it.frame)
 			continue
 		}
-		presence := it.ch.kind.IsPresence()
+		special := it.ch.kind.IsPresence() || it.ch.kind.IsCache()
 		for s := range it.ch.subs[d.index] {
 			if s == it.except {
 				continue
 			}
-			if presence && !s.admits(it) {
+			if special && !s.admits(it) {
 				continue
 			}
 			d.stage(s, it.frame)

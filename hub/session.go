@@ -35,6 +35,9 @@ type subscription struct {
 	version int64
 	// join is set while Redis is asked about this presence subscription.
 	join *pendingJoin
+	// replayed is the cached frame sent on subscribing; its broadcast copy,
+	// if still queued, is not sent again.
+	replayed []byte
 }
 
 // pendingJoin is a presence subscription waiting for Redis. The socket is
@@ -54,13 +57,21 @@ type heldFrame struct {
 // round trip, so this is only reached by a flood.
 const maxHeldFrames = 1024
 
-// admits decides whether presence-channel traffic reaches this socket:
-// never news about its own user, nothing already in its member list, and
-// held back while its join is pending.
+// admits decides whether traffic on a presence or cache channel reaches this
+// socket: never a cached event it already got by replay, never presence news
+// about its own user or already in its member list, and held back while its
+// presence join is pending.
 func (s *Session) admits(it *delivery) bool {
 	sub := s.subOn(it.ch)
 	if sub == nil {
 		return false
+	}
+	if sub.replayed != nil && len(it.frame) > 0 && &sub.replayed[0] == &it.frame[0] {
+		sub.replayed = nil
+		return false
+	}
+	if !it.ch.kind.IsPresence() {
+		return true
 	}
 	if it.exceptUser != "" && sub.member != nil && sub.member.ID == it.exceptUser {
 		return false
@@ -304,7 +315,7 @@ func (s *Session) joinCluster(i int, firstHere bool) {
 			if len(frames) > 0 {
 				s.out.Send(frames...)
 			}
-			s.replayCache(ch)
+			s.replayCache(ch, frames...)
 		})
 	})
 	if !queued {
@@ -351,13 +362,21 @@ func (a *App) leaveCluster(channel string, m protocol.Member, lastHere bool) {
 }
 
 // replayCache sends a cache channel's last event, or pusher:cache_miss.
-func (s *Session) replayCache(ch *Channel) {
+func (s *Session) replayCache(ch *Channel, alreadySent ...[]byte) {
 	if !ch.kind.IsCache() {
 		return
 	}
 	a := s.app
-	if cached := a.cache.get(ch.name, time.Now()); cached != nil {
-		s.send(cached)
+	if _, frame := a.cache.get(ch.name, time.Now()); frame != nil {
+		for _, sent := range alreadySent {
+			if len(sent) > 0 && &sent[0] == &frame[0] {
+				return // held while joining and sent just now
+			}
+		}
+		s.out.Send(frame)
+		if sub := s.subOn(ch); sub != nil {
+			sub.replayed = frame
+		}
 		return
 	}
 	rc := a.hub.cluster

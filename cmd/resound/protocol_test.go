@@ -370,3 +370,15 @@ func TestShutdownSends4200(t *testing.T) {
 		t.Fatalf("close %d", cc)
 	}
 }
+
+func TestWhispersAreNotCached(t *testing.T) {
+	s := startServer(t, defaultApps)
+	a := dial(t, s)
+	a.subscribe("private-cache-w")
+	a.expect("pusher:cache_miss")
+	a.send(`{"event":"client-typing","channel":"private-cache-w","data":{}}`)
+	a.ping()
+	b := dial(t, s)
+	b.subscribe("private-cache-w")
+	b.expect("pusher:cache_miss") // a whisper is not the channel's last event
+}
