@@ -335,16 +335,22 @@ func channelsInfo(app *hub.App, channels []string, info string) map[string]map[s
 		if err != nil {
 			continue // cluster state unavailable: report what the publish did
 		}
-		m := map[string]any{}
-		if wants(info, "user_count") && ci.Kind.IsPresence() {
-			m["user_count"] = ci.UserCount
-		}
-		if wants(info, "subscription_count") {
-			m["subscription_count"] = ci.SubscriptionCount
-		}
-		out[name] = m
+		out[name] = infoFields(ci, info)
 	}
 	return out
+}
+
+// infoFields is what info= asks about one channel: user_count (presence
+// channels only) and subscription_count.
+func infoFields(ci hub.ChannelInfo, info string) map[string]any {
+	m := map[string]any{}
+	if wants(info, "user_count") && ci.Kind.IsPresence() {
+		m["user_count"] = ci.UserCount
+	}
+	if wants(info, "subscription_count") {
+		m["subscription_count"] = ci.SubscriptionCount
+	}
+	return m
 }
 
 func (a *api) channels(ctx *fasthttp.RequestCtx, app *hub.App, _ []string) (any, *apiError) {
@@ -359,14 +365,7 @@ func (a *api) channels(ctx *fasthttp.RequestCtx, app *hub.App, _ []string) (any,
 	}
 	out := map[string]map[string]any{}
 	for _, ci := range list {
-		m := map[string]any{}
-		if wants(info, "user_count") && ci.Kind.IsPresence() {
-			m["user_count"] = ci.UserCount
-		}
-		if wants(info, "subscription_count") {
-			m["subscription_count"] = ci.SubscriptionCount
-		}
-		out[ci.Name] = m
+		out[ci.Name] = infoFields(ci, info)
 	}
 	return map[string]any{"channels": out}, nil
 }

@@ -231,11 +231,7 @@ func (a *App) deliver(m Message) {
 	if ch == nil {
 		return
 	}
-	for i, d := range a.hub.loops {
-		if ch.loopCount[i].Load() > 0 {
-			d.push(delivery{ch: ch, except: except, exceptUser: m.UserID, version: m.Version, frame: frame})
-		}
-	}
+	a.fanOut(delivery{ch: ch, except: except, exceptUser: m.UserID, version: m.Version, frame: frame})
 }
 
 func (a *App) terminateLocal(userID string) {
@@ -301,10 +297,14 @@ func (a *App) trackUser(userID string, s *Session, delta int) {
 // broadcastLocal sends presence news to this node's subscribers of ch,
 // except one socket and the sockets of the user it is about.
 func (a *App) broadcastLocal(ch *Channel, payload []byte, except *Session, aboutUser string, version int64) {
-	frame := a.hub.opts.Frame(payload)
+	a.fanOut(delivery{ch: ch, except: except, exceptUser: aboutUser, version: version, frame: a.hub.opts.Frame(payload)})
+}
+
+// fanOut queues one delivery on every loop that has subscribers of its channel.
+func (a *App) fanOut(it delivery) {
 	for i, d := range a.hub.loops {
-		if ch.loopCount[i].Load() > 0 {
-			d.push(delivery{ch: ch, except: except, exceptUser: aboutUser, version: version, frame: frame})
+		if it.ch.loopCount[i].Load() > 0 {
+			d.push(it)
 		}
 	}
 }

@@ -375,16 +375,7 @@ func TestClusterPresenceTabsOnTwoNodesJoinAndLeaveTogether(t *testing.T) {
 	r := startRedis(t)
 	nodes := startCluster(t, 3, clusterConfig(r, "resound", 3, defaultAppList))
 	const ch = "presence-busy"
-	obs1, obs2 := dial(t, nodes[2]), dial(t, nodes[0])
-	obs1.join(ch, `{"user_id":"obs1"}`)
-	eventually(t, 5*time.Second, "obs1 listed via node 0", func() (bool, string) {
-		ids, body, err := usersOf(app1, nodes[0], ch)
-		return err == nil && sameStrings(ids, []string{"obs1"}), fmt.Sprint(body, err)
-	})
-	obs2.join(ch, `{"user_id":"obs2"}`)
-	if m := obs1.expect("pusher_internal:member_added"); memberID(t, m) != "obs2" {
-		t.Fatal(m.Data)
-	}
+	obs1, obs2 := joinObservers(t, nodes, ch)
 	names := []string{"obs1 (node 2)", "obs2 (node 0)"}
 
 	for round := 0; round < 3; round++ {
@@ -429,16 +420,7 @@ func TestClusterPresenceSimultaneousJoinsConverge(t *testing.T) {
 	r := startRedis(t)
 	nodes := startCluster(t, 3, clusterConfig(r, "resound", 3, defaultAppList))
 	const ch = "presence-busy"
-	obs1, obs2 := dial(t, nodes[2]), dial(t, nodes[0])
-	obs1.join(ch, `{"user_id":"obs1"}`)
-	eventually(t, 5*time.Second, "obs1 listed via node 0", func() (bool, string) {
-		ids, body, err := usersOf(app1, nodes[0], ch)
-		return err == nil && sameStrings(ids, []string{"obs1"}), fmt.Sprint(body, err)
-	})
-	obs2.join(ch, `{"user_id":"obs2"}`)
-	if m := obs1.expect("pusher_internal:member_added"); memberID(t, m) != "obs2" {
-		t.Fatal(m.Data)
-	}
+	obs1, obs2 := joinObservers(t, nodes, ch)
 
 	ids := []string{"x", "y", "z"}
 	joiners := []*client{dial(t, nodes[0]), dial(t, nodes[1]), dial(t, nodes[2])}
@@ -1242,4 +1224,21 @@ func TestClusterConfigVariantsAndEnvironment(t *testing.T) {
 		t.Errorf("db 1 was configured, but db 0 holds keys %v", keys)
 	}
 	t.Logf("db 1 keys: %v", r.list(1, "KEYS", "*"))
+}
+
+// joinObservers puts member obs1 on node 2 and obs2 on node 0 of ch, and
+// waits until each knows the other.
+func joinObservers(t *testing.T, nodes []*server, ch string) (*client, *client) {
+	t.Helper()
+	obs1, obs2 := dial(t, nodes[2]), dial(t, nodes[0])
+	obs1.join(ch, `{"user_id":"obs1"}`)
+	eventually(t, 5*time.Second, "obs1 listed via node 0", func() (bool, string) {
+		ids, body, err := usersOf(app1, nodes[0], ch)
+		return err == nil && sameStrings(ids, []string{"obs1"}), fmt.Sprint(body, err)
+	})
+	obs2.join(ch, `{"user_id":"obs2"}`)
+	if m := obs1.expect("pusher_internal:member_added"); memberID(t, m) != "obs2" {
+		t.Fatal(m.Data)
+	}
+	return obs1, obs2
 }
