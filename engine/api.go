@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"regexp"
 	"runtime"
@@ -109,7 +110,7 @@ func (a *api) route(ctx *fasthttp.RequestCtx, path string) (any, *apiError) {
 	}
 	method := string(ctx.Method())
 	parts := strings.Split(rest, "/")
-	var handler func(*fasthttp.RequestCtx, *hub.App, []string) (any, *apiError)
+	var handler func(context.Context, *fasthttp.RequestCtx, *hub.App, []string) (any, *apiError)
 	want := "GET"
 	switch {
 	case rest == "events":
@@ -139,8 +140,14 @@ func (a *api) route(ctx *fasthttp.RequestCtx, path string) (any, *apiError) {
 	if len(ctx.PostBody()) > app.MaxRequestSize {
 		return nil, fail(413, "Payload too large: this app's max_request_size is "+strconv.Itoa(app.MaxRequestSize)+" bytes")
 	}
-	return handler(ctx, app, parts)
+	// Cluster-bound work (Redis) must not hold a worker forever.
+	c, cancel := context.WithTimeout(context.Background(), apiDeadline)
+	defer cancel()
+	return handler(c, ctx, app, parts)
 }
+
+// apiDeadline bounds one API call's wait for the bus or cluster state.
+const apiDeadline = 5 * time.Second
 
 // authenticate checks the request exactly as the Pusher SDKs sign it.
 func (a *api) authenticate(ctx *fasthttp.RequestCtx, app *hub.App, path string) *apiError {
@@ -257,7 +264,7 @@ func decodeBody(ctx *fasthttp.RequestCtx, v any) *apiError {
 	return nil
 }
 
-func (a *api) events(ctx *fasthttp.RequestCtx, app *hub.App, _ []string) (any, *apiError) {
+func (a *api) events(c context.Context, ctx *fasthttp.RequestCtx, app *hub.App, _ []string) (any, *apiError) {
 	var e eventRequest
 	if err := decodeBody(ctx, &e); err != nil {
 		return nil, err
@@ -266,16 +273,16 @@ func (a *api) events(ctx *fasthttp.RequestCtx, app *hub.App, _ []string) (any, *
 	if err != nil {
 		return nil, err
 	}
-	if perr := app.Publish(channels, e.Name, data, e.SocketID); perr != nil {
+	if perr := app.Publish(c, []hub.Event{{Name: e.Name, Data: data, Channels: channels, ExceptSocket: e.SocketID}}); perr != nil {
 		return nil, fail(503, "Publish failed: "+perr.Error())
 	}
 	if e.Info == "" {
 		return struct{}{}, nil
 	}
-	return map[string]any{"channels": channelsInfo(app, channels, e.Info)}, nil
+	return map[string]any{"channels": channelsInfo(c, app, channels, e.Info)}, nil
 }
 
-func (a *api) batchEvents(ctx *fasthttp.RequestCtx, app *hub.App, _ []string) (any, *apiError) {
+func (a *api) batchEvents(c context.Context, ctx *fasthttp.RequestCtx, app *hub.App, _ []string) (any, *apiError) {
 	var b struct {
 		Batch []eventRequest `json:"batch"`
 	}
@@ -299,11 +306,13 @@ func (a *api) batchEvents(ctx *fasthttp.RequestCtx, app *hub.App, _ []string) (a
 		all[i] = checked{ch, data}
 	}
 	wantInfo := false
+	events := make([]hub.Event, len(b.Batch))
 	for i, e := range b.Batch {
-		if err := app.Publish(all[i].channels, e.Name, all[i].data, e.SocketID); err != nil {
-			return nil, fail(503, "Publish failed: "+err.Error())
-		}
+		events[i] = hub.Event{Name: e.Name, Data: all[i].data, Channels: all[i].channels, ExceptSocket: e.SocketID}
 		wantInfo = wantInfo || e.Info != ""
+	}
+	if err := app.Publish(c, events); err != nil {
+		return nil, fail(503, "Publish failed: "+err.Error())
 	}
 	if !wantInfo {
 		return map[string]any{"batch": struct{}{}}, nil
@@ -313,7 +322,7 @@ func (a *api) batchEvents(ctx *fasthttp.RequestCtx, app *hub.App, _ []string) (a
 		out[i] = map[string]any{}
 		if e.Info != "" {
 			first := all[i].channels[0]
-			out[i] = channelsInfo(app, all[i].channels[:1], e.Info)[first]
+			out[i] = channelsInfo(c, app, all[i].channels[:1], e.Info)[first]
 		}
 	}
 	return map[string]any{"batch": out}, nil
@@ -328,10 +337,10 @@ func wants(info, field string) bool {
 	return false
 }
 
-func channelsInfo(app *hub.App, channels []string, info string) map[string]map[string]any {
+func channelsInfo(ctx context.Context, app *hub.App, channels []string, info string) map[string]map[string]any {
 	out := map[string]map[string]any{}
 	for _, name := range channels {
-		ci, err := app.Channel(name)
+		ci, err := app.Channel(ctx, name)
 		if err != nil {
 			continue // cluster state unavailable: report what the publish did
 		}
@@ -353,13 +362,13 @@ func infoFields(ci hub.ChannelInfo, info string) map[string]any {
 	return m
 }
 
-func (a *api) channels(ctx *fasthttp.RequestCtx, app *hub.App, _ []string) (any, *apiError) {
+func (a *api) channels(c context.Context, ctx *fasthttp.RequestCtx, app *hub.App, _ []string) (any, *apiError) {
 	prefix := string(ctx.QueryArgs().Peek("filter_by_prefix"))
 	info := string(ctx.QueryArgs().Peek("info"))
 	if wants(info, "user_count") && !strings.HasPrefix(prefix, "presence-") {
 		return nil, fail(400, "info=user_count needs filter_by_prefix=presence-")
 	}
-	list, err := app.Channels(prefix, wants(info, "user_count"))
+	list, err := app.Channels(c, prefix, wants(info, "user_count"))
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -370,13 +379,13 @@ func (a *api) channels(ctx *fasthttp.RequestCtx, app *hub.App, _ []string) (any,
 	return map[string]any{"channels": out}, nil
 }
 
-func (a *api) channel(ctx *fasthttp.RequestCtx, app *hub.App, parts []string) (any, *apiError) {
+func (a *api) channel(c context.Context, ctx *fasthttp.RequestCtx, app *hub.App, parts []string) (any, *apiError) {
 	name := parts[1]
 	if !protocol.ValidChannelName(name) {
 		return nil, fail(422, "Invalid channel name "+strconv.Quote(name))
 	}
 	info := string(ctx.QueryArgs().Peek("info"))
-	ci, err := app.Channel(name)
+	ci, err := app.Channel(c, name)
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -391,19 +400,19 @@ func (a *api) channel(ctx *fasthttp.RequestCtx, app *hub.App, parts []string) (a
 		out["subscription_count"] = ci.SubscriptionCount
 	}
 	if wants(info, "cache") && ci.Kind.IsCache() {
-		if p := app.CachedEvent(name); p != nil {
+		if p := app.CachedEvent(c, name); p != nil {
 			out["cache"] = json.RawMessage(p)
 		}
 	}
 	return out, nil
 }
 
-func (a *api) users(_ *fasthttp.RequestCtx, app *hub.App, parts []string) (any, *apiError) {
+func (a *api) users(c context.Context, _ *fasthttp.RequestCtx, app *hub.App, parts []string) (any, *apiError) {
 	name := parts[1]
 	if !protocol.KindOf(name).IsPresence() {
 		return nil, fail(400, "Users are only available for presence channels, not "+strconv.Quote(name))
 	}
-	ids, err := app.Users(name)
+	ids, err := app.Users(c, name)
 	if err != nil {
 		return nil, unavailable(err)
 	}
@@ -414,17 +423,17 @@ func (a *api) users(_ *fasthttp.RequestCtx, app *hub.App, parts []string) (any, 
 	return map[string]any{"users": users}, nil
 }
 
-func (a *api) terminate(_ *fasthttp.RequestCtx, app *hub.App, parts []string) (any, *apiError) {
+func (a *api) terminate(c context.Context, _ *fasthttp.RequestCtx, app *hub.App, parts []string) (any, *apiError) {
 	if parts[1] == "" {
 		return nil, fail(422, "Missing user id")
 	}
-	if err := app.TerminateUser(parts[1]); err != nil {
+	if err := app.TerminateUser(c, parts[1]); err != nil {
 		return nil, fail(503, "Terminate failed: "+err.Error())
 	}
 	return struct{}{}, nil
 }
 
-func (a *api) connections(_ *fasthttp.RequestCtx, app *hub.App, _ []string) (any, *apiError) {
+func (a *api) connections(_ context.Context, _ *fasthttp.RequestCtx, app *hub.App, _ []string) (any, *apiError) {
 	return map[string]int{"connections": app.ClusterConnections()}, nil
 }
 

@@ -2,6 +2,9 @@ package hub
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"log"
 	"sort"
 	"strings"
@@ -76,7 +79,7 @@ func (a *App) localChannels(prefix string) []ChannelInfo {
 
 // Channels lists occupied channels whose name starts with prefix, on every
 // node. User counts are filled for presence channels when withUsers is set.
-func (a *App) Channels(prefix string, withUsers bool) ([]ChannelInfo, error) {
+func (a *App) Channels(ctx context.Context, prefix string, withUsers bool) ([]ChannelInfo, error) {
 	local := a.localChannels(prefix)
 	rc := a.hub.cluster
 	if rc == nil {
@@ -119,7 +122,7 @@ func (a *App) Channels(prefix string, withUsers bool) ([]ChannelInfo, error) {
 
 // Channel describes one channel across the cluster; an unknown channel is
 // unoccupied.
-func (a *App) Channel(name string) (ChannelInfo, error) {
+func (a *App) Channel(ctx context.Context, name string) (ChannelInfo, error) {
 	a.mu.RLock()
 	ch := a.channels[name]
 	a.mu.RUnlock()
@@ -148,7 +151,7 @@ func (a *App) Channel(name string) (ChannelInfo, error) {
 }
 
 // Users lists the unique user ids on a presence channel, cluster-wide.
-func (a *App) Users(name string) ([]string, error) {
+func (a *App) Users(ctx context.Context, name string) ([]string, error) {
 	if rc := a.hub.cluster; rc != nil {
 		ids, err := rc.users(a.ID, name)
 		sort.Strings(ids)
@@ -164,7 +167,7 @@ func (a *App) Users(name string) ([]string, error) {
 }
 
 // CachedEvent returns the payload a cache channel would replay, or nil.
-func (a *App) CachedEvent(channel string) []byte {
+func (a *App) CachedEvent(ctx context.Context, channel string) []byte {
 	if p, _ := a.cache.get(channel, time.Now()); p != nil {
 		return p
 	}
@@ -175,31 +178,51 @@ func (a *App) CachedEvent(channel string) []byte {
 	return nil
 }
 
-// Publish sends an event from the HTTP API to every subscriber of each
-// channel on every node, except the socket exceptSocket.
-func (a *App) Publish(channels []string, event, data, exceptSocket string) error {
-	for _, name := range channels {
-		payload := protocol.AppEvent(event, name, data)
-		if rc := a.hub.cluster; rc != nil && protocol.KindOf(name).IsCache() {
-			// Stored before it is published, so a node that sees the event
-			// and a subscriber that asks Redis agree.
-			if err := rc.cachePut(a.ID, name, payload, a.cache.ttl); err != nil {
-				log.Printf("scaling: storing the cached event of %s failed: %v", name, err)
+// Event is one event an HTTP API call publishes to one or more channels.
+type Event struct {
+	Name     string
+	Data     string
+	Channels []string
+	// ExceptSocket is a socket_id that must not receive the event.
+	ExceptSocket string
+}
+
+// ErrBusUnavailable wraps every error of a publish the bus did not take: the
+// caller answers 503 and may retry, since nothing was delivered.
+var ErrBusUnavailable = errors.New("the bus did not take the event")
+
+// Publish sends events from the HTTP API to every subscriber of their
+// channels on every node. It returns once the bus has taken every event, so
+// a publisher that waits for the answer keeps its order cluster-wide; an
+// error (wrapping ErrBusUnavailable) means the events were not delivered.
+func (a *App) Publish(ctx context.Context, events []Event) error {
+	for _, e := range events {
+		for _, name := range e.Channels {
+			payload := protocol.AppEvent(e.Name, name, e.Data)
+			if rc := a.hub.cluster; rc != nil && protocol.KindOf(name).IsCache() {
+				// Stored before it is published, so a node that sees the event
+				// and a subscriber that asks Redis agree.
+				if err := rc.cachePut(a.ID, name, payload, a.cache.ttl); err != nil {
+					log.Printf("scaling: storing the cached event of %s failed: %v", name, err)
+				}
 			}
-		}
-		if err := a.hub.bus.Publish(Message{
-			Kind: KindEvent, AppID: a.ID, Channel: name, Payload: payload,
-			ExceptSocket: exceptSocket, Origin: a.hub.nodeID,
-		}); err != nil {
-			return err
+			if err := a.hub.bus.Publish(Message{
+				Kind: KindEvent, AppID: a.ID, Channel: name, Payload: payload,
+				ExceptSocket: e.ExceptSocket, Origin: a.hub.nodeID,
+			}); err != nil {
+				return fmt.Errorf("%w: %v", ErrBusUnavailable, err)
+			}
 		}
 	}
 	return nil
 }
 
 // TerminateUser closes every socket of a user on every node.
-func (a *App) TerminateUser(userID string) error {
-	return a.hub.bus.Publish(Message{Kind: KindTerminate, AppID: a.ID, UserID: userID, Origin: a.hub.nodeID})
+func (a *App) TerminateUser(ctx context.Context, userID string) error {
+	if err := a.hub.bus.Publish(Message{Kind: KindTerminate, AppID: a.ID, UserID: userID, Origin: a.hub.nodeID}); err != nil {
+		return fmt.Errorf("%w: %v", ErrBusUnavailable, err)
+	}
+	return nil
 }
 
 // receive carries out a bus message on this node.
