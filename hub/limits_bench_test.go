@@ -6,64 +6,91 @@ import (
 	"time"
 )
 
-// BenchmarkSubscribeManyChannels subscribes one socket to b.N public
-// channels: the per-subscribe cost must not grow with the socket's count.
-func BenchmarkSubscribeManyChannels(b *testing.B) {
-	h, a := newTestHub(b, AppConfig{})
-	s, out := openSocket(b, h, a)
-	msgs := make([][]byte, b.N)
-	for i := range msgs {
-		msgs[i] = subscribeMsg("c" + strconv.Itoa(i))
-	}
-	b.ResetTimer()
-	for i := range msgs {
-		s.Handle(msgs[i])
-		out.reset()
+// Run: go test -run XXX -bench 'Subscribe|PresenceJoin' -benchmem ./hub
+
+// countingOutbox drops what it is sent and counts the bytes.
+type countingOutbox struct{ bytes int }
+
+func (o *countingOutbox) Send(frames ...[]byte) {
+	for _, f := range frames {
+		o.bytes += len(f)
 	}
 }
 
-// BenchmarkSubscribe100kChannels reports the loop time one socket takes to
-// subscribe to 100k public channels.
-func BenchmarkSubscribe100kChannels(b *testing.B) {
-	const n = 100_000
+func (o *countingOutbox) Kick(int, string) {}
+
+func openCounted(b *testing.B, h *Hub, a *App) (*Session, *countingOutbox) {
+	out := &countingOutbox{}
+	s, _, msg := h.Open(a, 0, out)
+	if s == nil {
+		b.Fatal(msg)
+	}
+	return s, out
+}
+
+// benchSubscribe reports the loop time one socket takes to subscribe to n
+// public channels.
+func benchSubscribe(b *testing.B, app AppConfig, n int) {
 	msgs := make([][]byte, n)
 	for i := range msgs {
 		msgs[i] = subscribeMsg("c" + strconv.Itoa(i))
 	}
+	var total time.Duration
+	runs := 0
 	for b.Loop() {
 		b.StopTimer()
-		h, a := newTestHub(b, AppConfig{})
-		s, out := openSocket(b, h, a)
+		h, a := newTestHub(b, app)
+		s, _ := openCounted(b, h, a)
 		b.StartTimer()
 		start := time.Now()
 		for i := range msgs {
 			s.Handle(msgs[i])
-			out.reset()
 		}
-		b.ReportMetric(float64(time.Since(start).Milliseconds()), "ms/100k-subscribes")
+		total += time.Since(start)
+		runs++
 		b.StopTimer()
+		if want := subscribableOf(a, n); len(s.subs) != want {
+			b.Fatalf("%d subscriptions, want %d", len(s.subs), want)
+		}
 		s.Close()
 		b.StartTimer()
 	}
+	b.ReportMetric(float64(total.Microseconds())/float64(runs)/1000, "ms/socket")
+	b.ReportMetric(float64(total.Nanoseconds())/float64(runs*n), "ns/subscribe")
 }
 
-// BenchmarkPresenceJoin10k measures one new user joining a presence channel
-// that already has 10k members (and leaving again, so the size holds).
-func BenchmarkPresenceJoin10k(b *testing.B) {
-	const members = 10_000
-	h, a := newTestHub(b, AppConfig{})
+func BenchmarkSubscribe100kChannelsNoLimit(b *testing.B) {
+	benchSubscribe(b, liftedLimits, 100_000)
+}
+
+// BenchmarkSubscribeToDefaultLimit subscribes to the default 1000 channels
+// and tries one more, which is refused.
+func BenchmarkSubscribeToDefaultLimit(b *testing.B) {
+	benchSubscribe(b, AppConfig{}, 1001)
+}
+
+// benchPresenceJoin measures one new user joining a presence channel that
+// already has members users (and leaving, so the size holds): the member
+// list it is sent, and member_added / member_removed to everyone.
+func benchPresenceJoin(b *testing.B, members int) {
+	h, a := newTestHub(b, liftedLimits)
 	info := `{"name":"A user with a longish display name","avatar":"https://example.com/avatars/12345.png"}`
 	for i := 0; i < members; i++ {
-		s, _ := openSocket(b, h, a)
+		s, _ := openCounted(b, h, a)
 		s.Handle(presenceSubscribeMsg(s, "presence-room", i, info))
 	}
-	joiner, out := openSocket(b, h, a)
+	joiner, out := openCounted(b, h, a)
 	join := presenceSubscribeMsg(joiner, "presence-room", members+1, info)
 	leave := unsubscribeMsg("presence-room")
-	b.ResetTimer()
+	out.bytes = 0
+	joins := 0
 	for b.Loop() {
 		joiner.Handle(join)
 		joiner.Handle(leave)
-		out.reset()
+		joins++
 	}
+	b.ReportMetric(float64(out.bytes)/float64(joins), "bytes-to-joiner/op")
 }
+
+func BenchmarkPresenceJoin100(b *testing.B) { benchPresenceJoin(b, 100) }
+func BenchmarkPresenceJoin10k(b *testing.B) { benchPresenceJoin(b, 10_000) }
