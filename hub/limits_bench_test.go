@@ -92,5 +92,24 @@ func benchPresenceJoin(b *testing.B, members int) {
 	b.ReportMetric(float64(out.bytes)/float64(joins), "bytes-to-joiner/op")
 }
 
+// BenchmarkPresenceSecondTab10k: another socket of a present user joins a
+// 10k-member channel and leaves. Membership does not change, so nothing
+// needs encoding again.
+func BenchmarkPresenceSecondTab10k(b *testing.B) {
+	const members = 10_000
+	h, a := newTestHub(b, liftedLimits)
+	for i := 0; i < members; i++ {
+		s, _ := openCounted(b, h, a)
+		s.Handle(presenceSubscribeMsg(s, "presence-room", i, `{"name":"someone"}`))
+	}
+	tab, _ := openCounted(b, h, a)
+	join := presenceSubscribeMsg(tab, "presence-room", 7, `{"name":"someone"}`)
+	leave := unsubscribeMsg("presence-room")
+	for b.Loop() {
+		tab.Handle(join)
+		tab.Handle(leave)
+	}
+}
+
 func BenchmarkPresenceJoin100(b *testing.B) { benchPresenceJoin(b, 100) }
 func BenchmarkPresenceJoin10k(b *testing.B) { benchPresenceJoin(b, 10_000) }
