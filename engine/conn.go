@@ -264,6 +264,16 @@ const lingerSeconds = 2
 // the client is still sending (a 2 MB frame over the limit) makes the kernel
 // answer with a reset, and the client loses our close frame (1006, not 1009).
 func (cn *conn) linger() {
+	if sess := cn.sess; sess != nil {
+		// The socket is gone for the hub now (presence, connection counts),
+		// not when the TCP connection ends; after this callback, as a close
+		// would, since the hub may be calling us mid-iteration.
+		cn.sess = nil
+		if cn.srv.opts.Debug {
+			cn.srv.debugf("socket %s closing", sess.ID)
+		}
+		cn.loop.Execute(sess.Close)
+	}
 	cn.backlog.reset()
 	cn.frag = nil
 	cn.state = stateLingering
