@@ -43,22 +43,24 @@ func (o *outbound) push(frames [][]byte, size int) {
 	o.bytes += size
 }
 
-// next returns up to backlogChunk bytes of frames (at least one frame).
-func (o *outbound) next() [][]byte {
+// next returns up to backlogChunk bytes of frames (at least one frame) and
+// their size.
+func (o *outbound) next() ([][]byte, int) {
 	end, size := o.head, 0
 	for end < len(o.frames) && (end == o.head || size+len(o.frames[end]) <= backlogChunk) {
 		size += len(o.frames[end])
 		end++
 	}
-	return o.frames[o.head:end]
+	return o.frames[o.head:end], size
 }
 
-// release drops the first n frames (already handed to gnet).
-func (o *outbound) release(n int) {
+// release drops the first n frames, size bytes, handed to gnet (whose
+// writev may have shortened them in place: size is counted before).
+func (o *outbound) release(n, size int) {
 	for i := o.head; i < o.head+n; i++ {
-		o.bytes -= len(o.frames[i])
 		o.frames[i] = nil
 	}
+	o.bytes -= size
 	o.head += n
 	if o.head == len(o.frames) {
 		o.frames, o.head, o.bytes = o.frames[:0], 0, 0
@@ -125,10 +127,10 @@ func (cn *conn) flushBacklog() bool {
 		if cn.c.OutboundBuffered() > 0 {
 			return true
 		}
-		chunk := cn.backlog.next()
+		chunk, size := cn.backlog.next()
 		n := len(chunk)
 		cn.write(chunk)
-		cn.backlog.release(n)
+		cn.backlog.release(n, size)
 	}
 	if cn.state != stateSocket {
 		cn.backlog.reset()
