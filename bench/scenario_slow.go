@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -231,26 +232,46 @@ func slowSubscriber(t target, a app) (net.Conn, *bufio.Reader, error) {
 	return c, br, nil
 }
 
-// readServerFrame reads one whole unmasked server frame and returns its payload.
+// readServerFrame reads one whole unmasked server frame and returns its
+// payload, peeking exactly as many bytes as the header announces.
 func readServerFrame(br *bufio.Reader) ([]byte, error) {
-	for size := 2; ; size *= 2 {
-		buf, err := br.Peek(min(size, br.Size()))
-		f, n, perr := parseFrame(buf)
-		if perr != nil {
-			return nil, perr
-		}
-		if n > 0 {
-			p := append([]byte(nil), f.payload...)
-			_, _ = br.Discard(n)
-			return p, nil
-		}
-		if err != nil && len(buf) < size {
-			return nil, err
-		}
-		if size >= br.Size() {
-			return nil, errFrameTooLarge
-		}
+	head, err := br.Peek(2)
+	if err != nil {
+		return nil, err
 	}
+	hn := 2
+	switch head[1] & 0x7f {
+	case 126:
+		hn = 4
+	case 127:
+		hn = 10
+	}
+	if head, err = br.Peek(hn); err != nil {
+		return nil, err
+	}
+	var length int
+	switch hn {
+	case 4:
+		length = int(binary.BigEndian.Uint16(head[2:4]))
+	case 10:
+		length = int(min(binary.BigEndian.Uint64(head[2:10]), uint64(maxFramePayload+1)))
+	default:
+		length = int(head[1] & 0x7f)
+	}
+	if hn+length > br.Size() {
+		return nil, errFrameTooLarge
+	}
+	buf, err := br.Peek(hn + length)
+	if err != nil {
+		return nil, err
+	}
+	f, n, err := parseFrame(buf)
+	if err != nil || n == 0 {
+		return nil, fmt.Errorf("bad frame: %v", err)
+	}
+	p := append([]byte(nil), f.payload...)
+	_, _ = br.Discard(n)
+	return p, nil
 }
 
 // kernelTCPMem is /proc/net/sockstat's "TCP ... mem" (pages) in bytes.
