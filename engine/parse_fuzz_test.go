@@ -75,6 +75,8 @@ func FuzzReadHTTP(f *testing.F) {
 	f.Add([]byte("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"))
 	f.Add([]byte("GET /up HTTP/1.1\r\nContent-Length: -5\r\n\r\n"))
 	f.Add([]byte("GET /app/k HTTP/1.1\r\nUpgrade: websocket\r\n\r\n\x81\x80"))
+	f.Add([]byte("GET /app/k HTTP/1.1\r\nUpgrade: websocket\r\nX: a\x00b\r\n\r\n"))
+	f.Add([]byte("POST /x HTTP/1.1\r\nHost: x\r\nX: a\rb\r\nContent-Length: 1\r\n\r\n1"))
 	f.Fuzz(func(t *testing.T, buf []byte) {
 		fr, bad := frameRequest(buf, 1000)
 		if bad != nil {
