@@ -20,9 +20,10 @@ type Session struct {
 	byName map[string]int32
 
 	// Dispatcher state: frames waiting for this loop's flush.
-	pending [][]byte
-	queued  bool
-	closed  bool
+	pending      [][]byte
+	pendingBytes int
+	queued       bool
+	closed       bool
 
 	// Client-event rate window.
 	windowStart int64
