@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -51,6 +52,7 @@ type Hub struct {
 	// reads runs cache reads that a subscribe on an event loop needs.
 	reads   chan func()
 	done    chan struct{}
+	closed  sync.Once
 	rlog    rateLog
 	cluster *RedisCluster // nil on a single node
 	nodeID  string
@@ -110,7 +112,7 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 		go h.readLoop()
 	}
 	if err := h.bus.Start(h.nodeID, h.receive); err != nil {
-		close(h.done)
+		h.closed.Do(func() { close(h.done) })
 		return nil, err
 	}
 	return h, nil
@@ -167,11 +169,7 @@ func (h *Hub) offLoop(fn func()) bool {
 // Close stops the bus.
 func (h *Hub) Close() error {
 	err := h.bus.Close()
-	select {
-	case <-h.done:
-	default:
-		close(h.done)
-	}
+	h.closed.Do(func() { close(h.done) })
 	return err
 }
 
