@@ -1,11 +1,9 @@
 package hub
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"log"
 	"sort"
 	"strings"
 	"sync"
@@ -29,7 +27,8 @@ type App struct {
 	// subscriptions each has), for terminate_connections.
 	users map[string]map[*Session]int
 
-	cache eventCache
+	// frames is the last cached event this node delivered per cache channel.
+	frames lastFrames
 }
 
 func newApp(h *Hub, c AppConfig) *App {
@@ -39,7 +38,7 @@ func newApp(h *Hub, c AppConfig) *App {
 		channels:  map[string]*Channel{},
 		sockets:   map[string]*Session{},
 		users:     map[string]map[*Session]int{},
-		cache:     eventCache{ttl: time.Duration(c.CacheTTL) * time.Second},
+		frames:    lastFrames{ttl: time.Duration(c.CacheTTL) * time.Second},
 	}
 }
 
@@ -168,14 +167,11 @@ func (a *App) Users(ctx context.Context, name string) ([]string, error) {
 
 // CachedEvent returns the payload a cache channel would replay, or nil.
 func (a *App) CachedEvent(ctx context.Context, channel string) []byte {
-	if p, _ := a.cache.get(channel, time.Now()); p != nil {
-		return p
+	p, err := a.hub.cache.Get(ctx, a.ID, channel)
+	if err != nil {
+		a.hub.rlog.logf("cache-get", "cache: reading the last event of %s failed: %v", channel, err)
 	}
-	if rc := a.hub.cluster; rc != nil {
-		p, _ := rc.cacheGet(a.ID, channel)
-		return p
-	}
-	return nil
+	return p
 }
 
 // Event is one event an HTTP API call publishes to one or more channels.
@@ -192,25 +188,33 @@ type Event struct {
 var ErrBusUnavailable = errors.New("the bus did not take the event")
 
 // Publish sends events from the HTTP API to every subscriber of their
-// channels on every node. It returns once the bus has taken every event, so
-// a publisher that waits for the answer keeps its order cluster-wide; an
-// error (wrapping ErrBusUnavailable) means the events were not delivered.
+// channels on every node. It returns once the bus has taken every event (all
+// of them as one unit), so a publisher that waits for the answer keeps its
+// order cluster-wide; an error (wrapping ErrBusUnavailable) means none of
+// them was delivered, anywhere.
 func (a *App) Publish(ctx context.Context, events []Event) error {
+	n := 0
+	for _, e := range events {
+		n += len(e.Channels)
+	}
+	msgs := make([]Message, 0, n)
 	for _, e := range events {
 		for _, name := range e.Channels {
-			payload := protocol.AppEvent(e.Name, name, e.Data)
-			if rc := a.hub.cluster; rc != nil && protocol.KindOf(name).IsCache() {
-				// Stored before it is published, so a node that sees the event
-				// and a subscriber that asks Redis agree.
-				if err := rc.cachePut(a.ID, name, payload, a.cache.ttl); err != nil {
-					log.Printf("scaling: storing the cached event of %s failed: %v", name, err)
-				}
-			}
-			if err := a.hub.bus.Publish(Message{
-				Kind: KindEvent, AppID: a.ID, Channel: name, Payload: payload,
-				ExceptSocket: e.ExceptSocket, Origin: a.hub.nodeID,
-			}); err != nil {
-				return fmt.Errorf("%w: %v", ErrBusUnavailable, err)
+			msgs = append(msgs, Message{Kind: KindEvent, AppID: a.ID, Channel: name, Payload: protocol.AppEvent(e.Name, name, e.Data),
+				ExceptSocket: e.ExceptSocket, Origin: a.hub.nodeID, Cached: protocol.KindOf(name).IsCache()})
+		}
+	}
+	if err := a.hub.bus.PublishWait(ctx, msgs); err != nil {
+		return fmt.Errorf("%w: %v", ErrBusUnavailable, err)
+	}
+	// Stored once delivered, so an event answered 503 is never replayed.
+	// Nodes replay what they delivered themselves; the shared copy serves
+	// nodes that started after the event.
+	ttl := time.Duration(a.CacheTTL) * time.Second
+	for _, m := range msgs {
+		if m.Cached {
+			if err := a.hub.cache.Put(ctx, a.ID, m.Channel, m.Payload, ttl); err != nil {
+				a.hub.rlog.logf("cache-put", "cache: storing the last event of %s failed (it was delivered): %v", m.Channel, err)
 			}
 		}
 	}
@@ -219,7 +223,7 @@ func (a *App) Publish(ctx context.Context, events []Event) error {
 
 // TerminateUser closes every socket of a user on every node.
 func (a *App) TerminateUser(ctx context.Context, userID string) error {
-	if err := a.hub.bus.Publish(Message{Kind: KindTerminate, AppID: a.ID, UserID: userID, Origin: a.hub.nodeID}); err != nil {
+	if err := a.hub.bus.PublishWait(ctx, []Message{{Kind: KindTerminate, AppID: a.ID, UserID: userID, Origin: a.hub.nodeID}}); err != nil {
 		return fmt.Errorf("%w: %v", ErrBusUnavailable, err)
 	}
 	return nil
@@ -241,8 +245,8 @@ func (h *Hub) receive(m Message) {
 
 func (a *App) deliver(m Message) {
 	frame := a.hub.opts.Frame(m.Payload)
-	if protocol.KindOf(m.Channel).IsCache() && !bytes.HasPrefix(m.Payload, []byte(`{"event":"client-`)) {
-		a.cache.put(m.Channel, m.Payload, frame, time.Now())
+	if m.Cached {
+		a.frames.put(m.Channel, frame, time.Now())
 	}
 	a.mu.RLock()
 	ch := a.channels[m.Channel]
@@ -254,7 +258,7 @@ func (a *App) deliver(m Message) {
 	if ch == nil {
 		return
 	}
-	a.fanOut(delivery{ch: ch, except: except, exceptUser: m.UserID, version: m.Version, frame: frame})
+	a.fanOut(delivery{ch: ch, except: except, exceptUser: m.UserID, version: m.Version, frame: frame, cached: m.Cached})
 }
 
 func (a *App) terminateLocal(userID string) {

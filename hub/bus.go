@@ -1,6 +1,9 @@
 package hub
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 // MessageKind says what a bus message asks every node to do.
 type MessageKind uint8
@@ -32,23 +35,35 @@ type Message struct {
 	// SkipOrigin: the publishing node already told its own sockets (it did
 	// so while Redis was down).
 	SkipOrigin bool `json:"s,omitempty"`
+	// Cached marks an event published through the HTTP API on a cache
+	// channel: the only kind of message a cache channel keeps as its last
+	// event (never presence news, never a whisper).
+	Cached bool `json:"ca,omitempty"`
 }
 
-// Bus carries messages between the nodes of a cluster. Delivery must reach
-// every node exactly once, in publish order per channel. Publish must not
-// block an event loop for long: an implementation that talks to a network
-// queues and returns.
+// Bus carries messages between the nodes of a cluster. Every node receives
+// every message exactly once, all nodes in the same order.
 type Bus interface {
-	// Start begins delivering every published message to deliver.
+	// Start begins delivering every published message to deliver, from one
+	// goroutine, in bus order.
 	Start(nodeID string, deliver func(Message)) error
+	// PublishWait returns once the bus has taken every message of msgs, as
+	// one unit: all of them are delivered, in order, or (on error) none is,
+	// on any node, ever. It may block until ctx or the bus's own deadline
+	// ends, so it is for API goroutines, never an event loop. A caller that
+	// publishes after PublishWait returned is delivered after it everywhere.
+	PublishWait(ctx context.Context, msgs []Message) error
+	// Publish queues m without blocking (for event loops: whispers, presence
+	// news). Best effort: while the bus is down it may reach only this node.
 	Publish(m Message) error
 	Close() error
 }
 
 // LocalBus is the single-node bus: a publish is delivered at once, in the
-// caller's goroutine.
+// caller's goroutine; a lock keeps concurrent publishers' messages whole and
+// in one order.
 type LocalBus struct {
-	mu      sync.RWMutex
+	mu      sync.Mutex
 	deliver func(Message)
 }
 
@@ -62,13 +77,28 @@ func (b *LocalBus) Start(_ string, deliver func(Message)) error {
 	return nil
 }
 
-func (b *LocalBus) Publish(m Message) error {
-	b.mu.RLock()
-	d := b.deliver
-	b.mu.RUnlock()
-	if d != nil {
-		d(m)
+func (b *LocalBus) PublishWait(ctx context.Context, msgs []Message) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.deliver == nil {
+		return errBusClosed
+	}
+	for _, m := range msgs {
+		b.deliver(m)
+	}
+	return nil
+}
+
+func (b *LocalBus) Publish(m Message) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.deliver == nil {
+		return errBusClosed
+	}
+	b.deliver(m)
 	return nil
 }
 

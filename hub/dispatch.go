@@ -14,6 +14,8 @@ type delivery struct {
 	// version of presence news; 0 for everything else.
 	version int64
 	frame   []byte
+	// cached: an API event on a cache channel (what a replay stands for).
+	cached bool
 }
 
 // dispatcher queues deliveries for one event loop. Publishers append under a

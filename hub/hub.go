@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -32,6 +33,8 @@ type Options struct {
 	// Bus carries publishes to every node; nil means a LocalBus. A
 	// *RedisCluster also shares presence, cache and occupancy.
 	Bus Bus
+	// Cache keeps cache channels' last events; nil means a MemoryCache.
+	Cache EventCache
 	// NodeID names this node on the bus; random when empty.
 	NodeID string
 	// Logf receives debug lines when set.
@@ -40,11 +43,17 @@ type Options struct {
 
 // Hub is every app this node serves.
 type Hub struct {
-	opts    Options
-	apps    map[string]*App // by id
-	byKey   map[string]*App
-	loops   []*dispatcher
-	bus     Bus
+	opts  Options
+	apps  map[string]*App // by id
+	byKey map[string]*App
+	loops []*dispatcher
+	bus   Bus
+	cache EventCache
+	// reads runs cache reads that a subscribe on an event loop needs.
+	reads   chan func()
+	done    chan struct{}
+	closed  sync.Once
+	rlog    rateLog
 	cluster *RedisCluster // nil on a single node
 	nodeID  string
 	// offline remembers presence news this node could only tell its own
@@ -94,7 +103,16 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 		rc.presenceMessage = h.presenceMessage
 		rc.resync = h.resync
 	}
+	h.cache = opts.Cache
+	if h.cache == nil {
+		h.cache = NewMemoryCache()
+	}
+	h.reads, h.done = make(chan func(), 4096), make(chan struct{})
+	for i := 0; i < cacheReaders; i++ {
+		go h.readLoop()
+	}
 	if err := h.bus.Start(h.nodeID, h.receive); err != nil {
+		h.closed.Do(func() { close(h.done) })
 		return nil, err
 	}
 	return h, nil
@@ -124,13 +142,44 @@ func (h *Hub) Apps() []*App {
 	return out
 }
 
+// cacheReaders is how many cache reads for subscribers run at once.
+const cacheReaders = 4
+
+func (h *Hub) readLoop() {
+	for {
+		select {
+		case <-h.done:
+			return
+		case fn := <-h.reads:
+			fn()
+		}
+	}
+}
+
+// offLoop runs fn on a cache reader; false when they are all backed up.
+func (h *Hub) offLoop(fn func()) bool {
+	select {
+	case h.reads <- fn:
+		return true
+	default:
+		return false
+	}
+}
+
 // Close stops the bus.
-func (h *Hub) Close() error { return h.bus.Close() }
+func (h *Hub) Close() error {
+	err := h.bus.Close()
+	h.closed.Do(func() { close(h.done) })
+	return err
+}
 
 // Sweep drops expired cache entries; the engine calls it now and then.
 func (h *Hub) Sweep(now time.Time) {
 	for _, a := range h.apps {
-		a.cache.sweep(now)
+		a.frames.sweep(now)
+	}
+	if s, ok := h.cache.(interface{ Sweep(time.Time) }); ok {
+		s.Sweep(now)
 	}
 }
 

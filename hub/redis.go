@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"strconv"
@@ -10,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	json "github.com/goccy/go-json"
 	"github.com/redis/rueidis"
 )
 
@@ -28,6 +26,13 @@ type RedisConfig struct {
 	// NodeTimeout: seconds without a heartbeat before a node is declared
 	// dead and its presence members removed (10).
 	NodeTimeout int `json:"node_timeout"`
+	// PublishTimeoutMs bounds how long an HTTP API publish waits for Redis
+	// to take the event (2000); past it the call answers 503 and the event
+	// is delivered nowhere.
+	PublishTimeoutMs int `json:"publish_timeout_ms"`
+	// StreamLength is about how many events each app's stream keeps (10000):
+	// a node whose Redis connection dropped catches up on at most that many.
+	StreamLength int `json:"stream_length"`
 }
 
 func (c RedisConfig) clientOption() (rueidis.ClientOption, error) {
@@ -64,13 +69,12 @@ type RedisCluster struct {
 	apps   []string
 	node   string
 
-	deliver func(Message)
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// bus carries events; the cluster delegates its Bus methods to it.
+	bus    *RedisBus
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 
-	// Publishes from event loops queue here; one goroutine sends them in order.
-	outbox chan Message
 	// Presence and cache work from event loops, in order.
 	work chan func()
 
@@ -87,25 +91,18 @@ type RedisCluster struct {
 	othersConns map[string]int // app id -> connections on other nodes
 }
 
-// NewRedisCluster connects to Redis; it retries for up to 30 s so a node and
+// NewRedisClient connects to Redis; it retries for up to 30 s so a node and
 // its Redis can start together.
-func NewRedisCluster(cfg RedisConfig, appIDs []string, node string) (*RedisCluster, error) {
-	if cfg.Prefix == "" {
-		cfg.Prefix = "resound"
-	}
-	if cfg.NodeTimeout <= 0 {
-		cfg.NodeTimeout = 10
-	}
+func NewRedisClient(cfg RedisConfig) (rueidis.Client, error) {
 	opt, err := cfg.clientOption()
 	if err != nil {
 		return nil, err
 	}
-	var client rueidis.Client
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		client, err = rueidis.NewClient(opt)
+		client, err := rueidis.NewClient(opt)
 		if err == nil {
-			break
+			return client, nil
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("scaling: cannot reach Redis at %v: %w (check REDIS_HOST/REDIS_PORT or scaling.url)", opt.InitAddress, err)
@@ -113,15 +110,30 @@ func NewRedisCluster(cfg RedisConfig, appIDs []string, node string) (*RedisClust
 		log.Printf("scaling: Redis at %v not reachable yet (%v), retrying", opt.InitAddress, err)
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// NewRedisCluster connects to Redis (see NewRedisClient).
+func NewRedisCluster(cfg RedisConfig, appIDs []string, node string) (*RedisCluster, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = "resound"
+	}
+	if cfg.NodeTimeout <= 0 {
+		cfg.NodeTimeout = 10
+	}
+	client, err := NewRedisClient(cfg)
+	if err != nil {
+		return nil, err
+	}
 	c := &RedisCluster{cfg: cfg, client: client, apps: appIDs, node: node,
-		outbox: make(chan Message, 65536), work: make(chan func(), 65536), othersConns: map[string]int{}}
+		work: make(chan func(), 65536), othersConns: map[string]int{}}
+	c.bus = NewRedisBus(client, cfg, appIDs)
+	c.bus.onDown = c.markDown
 	c.healthy.Store(true)
 	return c, nil
 }
 
-func (c *RedisCluster) base(app string) string       { return c.cfg.Prefix + ":" + app }
-func (c *RedisCluster) busChannel(app string) string { return c.base(app) + ":bus" }
-func (c *RedisCluster) nodesKey() string             { return c.cfg.Prefix + ":nodes" }
+func (c *RedisCluster) base(app string) string { return c.cfg.Prefix + ":" + app }
+func (c *RedisCluster) nodesKey() string       { return c.cfg.Prefix + ":nodes" }
 
 type presenceKeys struct{ held, users, info, nodeChannels, version string }
 
@@ -130,53 +142,28 @@ func (c *RedisCluster) presenceKeys(app, channel string) presenceKeys {
 	return presenceKeys{b + ":held", b + ":users", b + ":info", c.base(app) + ":node:" + c.node + ":presence", b + ":version"}
 }
 
-// wireMessage is a Message on the wire; Payload is JSON already.
-type wireMessage struct {
-	Kind         MessageKind     `json:"k"`
-	AppID        string          `json:"a"`
-	Channel      string          `json:"c,omitempty"`
-	Payload      json.RawMessage `json:"p,omitempty"`
-	ExceptSocket string          `json:"x,omitempty"`
-	UserID       string          `json:"u,omitempty"`
-	Origin       string          `json:"o,omitempty"`
-	Version      int64           `json:"v,omitempty"`
-	SkipOrigin   bool            `json:"s,omitempty"`
-}
-
-// Start subscribes to every app's bus channel and starts the background work.
+// Start starts the bus and the background work.
 func (c *RedisCluster) Start(node string, deliver func(Message)) error {
 	if node != "" {
 		c.node = node
 	}
-	c.deliver = deliver
 	log.Printf("scaling: node %s joins the cluster on Redis (prefix %q)", c.node, c.cfg.Prefix)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	subscribed := make(chan struct{})
-	c.wg.Add(4)
-	go c.subscribe(subscribed)
-	go c.publishLoop()
+	if err := c.bus.Start(c.node, deliver); err != nil {
+		return err
+	}
+	c.wg.Add(2)
 	go c.workLoop()
 	go c.heartbeat()
-	// Serve only once subscribed: pub/sub drops what arrives before.
-	select {
-	case <-subscribed:
-	case <-time.After(10 * time.Second):
-		log.Printf("scaling: not subscribed to Redis after 10 s; starting anyway, events from other nodes arrive once it is")
-	}
 	return nil
 }
 
 // Publish queues m for every node; it never blocks an event loop.
-func (c *RedisCluster) Publish(m Message) error {
-	if c.ctx == nil || c.ctx.Err() != nil {
-		return errors.New("scaling bus is closed")
-	}
-	select {
-	case c.outbox <- m:
-		return nil
-	default:
-		return errors.New("scaling bus backlog is full: Redis is too slow or down")
-	}
+func (c *RedisCluster) Publish(m Message) error { return c.bus.Publish(m) }
+
+// PublishWait returns once Redis has taken every message (see Bus).
+func (c *RedisCluster) PublishWait(ctx context.Context, msgs []Message) error {
+	return c.bus.PublishWait(ctx, msgs)
 }
 
 // Healthy reports whether Redis answered recently.
@@ -187,66 +174,23 @@ func (c *RedisCluster) Healthy() bool { return c.healthy.Load() }
 // and disconnects.
 func (c *RedisCluster) Close() error {
 	deadline := time.Now().Add(2 * time.Second)
-	for (len(c.work) > 0 || len(c.outbox) > 0) && time.Now().Before(deadline) {
+	for len(c.work) > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	for _, r := range c.reapNode(ctx, c.node) {
-		c.publishNow(ctx, r)
+	if gone := c.reapNode(ctx, c.node); len(gone) > 0 {
+		for _, m := range gone {
+			_ = c.bus.PublishWait(ctx, []Message{m})
+		}
 	}
 	if c.cancel != nil {
 		c.cancel()
 	}
 	c.wg.Wait()
+	_ = c.bus.Close()
 	c.client.Close()
 	return nil
-}
-
-func (c *RedisCluster) publishNow(ctx context.Context, m Message) error {
-	return c.client.Do(ctx, c.publishCmd(m)).Error()
-}
-
-func (c *RedisCluster) publishCmd(m Message) rueidis.Completed {
-	body, _ := json.Marshal(wireMessage{Kind: m.Kind, AppID: m.AppID, Channel: m.Channel, Payload: m.Payload,
-		ExceptSocket: m.ExceptSocket, UserID: m.UserID, Origin: m.Origin, Version: m.Version, SkipOrigin: m.SkipOrigin})
-	return c.client.B().Publish().Channel(c.busChannel(m.AppID)).Message(string(body)).Build()
-}
-
-func (c *RedisCluster) subscribe(subscribed chan struct{}) {
-	defer c.wg.Done()
-	channels := make([]string, len(c.apps))
-	for i, a := range c.apps {
-		channels[i] = c.busChannel(a)
-	}
-	var once sync.Once
-	hooked := rueidis.WithOnSubscriptionHook(c.ctx, func(s rueidis.PubSubSubscription) {
-		if s.Kind == "subscribe" && int(s.Count) == len(channels) {
-			once.Do(func() { close(subscribed) })
-		}
-	})
-	backoff := 100 * time.Millisecond
-	for c.ctx.Err() == nil {
-		started := time.Now()
-		err := c.client.Receive(hooked, c.client.B().Subscribe().Channel(channels...).Build(), func(msg rueidis.PubSubMessage) {
-			var w wireMessage
-			if json.Unmarshal([]byte(msg.Message), &w) != nil {
-				return
-			}
-			c.deliver(Message{Kind: w.Kind, AppID: w.AppID, Channel: w.Channel, Payload: w.Payload,
-				ExceptSocket: w.ExceptSocket, UserID: w.UserID, Origin: w.Origin, Version: w.Version, SkipOrigin: w.SkipOrigin})
-		})
-		if c.ctx.Err() != nil {
-			return
-		}
-		if time.Since(started) > 5*time.Second {
-			backoff = 100 * time.Millisecond
-		}
-		log.Printf("scaling: Redis subscription lost (%v); resubscribing in %v", err, backoff)
-		c.markDown()
-		sleepCtx(c.ctx, backoff)
-		backoff = min(backoff*2, resubscribeMax)
-	}
 }
 
 func (c *RedisCluster) markDown() {
@@ -254,55 +198,6 @@ func (c *RedisCluster) markDown() {
 		log.Printf("scaling: Redis unavailable; serving local sockets only until it returns")
 	}
 	c.resyncWant.Store(true)
-}
-
-// publishLoop sends queued messages in order, as many per round trip as
-// have piled up, so the bus keeps up with bursts.
-func (c *RedisCluster) publishLoop() {
-	defer c.wg.Done()
-	batch := make([]Message, 0, 256)
-	cmds := make(rueidis.Commands, 0, 256)
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case m := <-c.outbox:
-			batch = append(batch[:0], m)
-		}
-	more:
-		for len(batch) < cap(batch) {
-			select {
-			case m := <-c.outbox:
-				batch = append(batch, m)
-			default:
-				break more
-			}
-		}
-		cmds = cmds[:0]
-		for _, m := range batch {
-			cmds = append(cmds, c.publishCmd(m))
-		}
-		ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
-		results := c.client.DoMulti(ctx, cmds...)
-		cancel()
-		for i, r := range results {
-			receivers, err := r.AsInt64()
-			switch {
-			case err != nil && errors.Is(err, context.DeadlineExceeded):
-				// Redis may still have published it: delivering here too
-				// could send it twice, so it is dropped and logged.
-				log.Printf("scaling: publish to %s timed out; event %q may be lost", c.busChannel(batch[i].AppID), batch[i].Channel)
-			case err != nil:
-				// Redis is down: this node's own sockets still get it.
-				c.markDown()
-				c.deliver(batch[i])
-			case receivers == 0:
-				// Nobody was subscribed, not even this node (it is
-				// resubscribing): at least its own sockets get it.
-				c.deliver(batch[i])
-			}
-		}
-	}
 }
 
 // run queues Redis work that an event loop asked for; it runs in order.
@@ -436,25 +331,9 @@ type localMember struct {
 	json  string
 }
 
-// cachePut stores a cache channel's last event for every node.
-func (c *RedisCluster) cachePut(app, channel string, payload []byte, ttl time.Duration) error {
-	ctx, cancel := c.timeout()
-	defer cancel()
-	return c.client.Do(ctx, c.client.B().Set().Key(c.base(app)+":cache:"+channel).Value(string(payload)).Px(ttl).Build()).Error()
-}
-
-// cacheGet reads a cache channel's last event through rueidis's client-side
-// cache: Redis invalidates it on every change, so it is never stale; the
-// local TTL only bounds memory.
-func (c *RedisCluster) cacheGet(app, channel string) ([]byte, error) {
-	ctx, cancel := c.timeout()
-	defer cancel()
-	b, err := c.client.DoCache(ctx, c.client.B().Get().Key(c.base(app)+":cache:"+channel).Cache(), time.Minute).AsBytes()
-	if rueidis.IsRedisNil(err) {
-		return nil, nil
-	}
-	return b, err
-}
+// Client is the cluster's Redis connection, shared with the other Redis
+// implementations of the node.
+func (c *RedisCluster) Client() rueidis.Client { return c.client }
 
 // liveNodes lists nodes that heartbeated within the timeout.
 func (c *RedisCluster) liveNodes(ctx context.Context) ([]string, error) {

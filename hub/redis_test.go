@@ -7,11 +7,21 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/redis/rueidis"
 )
 
 // startRedis runs a throwaway redis-server on a free port. Without one the
 // Redis tests skip, unless RESOUND_REQUIRE_REDIS is set (as CI sets it).
 func startRedis(t *testing.T) string {
+	t.Helper()
+	addr, _ := startRedisProcess(t)
+	return addr
+}
+
+// startRedisProcess is startRedis that also returns the process, for tests
+// that hang it (SIGSTOP).
+func startRedisProcess(t *testing.T) (string, *os.Process) {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -35,7 +45,7 @@ func startRedis(t *testing.T) string {
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return addr
+			return addr, cmd.Process
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("redis-server did not start")
@@ -44,16 +54,40 @@ func startRedis(t *testing.T) string {
 	}
 }
 
+func redisClient(t *testing.T, addr string) rueidis.Client {
+	t.Helper()
+	c, err := NewRedisClient(RedisConfig{URL: "redis://" + addr + "/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
 func TestRedisBusContract(t *testing.T) {
+	addr := startRedis(t)
+	BusContract(t, 3, func(t *testing.T) Bus {
+		return NewRedisBus(redisClient(t, addr), RedisConfig{Prefix: "contract-" + t.Name()}, []string{"a", "app"})
+	})
+}
+
+func TestRedisClusterBusContract(t *testing.T) {
 	addr := startRedis(t)
 	n := 0
 	BusContract(t, 3, func(t *testing.T) Bus {
 		n++
-		rc, err := NewRedisCluster(RedisConfig{URL: "redis://" + addr + "/0", Prefix: fmt.Sprintf("contract-%s", t.Name())}, []string{"a", "app"}, fmt.Sprintf("node-%d", n))
+		rc, err := NewRedisCluster(RedisConfig{URL: "redis://" + addr + "/0", Prefix: fmt.Sprintf("cluster-%s", t.Name())}, []string{"a", "app"}, fmt.Sprintf("node-%d", n))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return rc
+	})
+}
+
+func TestRedisCacheContract(t *testing.T) {
+	addr := startRedis(t)
+	CacheContract(t, func(t *testing.T) EventCache {
+		return NewRedisCache(redisClient(t, addr), RedisConfig{Prefix: "cache"})
 	})
 }
 

@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"bytes"
+	"context"
 	"time"
 
 	"github.com/resound/resound/protocol"
@@ -42,6 +44,12 @@ type subscription struct {
 	// replayed is the cached frame sent on subscribing; its broadcast copy,
 	// if still queued, is not sent again.
 	replayed []byte
+	// replayedPayload is a cached event read from the shared cache and
+	// replayed; its broadcast, if this node delivers it later, is skipped.
+	replayedPayload []byte
+	// awaitingReplay is set while the shared cache is read; a cached event
+	// broadcast meanwhile is newer news, and the replay is then dropped.
+	awaitingReplay bool
 }
 
 // pendingJoin is a presence subscription waiting for Redis. The socket is
@@ -70,9 +78,16 @@ func (s *Session) admits(it *delivery) bool {
 	if sub == nil {
 		return false
 	}
-	if sub.replayed != nil && len(it.frame) > 0 && &sub.replayed[0] == &it.frame[0] {
-		sub.replayed = nil
-		return false
+	if it.cached {
+		if sub.replayed != nil && len(it.frame) > 0 && &sub.replayed[0] == &it.frame[0] {
+			sub.replayed = nil
+			return false
+		}
+		if p := sub.replayedPayload; p != nil && len(it.frame) >= len(p) && bytes.Equal(it.frame[len(it.frame)-len(p):], p) {
+			sub.replayedPayload = nil
+			return false
+		}
+		sub.awaitingReplay = false
 	}
 	if !it.ch.kind.IsPresence() {
 		return true
@@ -356,37 +371,45 @@ func (a *App) leaveCluster(channel string, m protocol.Member, lastHere bool) {
 	}
 }
 
-// replayCache sends a cache channel's last event, or pusher:cache_miss.
+// replayCache sends a cache channel's last event, or pusher:cache_miss: the
+// copy this node delivered itself, or else the shared cache's (read off the
+// loop).
 func (s *Session) replayCache(ch *Channel, alreadySent ...[]byte) {
 	if !ch.kind.IsCache() {
 		return
 	}
 	a := s.app
-	if _, frame := a.cache.get(ch.name, time.Now()); frame != nil {
+	sub := s.subOn(ch)
+	if sub == nil {
+		return
+	}
+	if frame := a.frames.get(ch.name, time.Now()); frame != nil {
 		for _, sent := range alreadySent {
 			if len(sent) > 0 && &sent[0] == &frame[0] {
 				return // held while joining and sent just now
 			}
 		}
 		s.out.Send(frame)
-		if sub := s.subOn(ch); sub != nil {
-			sub.replayed = frame
+		sub.replayed = frame
+		return
+	}
+	sub.awaitingReplay = true
+	cache := a.hub.cache
+	ok := a.hub.offLoop(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		p, err := cache.Get(ctx, a.ID, ch.name)
+		cancel()
+		if err != nil {
+			a.hub.rlog.logf("cache-get", "cache: reading the last event of %s failed: %v", ch.name, err)
 		}
-		return
-	}
-	rc := a.hub.cluster
-	if rc == nil {
-		s.send(protocol.CacheMiss(ch.name))
-		return
-	}
-	// Published before this node knew of it: ask Redis, off the loop.
-	ok := rc.run(func() {
-		p, _ := rc.cacheGet(a.ID, ch.name)
 		s.runOnLoop(func() {
-			if s.closed {
+			sub := s.subOn(ch)
+			if s.closed || sub == nil || !sub.awaitingReplay {
 				return
 			}
+			sub.awaitingReplay = false
 			if p != nil {
+				sub.replayedPayload = p
 				s.send(p)
 			} else {
 				s.send(protocol.CacheMiss(ch.name))
@@ -394,6 +417,7 @@ func (s *Session) replayCache(ch *Channel, alreadySent ...[]byte) {
 		})
 	})
 	if !ok {
+		sub.awaitingReplay = false
 		s.send(protocol.CacheMiss(ch.name))
 	}
 }
@@ -483,7 +507,7 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 		return
 	}
 	kind := protocol.KindOf(msg.Channel)
-	if kind == protocol.Encrypted {
+	if kind.IsEncrypted() {
 		s.send(protocol.Error(protocol.ErrClientEvent, "Client events are not allowed on encrypted channels: "+quote(msg.Channel)))
 		return
 	}

@@ -13,6 +13,9 @@ const (
 	Cache
 	PrivateCache
 	PresenceCache
+	// EncryptedCache is private-encrypted-cache-: end-to-end encrypted, and
+	// keeps its last event like the other cache channels.
+	EncryptedCache
 )
 
 // MaxChannelNameLength is Pusher's documented limit.
@@ -22,6 +25,8 @@ const MaxChannelNameLength = 164
 // tested before the plain private/presence ones.
 func KindOf(name string) Kind {
 	switch {
+	case strings.HasPrefix(name, "private-encrypted-cache-"):
+		return EncryptedCache
 	case strings.HasPrefix(name, "private-encrypted-"):
 		return Encrypted
 	case strings.HasPrefix(name, "private-cache-"):
@@ -45,7 +50,12 @@ func (k Kind) NeedsAuth() bool { return k != Public && k != Cache }
 func (k Kind) IsPresence() bool { return k == Presence || k == PresenceCache }
 
 // IsCache reports whether the channel keeps its last event.
-func (k Kind) IsCache() bool { return k == Cache || k == PrivateCache || k == PresenceCache }
+func (k Kind) IsCache() bool {
+	return k == Cache || k == PrivateCache || k == PresenceCache || k == EncryptedCache
+}
+
+// IsEncrypted reports whether the server cannot read the channel's data.
+func (k Kind) IsEncrypted() bool { return k == Encrypted || k == EncryptedCache }
 
 // AllowsClientEvents reports whether whispers may be sent on the channel:
 // private and presence only, never encrypted ones (the server cannot read them).

@@ -47,11 +47,15 @@ func TestKindOf(t *testing.T) {
 		"news": Public, "private-a": Private, "private-encrypted-a": Encrypted,
 		"presence-a": Presence, "cache-a": Cache, "private-cache-a": PrivateCache,
 		"presence-cache-a": PresenceCache, "privatex": Public,
+		"private-encrypted-cache-a": EncryptedCache,
 	}
 	for name, want := range cases {
 		if got := KindOf(name); got != want {
 			t.Errorf("%s: %d, want %d", name, got, want)
 		}
+	}
+	if k := EncryptedCache; !k.IsCache() || !k.IsEncrypted() || !k.NeedsAuth() || k.AllowsClientEvents() || k.IsPresence() {
+		t.Errorf("private-encrypted-cache- must be a cache channel that needs auth and takes no client events")
 	}
 }
 

@@ -78,7 +78,7 @@ func start(args []string) error {
 		a := cfg.Apps[0]
 		fmt.Printf("No apps configured: serving a default app.\n  REVERB_APP_ID=%s\n  REVERB_APP_KEY=%s\n  REVERB_APP_SECRET=%s\n", a.ID, a.Key, a.Secret)
 	}
-	var bus hub.Bus
+	var shared hub.Options
 	if cfg.Scaling.Enabled {
 		ids := make([]string, len(cfg.Apps))
 		for i, a := range cfg.Apps {
@@ -88,9 +88,10 @@ func start(args []string) error {
 		if err != nil {
 			return err
 		}
-		bus = rc
+		shared.Bus = rc
+		shared.Cache = hub.NewRedisCache(rc.Client(), cfg.Scaling)
 	}
-	srv, err := engine.New(cfg.Apps, cfg.engineOptions(), bus)
+	srv, err := engine.New(cfg.Apps, cfg.engineOptions(), shared)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,93 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// A publish that times out while Redis hangs is delivered nowhere, also
+// once Redis resumes and runs it; what was published before and after is
+// delivered once, in order, without any node losing its place.
+func TestRedisBusHungRedisDropsTimedOutPublish(t *testing.T) {
+	addr, proc := startRedisProcess(t)
+	cfg := RedisConfig{Prefix: "hung", PublishTimeoutMs: 400}
+	buses := make([]Bus, 2)
+	boxes := make([]*inbox, 2)
+	for i := range buses {
+		buses[i] = NewRedisBus(redisClient(t, addr), cfg, []string{"a"})
+		boxes[i] = &inbox{}
+		if err := buses[i].Start(fmt.Sprint("n", i), boxes[i].add); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = buses[i].Close() })
+	}
+	pub := func(b Bus, p string) error {
+		return b.PublishWait(context.Background(), []Message{{Kind: KindEvent, AppID: "a", Channel: "c", Payload: []byte(p)}})
+	}
+	if err := pub(buses[0], "1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	defer func() {
+		if !resumed {
+			_ = proc.Signal(syscall.SIGCONT)
+		}
+	}()
+	started := time.Now()
+	err := pub(buses[1], `"lost"`)
+	if err == nil {
+		t.Fatal("a publish to a hung Redis succeeded")
+	}
+	t.Logf("publish to a hung Redis failed after %v: %v", time.Since(started), err)
+	if took := time.Since(started); took > 2*time.Second {
+		t.Fatalf("the publish failed only after %v; the timeout is 400ms", took)
+	}
+	_ = proc.Signal(syscall.SIGCONT)
+	resumed = true
+	// Redis now runs the publish that sat in its socket buffer: past its
+	// deadline, it must drop it.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := pub(buses[1], "2"); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("Redis never took a publish again: %v", err)
+		}
+	}
+	if err := pub(buses[0], "3"); err != nil {
+		t.Fatal(err)
+	}
+	for i, box := range boxes {
+		got := box.waitFor(t, 3)
+		time.Sleep(100 * time.Millisecond)
+		got = box.payloads()
+		if fmt.Sprint(got) != "[1 2 3]" {
+			t.Fatalf("node %d got %v, want [1 2 3] (the timed-out publish nowhere)", i, got)
+		}
+	}
+}
+
+func TestRedisBusPublishFailsFastWithoutRedis(t *testing.T) {
+	addr, proc := startRedisProcess(t)
+	b := NewRedisBus(redisClient(t, addr), RedisConfig{Prefix: "gone", PublishTimeoutMs: 500}, []string{"a"})
+	if err := b.Start("n", func(Message) {}); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	_ = proc.Kill()
+	_, _ = proc.Wait()
+	err := b.PublishWait(context.Background(), []Message{{Kind: KindEvent, AppID: "a", Payload: []byte(`1`)}})
+	if err == nil {
+		t.Fatal("publish without Redis succeeded")
+	}
+	if errors.Is(err, errBusClosed) {
+		t.Fatalf("wrong error: %v", err)
+	}
+}
