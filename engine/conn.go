@@ -37,6 +37,9 @@ type conn struct {
 	// controlPings: the client pings with WebSocket control frames, so we do too.
 	controlPings bool
 	httpBusy     bool
+	// greeted: a first complete request (upgrade or API) arrived; until
+	// then the handshake timeout applies, counted from requestStart.
+	greeted bool
 
 	fragOp ws.OpCode
 	frag   []byte
@@ -47,7 +50,8 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	l := s.loopOf(c)
-	cn := &conn{c: c, srv: s, loop: l, lastSeen: time.Now().Unix()}
+	now := time.Now().Unix()
+	cn := &conn{c: c, srv: s, loop: l, lastSeen: now, requestStart: now}
 	l.conns[cn] = struct{}{}
 	c.SetContext(cn)
 	s.open.Add(1)

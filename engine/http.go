@@ -52,6 +52,7 @@ func (cn *conn) readHTTP() gnet.Action {
 	if f.total == 0 {
 		return gnet.None
 	}
+	cn.greeted = true
 	if f.upgrade {
 		cn.requestStart = 0
 		req, err := upgrade(buf[:f.head], cn.srv.opts.Path, c)
