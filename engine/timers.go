@@ -82,8 +82,12 @@ func (l *loop) sweep(r sweepRules) {
 				if since == 0 {
 					since = cn.lastSeen
 				}
-				if now-since >= int64(r.handshakeTimeout/time.Second) {
-					_ = cn.httpError(408, "Handshake timeout: no complete request within "+r.handshakeTimeout.String()+" of connecting")
+				limit, msg := r.handshakeTimeout, "Handshake timeout: no complete request within "+r.handshakeTimeout.String()+" of connecting"
+				if r.requestTimeout < limit {
+					limit, msg = r.requestTimeout, "Request timeout: the request did not arrive within "+r.requestTimeout.String()
+				}
+				if now-since >= int64(limit/time.Second) {
+					_ = cn.httpError(408, msg)
 					_ = cn.c.Close()
 				}
 				continue
