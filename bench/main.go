@@ -20,6 +20,9 @@ var scenarios = map[string]func(*options) (*runResult, error){
 	"fanout":  runFanout,
 	"whisper": runWhisper,
 	"publish": runPublish,
+	// pressure and drain exercise the limits (scenario_pressure.go, scenario_drain.go).
+	"pressure": runPressure,
+	"drain":    runDrain,
 }
 
 func main() {
@@ -38,6 +41,8 @@ scenarios:
   fanout   --n subscribers over --channels; HTTP publishes at --rate; latency and loss (--sweep)
   whisper  presence rooms of --room-size; client events at --rate; latency and loss (--sweep)
   publish  signed HTTP publishes/s over --conns connections (--no-keepalive to compare)
+  pressure fanout latency and server CPU without, then with, --flood silent connections held
+  drain    --n sockets, SIGTERM to --server-pid: when they are closed and the process exits
   suite    start bin/resound and run the standard suite into bench/results/
 
 every scenario accepts --smoke for a tiny, seconds-long run; targets must be loopback.`)
