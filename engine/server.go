@@ -209,8 +209,14 @@ func (s *Server) Run() error {
 	_ = s.ln.Close()
 	close(s.stopped)
 	requested := s.draining.Load()
-	if requested {
-		<-s.drained
+	select {
+	case <-s.started:
+		if requested {
+			<-s.drained // the drain closes the hub
+		} else {
+			_ = s.hub.Close() // leave nothing behind in Redis before exiting 1
+		}
+	default: // the engine never started
 	}
 	return stopVerdict(err, requested)
 }
