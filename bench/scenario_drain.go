@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -80,6 +81,14 @@ func runDrain(o *options) (*runResult, error) {
 	r.Params["drain_closes_ms"] = durationsMS(at)
 	r.Params["exit_ms"] = exited.Milliseconds()
 	f.finishClient(r, snap0)
+	// Here the server closing every socket is the point, not a failure.
+	kept := r.Errors[:0]
+	for _, e := range r.Errors {
+		if !strings.HasPrefix(e, "server closed ") {
+			kept = append(kept, e)
+		}
+	}
+	r.Errors = kept
 	r.WallSeconds = time.Since(start).Seconds()
 	return r, nil
 }
