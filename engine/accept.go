@@ -22,8 +22,9 @@ const (
 	acceptBackoffMin = 10 * time.Millisecond
 	acceptBackoffMax = time.Second
 	// maxRegistering bounds connections accepted but not yet opened on a loop:
-	// each briefly holds two descriptors (gnet duplicates it).
-	maxRegistering = 256
+	// each briefly holds two descriptors (gnet duplicates it), so this must
+	// stay well inside the reserve that defaultMaxTotal leaves.
+	maxRegistering = 64
 )
 
 // listen binds the address; keep-alive probes stay off as before, since
