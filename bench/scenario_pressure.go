@@ -45,19 +45,25 @@ func runPressure(o *options) (*runResult, error) {
 	}
 	r.Steps = append(r.Steps, base)
 
-	fl := startFlood(o.targets[0].HostPort, o.Flood)
-	o.progress.line(fmt.Sprintf("flooding with %d connections", o.Flood))
-	time.Sleep(min(2*time.Second, o.remaining()))
-	held := fl.held.Load()
+	// The flood starts just after the step's publishers connected (kept
+	// alive), as a Laravel app's HTTP client would be before an attack: at
+	// the cap a new connection, the publisher's too, is refused.
+	flooding := make(chan *flood, 1)
+	go func() {
+		time.Sleep(min(500*time.Millisecond, o.Duration/4))
+		flooding <- startFlood(o.targets[0].HostPort, o.Flood)
+	}()
 	saturated, err := step(o.Rate, 2)
+	fl := <-flooding
+	held := fl.held.Load()
 	counts := fl.stop()
 	if err != nil {
 		return nil, err
 	}
 	r.Steps = append(r.Steps, saturated)
 	r.Notes = append(r.Notes,
-		"step 1: no flood; step 2: flood held (latency and server CPU per step above)",
-		fmt.Sprintf("flood: %d connections held when step 2 began; over the run %d dials, %d refused with 503, %d closed with 408 (handshake timeout), %d closed silently, %d dial errors",
+		"step 1: no flood; step 2: flood held from 0.5 s in (latency and server CPU per step above)",
+		fmt.Sprintf("flood: %d connections held when step 2 ended; over the run %d dials, %d refused with 503, %d closed with 408 (handshake timeout), %d closed silently, %d dial errors",
 			held, counts.dials, counts.refused, counts.timedOut, counts.silent, counts.dialErrors))
 	stepErrors(r)
 	f.finishClient(r, snap0)

@@ -114,7 +114,10 @@ func (s *Server) admit(c *net.TCPConn) {
 		return
 	}
 	if s.fullSince != (time.Time{}) {
-		s.opts.Logger.Printf("below max_total_connections again after %s", time.Since(s.fullSince).Round(time.Millisecond))
+		if s.fullLogged {
+			s.opts.Logger.Printf("below max_total_connections again after %s", time.Since(s.fullSince).Round(time.Millisecond))
+			s.fullLogged = false
+		}
 		s.fullSince = time.Time{}
 	}
 	s.registeringNow.Add(1)
@@ -148,7 +151,11 @@ func (s *Server) reapRegistrations() {
 func (s *Server) refuseFull(c *net.TCPConn) {
 	if s.fullSince == (time.Time{}) {
 		s.fullSince = time.Now()
-		s.opts.Logger.Printf("max_total_connections (%d) reached: new connections get 503 until some close", s.maxTotal)
+		// Under churn the cap flaps; one line per 10 s.
+		if s.fullSince.Sub(s.fullLoggedAt) >= 10*time.Second {
+			s.fullLoggedAt, s.fullLogged = s.fullSince, true
+			s.opts.Logger.Printf("max_total_connections (%d) reached: new connections get 503 until some close", s.maxTotal)
+		}
 	}
 	if rc, err := c.SyscallConn(); err == nil {
 		_ = rc.Write(func(fd uintptr) bool {

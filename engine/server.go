@@ -125,13 +125,15 @@ type Server struct {
 	maxBody        int
 
 	// Accepting (accept.go): registeringNow counts connections accepted but
-	// not yet opened on a loop; fullSince is touched by the acceptor only.
+	// not yet opened on a loop; the full* fields are the acceptor's alone.
 	ln             *net.TCPListener
 	maxTotal       int64
 	fullResponse   []byte
 	registering    chan (<-chan gnet.RegisteredResult)
 	registeringNow atomic.Int64
 	fullSince      time.Time
+	fullLoggedAt   time.Time
+	fullLogged     bool
 
 	// Draining (drain.go): draining turns /ready to 503; stopping refuses new
 	// connections; hurry (closed by a second signal) cuts every wait short.
