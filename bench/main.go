@@ -21,6 +21,9 @@ var scenarios = map[string]func(*options) (*runResult, error){
 	"whisper": runWhisper,
 	"publish": runPublish,
 	"slow":    runSlow,
+	// pressure and drain exercise the limits (scenario_pressure.go, scenario_drain.go).
+	"pressure": runPressure,
+	"drain":    runDrain,
 }
 
 func main() {
@@ -40,6 +43,8 @@ scenarios:
   whisper  presence rooms of --room-size; client events at --rate; latency and loss (--sweep)
   publish  signed HTTP publishes/s over --conns connections (--no-keepalive to compare)
   slow     --n sockets that never read while events arrive: peak server heap against n x --bound, kernel TCP memory, a fast subscriber's latency
+  pressure fanout latency and server CPU without, then with, --flood silent connections held
+  drain    --n sockets, SIGTERM to --server-pid: when they are closed and the process exits
   suite    start bin/resound and run the standard suite into bench/results/
 
 every scenario accepts --smoke for a tiny, seconds-long run; targets must be loopback.`)

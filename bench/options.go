@@ -34,6 +34,7 @@ type options struct {
 	Rates            []float64
 	StepFactor       float64
 	Hold             time.Duration
+	Flood            int
 	Drain            time.Duration
 	OpenBudget       time.Duration
 	ServerPIDs       []int
@@ -98,6 +99,7 @@ func newFlagSet(o *options, scenario string) *flag.FlagSet {
 	fs.IntVar(&o.MaxSteps, "max-steps", 12, "sweep: maximum steps")
 	fs.Float64Var(&o.StepFactor, "step-factor", 2, "sweep: rate multiplier while under the bound")
 	fs.DurationVar(&o.Hold, "hold", time.Second, "idle: how long to hold the sockets open after measuring")
+	fs.IntVar(&o.Flood, "flood", 1000, "pressure: silent TCP connections to hold (each redialled when closed)")
 	fs.DurationVar(&o.Drain, "drain", 3*time.Second, "max wait after a step for in-flight messages")
 	fs.DurationVar(&o.OpenBudget, "open-budget", 2*time.Minute, "max time to open all sockets")
 	pids := fs.String("server-pid", "", "comma-separated server pid(s), for RSS/CPU of servers without /stats")
@@ -198,6 +200,8 @@ func (o *options) finish() error {
 		return fmt.Errorf("--inflight must be 1..4096")
 	case o.RoomSize < 2:
 		return fmt.Errorf("--room-size must be at least 2")
+	case o.Flood < 0 || o.Flood > 19000:
+		return fmt.Errorf("--flood must be 0..19000 (one process's fds)")
 	case o.Hold > maxDuration || o.Drain > time.Minute:
 		return fmt.Errorf("--hold is capped at %v and --drain at 1m", maxDuration)
 	}
@@ -221,23 +225,27 @@ type scenarioDefault struct {
 }
 
 var scenarioDefaults = map[string]scenarioDefault{
-	"idle":    {n: 1000, channels: 0, duration: 5 * time.Second},
-	"connect": {n: 5000, duration: 5 * time.Second},
-	"fanout":  {n: 1000, channels: 1, rate: 10, duration: 5 * time.Second},
-	"whisper": {n: 1000, rate: 1000, duration: 5 * time.Second},
-	"publish": {duration: 5 * time.Second},
-	"slow":    {n: 200, rate: 200, duration: 5 * time.Second},
-	"suite":   {duration: 3 * time.Second},
+	"idle":     {n: 1000, channels: 0, duration: 5 * time.Second},
+	"connect":  {n: 5000, duration: 5 * time.Second},
+	"fanout":   {n: 1000, channels: 1, rate: 10, duration: 5 * time.Second},
+	"whisper":  {n: 1000, rate: 1000, duration: 5 * time.Second},
+	"publish":  {duration: 5 * time.Second},
+	"slow":     {n: 200, rate: 200, duration: 5 * time.Second},
+	"suite":    {duration: 3 * time.Second},
+	"pressure": {n: 1000, channels: 1, rate: 20, duration: 5 * time.Second},
+	"drain":    {n: 1000, duration: time.Second},
 }
 
 var smokeDefaults = map[string]scenarioDefault{
-	"idle":    {n: 20, channels: 2, duration: time.Second},
-	"connect": {n: 20, duration: time.Second},
-	"fanout":  {n: 20, channels: 2, rate: 20, duration: 2 * time.Second},
-	"whisper": {n: 20, rate: 40, duration: 2 * time.Second},
-	"publish": {rate: 200, duration: 2 * time.Second},
-	"slow":    {n: 10, rate: 200, duration: 2 * time.Second},
-	"suite":   {duration: time.Second},
+	"idle":     {n: 20, channels: 2, duration: time.Second},
+	"connect":  {n: 20, duration: time.Second},
+	"fanout":   {n: 20, channels: 2, rate: 20, duration: 2 * time.Second},
+	"whisper":  {n: 20, rate: 40, duration: 2 * time.Second},
+	"publish":  {rate: 200, duration: 2 * time.Second},
+	"slow":     {n: 10, rate: 200, duration: 2 * time.Second},
+	"suite":    {duration: time.Second},
+	"pressure": {n: 20, channels: 1, rate: 20, duration: time.Second},
+	"drain":    {n: 20, duration: time.Second},
 }
 
 // remaining is how much of the run's hard time cap is left.

@@ -37,46 +37,7 @@ func runFanout(o *options) (*runResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	step := func(rate float64, id int64) (stepResult, error) {
-		if err := f.resetAll(id); err != nil {
-			return stepResult{}, err
-		}
-		a, _, err := f.snapshot()
-		if err != nil {
-			return stepResult{}, err
-		}
-		stop := o.progress.every(time.Second, func() string {
-			return fmt.Sprintf("step %d: publishing %.0f/s to %d channel(s), %v", id, rate, len(names), time.Since(a.at).Round(time.Second))
-		})
-		pub := runPublishers(publishPlan{Targets: o.targets, App: o.App, Conns: o.Conns, Rate: rate,
-			Duration: min(o.Duration, o.remaining()), Step: id, KeepAlive: true, SourceIPs: o.SourceIPs,
-			Channels: names, Subs: subs})
-		stop()
-		m, _, err := f.drain(func(mergedStats) uint64 { return pub.Expected })
-		if err != nil {
-			return stepResult{}, err
-		}
-		b, _, err := f.snapshot()
-		if err != nil {
-			return stepResult{}, err
-		}
-		s := stepResult{Step: id, Offered: rate, Achieved: pub.achievedRate(), Sent: pub.Sent, SendErrors: pub.Errors,
-			Expected: pub.Expected, Delivered: m.Delivered, Stale: m.Stale, Echoes: m.Echoes,
-			Latency: m.latency.summary(), Seconds: pub.Wall.Seconds(), ServerErrors: m.ServerErrors,
-			ClosedByServer: m.ClosedByServer, Dials: pub.Dials, LastError: firstNonEmpty(pub.LastError, m.LastError)}
-		req := pub.Request.summary()
-		s.Request = &req
-		accountLoss(&s)
-		if m.clientLag.total > 0 {
-			lag := m.clientLag.summary()
-			s.ClientLag = &lag
-		}
-		if pub.Wall > 0 {
-			s.DeliveredRate = float64(m.Delivered) / pub.Wall.Seconds()
-		}
-		s.ClientCPUPct, s.ServerCPUPct = cpuPercents(a, b)
-		return s, nil
-	}
+	step := publishStep(o, f, names, subs)
 	if err := runSteps(o, r, o.Rate, step, 0); err != nil {
 		return nil, err
 	}
@@ -128,4 +89,49 @@ func firstNonEmpty(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// publishStep returns one measured step: publish to the channels at a rate
+// for --duration and account every delivery to the fleet.
+func publishStep(o *options, f *fleet, names []string, subs []int) func(rate float64, id int64) (stepResult, error) {
+	return func(rate float64, id int64) (stepResult, error) {
+		if err := f.resetAll(id); err != nil {
+			return stepResult{}, err
+		}
+		a, _, err := f.snapshot()
+		if err != nil {
+			return stepResult{}, err
+		}
+		stop := o.progress.every(time.Second, func() string {
+			return fmt.Sprintf("step %d: publishing %.0f/s to %d channel(s), %v", id, rate, len(names), time.Since(a.at).Round(time.Second))
+		})
+		pub := runPublishers(publishPlan{Targets: o.targets, App: o.App, Conns: o.Conns, Rate: rate,
+			Duration: min(o.Duration, o.remaining()), Step: id, KeepAlive: true, SourceIPs: o.SourceIPs,
+			Channels: names, Subs: subs})
+		stop()
+		m, _, err := f.drain(func(mergedStats) uint64 { return pub.Expected })
+		if err != nil {
+			return stepResult{}, err
+		}
+		b, _, err := f.snapshot()
+		if err != nil {
+			return stepResult{}, err
+		}
+		s := stepResult{Step: id, Offered: rate, Achieved: pub.achievedRate(), Sent: pub.Sent, SendErrors: pub.Errors,
+			Expected: pub.Expected, Delivered: m.Delivered, Stale: m.Stale, Echoes: m.Echoes,
+			Latency: m.latency.summary(), Seconds: pub.Wall.Seconds(), ServerErrors: m.ServerErrors,
+			ClosedByServer: m.ClosedByServer, Dials: pub.Dials, LastError: firstNonEmpty(pub.LastError, m.LastError)}
+		req := pub.Request.summary()
+		s.Request = &req
+		accountLoss(&s)
+		if m.clientLag.total > 0 {
+			lag := m.clientLag.summary()
+			s.ClientLag = &lag
+		}
+		if pub.Wall > 0 {
+			s.DeliveredRate = float64(m.Delivered) / pub.Wall.Seconds()
+		}
+		s.ClientCPUPct, s.ServerCPUPct = cpuPercents(a, b)
+		return s, nil
+	}
 }

@@ -86,12 +86,13 @@ func (s *serverProc) tail() string {
 	return string(b)
 }
 
-// stop sends SIGTERM, then SIGKILL after 5s, to the process we started.
+// stop sends SIGINT (a drain without drain_delay), then SIGKILL after 5s,
+// to the process we started.
 func (s *serverProc) stop() {
 	select {
 	case <-s.exited:
 	default:
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		_ = s.cmd.Process.Signal(syscall.SIGINT)
 		select {
 		case <-s.exited:
 		case <-time.After(5 * time.Second):

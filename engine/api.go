@@ -72,7 +72,7 @@ func (a *api) handle(ctx *fasthttp.RequestCtx) {
 	case path == "/up":
 		body = map[string]string{"health": "OK"}
 	case path == "/ready":
-		if a.srv.stopping.Load() {
+		if a.srv.Draining() {
 			err = fail(503, "Shutting down")
 		} else {
 			body = map[string]bool{"ready": true}

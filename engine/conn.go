@@ -40,6 +40,9 @@ type conn struct {
 	httpBusy     bool
 	// scan is the progress of framing the current HTTP request.
 	scan requestScan
+	// greeted: a first complete request (upgrade or API) arrived; until
+	// then the handshake timeout applies, counted from requestStart.
+	greeted bool
 
 	fragOp ws.OpCode
 	frag   []byte
@@ -59,7 +62,8 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if s.opts.SocketSendBuffer > 0 {
 		_ = c.SetWriteBuffer(s.opts.SocketSendBuffer)
 	}
-	cn := &conn{c: c, srv: s, loop: l, lastSeen: time.Now().Unix()}
+	now := time.Now().Unix()
+	cn := &conn{c: c, srv: s, loop: l, lastSeen: now, requestStart: now}
 	l.conns[cn] = struct{}{}
 	c.SetContext(cn)
 	s.open.Add(1)

@@ -60,6 +60,7 @@ func (cn *conn) readHTTP() gnet.Action {
 	}
 	cn.scan = requestScan{}
 	buf, _ = c.Peek(f.total)
+	cn.greeted = true
 	if f.upgrade {
 		cn.requestStart = 0
 		req, err := upgrade(buf[:f.head], cn.srv.opts.Path, c)

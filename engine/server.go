@@ -5,9 +5,14 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
+	"net"
+	"os"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,8 +40,23 @@ type Options struct {
 	SocketSendBuffer int
 	// AuthTimestampWindow is how far auth_timestamp may be from now (600 s).
 	AuthTimestampWindow time.Duration
-	// ShutdownGrace bounds a graceful stop (5 s).
+	// ShutdownGrace bounds how long closed sockets may take to go once the
+	// drain has told them all to reconnect (5 s).
 	ShutdownGrace time.Duration
+	// MaxTotalConnections caps every TCP connection (sockets, API
+	// keep-alive, not yet upgraded); the excess gets a 503 (the open-file
+	// limit minus a reserve).
+	MaxTotalConnections int
+	// HandshakeTimeout: a connection must send its first complete request
+	// (upgrade or API) within it (5 s).
+	HandshakeTimeout time.Duration
+	// DrainDelay: after a drain starts, /ready answers 503 but the node
+	// serves as before for this long, so load balancers take it out (5 s;
+	// negative: none).
+	DrainDelay time.Duration
+	// DrainWindow spreads the 4200 closes over this long so clients do not
+	// reconnect all at once (10 s; negative: all at once).
+	DrainWindow time.Duration
 	// RequestTimeout: an HTTP request's head and body must arrive within it
 	// (10 s), so slowloris clients cannot hold connections.
 	RequestTimeout time.Duration
@@ -71,6 +91,18 @@ func (o Options) withDefaults() Options {
 	if o.ShutdownGrace <= 0 {
 		o.ShutdownGrace = 5 * time.Second
 	}
+	if o.HandshakeTimeout <= 0 {
+		o.HandshakeTimeout = 5 * time.Second
+	}
+	if o.DrainDelay == 0 {
+		o.DrainDelay = 5 * time.Second
+	}
+	if o.DrainWindow == 0 {
+		o.DrainWindow = 10 * time.Second
+	}
+	if o.MaxTotalConnections <= 0 {
+		o.MaxTotalConnections = int(defaultMaxTotal(fdLimit()))
+	}
 	for len(o.Path) > 0 && o.Path[len(o.Path)-1] == '/' {
 		o.Path = o.Path[:len(o.Path)-1]
 	}
@@ -90,21 +122,46 @@ type Server struct {
 	hub  *hub.Hub
 	api  *api
 
-	eng      gnet.Engine
-	loopsMu  sync.Mutex
-	loops    []*loop
-	started  chan struct{}
-	stopping atomic.Bool
-	stopped  chan struct{}
-	open     atomic.Int64
-	maxBody  int
+	eng         gnet.Engine
+	loopsMu     sync.Mutex
+	loops       []*loop
+	started     chan struct{}
+	startedOnce sync.Once
+	// unreachableDir holds gnet's own unix listener until the loops run.
+	unreachableDir string
+	stopped        chan struct{}
+	open           atomic.Int64
+	maxBody        int
+
+	// Accepting (accept.go): registeringNow counts connections accepted but
+	// not yet opened on a loop; the full* fields are the acceptor's alone.
+	ln             *net.TCPListener
+	maxTotal       int64
+	fullResponse   []byte
+	registering    chan (<-chan gnet.RegisteredResult)
+	registeringNow atomic.Int64
+	fullSince      time.Time
+	fullLoggedAt   time.Time
+	fullLogged     bool
+
+	// Draining (drain.go): draining turns /ready to 503; stopping refuses new
+	// connections; hurry (closed by a second signal) cuts every wait short.
+	draining  atomic.Bool
+	stopping  atomic.Bool
+	hurry     chan struct{}
+	hurryOnce sync.Once
+	drained   chan struct{}
 }
 
 // New prepares a server for apps; Run starts it. shared holds what a cluster shares (Bus, Cache, ...),
 // zero values meaning a single node; the engine fills in the rest.
 func New(apps []hub.AppConfig, opts Options, shared hub.Options) (*Server, error) {
 	opts = opts.withDefaults()
-	s := &Server{opts: opts, started: make(chan struct{}), stopped: make(chan struct{})}
+	s := &Server{opts: opts, started: make(chan struct{}), stopped: make(chan struct{}),
+		hurry: make(chan struct{}), drained: make(chan struct{}),
+		registering: make(chan (<-chan gnet.RegisteredResult), maxRegistering)}
+	s.maxTotal = int64(opts.MaxTotalConnections)
+	s.fullResponse = fullResponse(s.maxTotal)
 	var logf func(string, ...any)
 	if opts.Debug {
 		logf = s.debugf
@@ -123,30 +180,93 @@ func New(apps []hub.AppConfig, opts Options, shared hub.Options) (*Server, error
 // Hub exposes the hub (for tests and the command).
 func (s *Server) Hub() *hub.Hub { return s.hub }
 
-// Addr is the listen address.
-func (s *Server) Addr() string { return fmt.Sprintf("%s:%d", s.opts.Host, s.opts.Port) }
+// Addr is the listen address; an IPv6 host is bracketed.
+func (s *Server) Addr() string { return net.JoinHostPort(s.opts.Host, strconv.Itoa(s.opts.Port)) }
 
-// Run serves until Shutdown; it blocks.
+// MaxTotalConnections is the effective server-wide connection cap.
+func (s *Server) MaxTotalConnections() int { return int(s.maxTotal) }
+
+// Run serves until a drain or Shutdown finishes; it blocks. It returns an
+// error when the engine stopped without being asked to, so a supervisor
+// restarts the process.
 func (s *Server) Run() error {
+	ln, err := listen(s.Addr())
+	if err != nil {
+		return err
+	}
+	s.ln = ln
 	go s.tick()
-	defer close(s.stopped)
-	return gnet.Run(s, "tcp://"+s.Addr(),
+	go func() {
+		select {
+		case <-s.started:
+			s.acceptLoop()
+		case <-s.stopped:
+		}
+	}()
+	// Engine.Register only works on an engine with a listener, so gnet gets
+	// a unix socket whose path is deleted as soon as the loops run: nothing
+	// can ever connect to it, and our listener is the only way in.
+	dir, err := os.MkdirTemp("", "resound-engine-")
+	if err != nil {
+		_ = s.ln.Close()
+		return err
+	}
+	s.unreachableDir = dir
+	defer os.RemoveAll(dir)
+	err = gnet.Run(s, "unix://"+filepath.Join(dir, "unreachable.sock"),
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(s.opts.Loops),
-		gnet.WithReuseAddr(true),
-		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithTicker(true),
 		gnet.WithLogger(quietLogger{}),
 	)
+	_ = s.ln.Close()
+	close(s.stopped)
+	requested := s.draining.Load()
+	select {
+	case <-s.started:
+		if requested {
+			<-s.drained // the drain closes the hub
+		} else {
+			_ = s.hub.Close() // leave nothing behind in Redis before exiting 1
+		}
+	default: // the engine never started
+	}
+	return stopVerdict(err, requested)
 }
 
-// Started is closed once the listener accepts connections.
+// errUnexpectedStop means the engine stopped with nobody asking it to.
+var errUnexpectedStop = errors.New("the event engine stopped without a shutdown request")
+
+// stopVerdict decides how Run ends: only a requested stop is a success.
+func stopVerdict(engineErr error, requested bool) error {
+	switch {
+	case requested:
+		return nil
+	case engineErr != nil:
+		return fmt.Errorf("%w: %v", errUnexpectedStop, engineErr)
+	default:
+		return errUnexpectedStop
+	}
+}
+
+// Started is closed once the event loops are ready; connections accepted
+// before that wait in the listen backlog.
 func (s *Server) Started() <-chan struct{} { return s.started }
 
-// OnBoot records the engine so Shutdown can stop it.
+// OnBoot records the engine so a drain can stop it.
 func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 	s.eng = eng
-	close(s.started)
 	return gnet.None
+}
+
+// OnTick runs once the event loops exist (OnBoot runs before), which is
+// when Engine.Register starts working: that is our "started".
+func (s *Server) OnTick() (time.Duration, gnet.Action) {
+	s.startedOnce.Do(func() {
+		_ = os.RemoveAll(s.unreachableDir)
+		close(s.started)
+	})
+	return time.Hour, gnet.None
 }
 
 // loopOf returns our state for the connection's event loop, registering the
@@ -181,6 +301,10 @@ type loop struct {
 	// Sockets with a backlog, polled while backlogArmed (outbound.go).
 	backlogged   []*conn
 	backlogArmed bool
+	// drainQueue holds the sockets a drain closes, in order; drainDone of
+	// them are done.
+	drainQueue []*conn
+	drainDone  int
 }
 
 // Execute runs fn on the loop; it implements hub.Executor.

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -24,18 +23,35 @@ func (s *Server) tick() {
 		case <-s.stopped:
 			return
 		case now := <-t.C:
+			rules := sweepRules{
+				now:              now.Unix(),
+				requestTimeout:   s.opts.RequestTimeout,
+				handshakeTimeout: s.opts.HandshakeTimeout,
+				stopping:         s.stopping.Load(),
+			}
 			for _, l := range s.allLoops() {
-				l.Execute(func() { l.sweep(now.Unix(), s.opts.RequestTimeout) })
+				l.Execute(func() { l.sweep(rules) })
 			}
 			s.hub.Sweep(now)
 		}
 	}
 }
 
+// sweepRules is what one sweep needs to know, read once per tick.
+type sweepRules struct {
+	now              int64
+	requestTimeout   time.Duration
+	handshakeTimeout time.Duration
+	stopping         bool
+}
+
 // sweep pings sockets that went quiet, closes those that did not answer the
 // last ping (4201), and closes slow or idle HTTP connections. Every socket is
-// checked, subscribed or not.
-func (l *loop) sweep(now int64, requestTimeout time.Duration) {
+// checked, subscribed or not. A connection that has not completed a first
+// request within the handshake timeout is closed: silent connections would
+// otherwise hold descriptors for the whole keep-alive idle time.
+func (l *loop) sweep(r sweepRules) {
+	now, requestTimeout := r.now, r.requestTimeout
 	for cn := range l.conns {
 		switch cn.state {
 		case stateSocket:
@@ -66,6 +82,26 @@ func (l *loop) sweep(now int64, requestTimeout time.Duration) {
 			if cn.httpBusy {
 				continue
 			}
+			if !cn.greeted {
+				since := cn.requestStart
+				if since == 0 {
+					since = cn.lastSeen
+				}
+				limit, msg := r.handshakeTimeout, "Handshake timeout: no complete request within "+r.handshakeTimeout.String()+" of connecting"
+				if r.requestTimeout < limit {
+					limit, msg = r.requestTimeout, "Request timeout: the request did not arrive within "+r.requestTimeout.String()
+				}
+				if now-since >= int64(limit/time.Second) {
+					_ = cn.httpError(408, msg)
+					_ = cn.c.Close()
+				}
+				continue
+			}
+			if r.stopping { // served its last response during a drain
+				cn.state = stateClosing
+				_ = cn.c.Close()
+				continue
+			}
 			slow := cn.requestStart != 0 && now-cn.requestStart >= int64(requestTimeout/time.Second)
 			idle := cn.requestStart == 0 && now-cn.lastSeen >= int64(idleHTTP/time.Second)
 			if slow {
@@ -77,35 +113,4 @@ func (l *loop) sweep(now int64, requestTimeout time.Duration) {
 			}
 		}
 	}
-}
-
-// Shutdown stops accepting, tells every socket to reconnect elsewhere
-// (pusher:error 4200 and a close frame), and stops within the grace period.
-func (s *Server) Shutdown() {
-	if !s.stopping.CompareAndSwap(false, true) {
-		return
-	}
-	for _, l := range s.allLoops() {
-		l.Execute(func() {
-			for cn := range l.conns {
-				switch cn.state {
-				case stateSocket:
-					cn.Kick(protocol.ErrReconnect, "Server is shutting down: reconnect")
-				case stateHTTP:
-					if !cn.httpBusy {
-						cn.state = stateClosing
-						_ = cn.c.Close()
-					}
-				}
-			}
-		})
-	}
-	deadline := time.Now().Add(s.opts.ShutdownGrace)
-	for time.Now().Before(deadline) && s.open.Load() > 0 {
-		time.Sleep(20 * time.Millisecond)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_ = s.eng.Stop(ctx)
-	_ = s.hub.Close()
 }

@@ -25,8 +25,21 @@ type Config struct {
 	SocketSendBuffer int `json:"socket_send_buffer"`
 	// AuthTimestampWindow: seconds auth_timestamp may be from now (600).
 	AuthTimestampWindow int `json:"auth_timestamp_window"`
-	// ShutdownGrace: seconds a graceful stop may take (5).
+	// ShutdownGrace: seconds closed sockets may take to go at the end of a
+	// drain (5).
 	ShutdownGrace int `json:"shutdown_grace"`
+	// MaxTotalConnections caps every TCP connection; the excess gets 503
+	// (0: the open-file limit minus a reserve).
+	MaxTotalConnections int `json:"max_total_connections"`
+	// HandshakeTimeout: seconds a new connection has to send its first
+	// complete request (5).
+	HandshakeTimeout int `json:"handshake_timeout"`
+	// DrainDelay: seconds the node keeps serving with /ready at 503 after
+	// SIGTERM (5; 0: none). Unset and 0 differ, hence the pointers.
+	DrainDelay *int `json:"drain_delay"`
+	// DrainWindow: seconds over which the 4200 closes are spread (10; 0:
+	// all at once).
+	DrainWindow *int `json:"drain_window"`
 	// RequestTimeout: seconds an HTTP request may take to arrive (10).
 	RequestTimeout int             `json:"request_timeout"`
 	ExposeStats    bool            `json:"expose_stats"`
@@ -137,8 +150,25 @@ func (c Config) engineOptions() engine.Options {
 		SocketSendBuffer:    c.SocketSendBuffer,
 		AuthTimestampWindow: time.Duration(c.AuthTimestampWindow) * time.Second,
 		ShutdownGrace:       time.Duration(c.ShutdownGrace) * time.Second,
+		MaxTotalConnections: c.MaxTotalConnections,
+		HandshakeTimeout:    time.Duration(c.HandshakeTimeout) * time.Second,
+		DrainDelay:          optionalSeconds(c.DrainDelay),
+		DrainWindow:         optionalSeconds(c.DrainWindow),
 		RequestTimeout:      time.Duration(c.RequestTimeout) * time.Second,
 		ExposeStats:         c.ExposeStats,
 		Debug:               c.Debug,
+	}
+}
+
+// optionalSeconds maps an unset key to the engine default (0) and an
+// explicit 0 to "none" (negative), as engine.Options expects.
+func optionalSeconds(v *int) time.Duration {
+	switch {
+	case v == nil:
+		return 0
+	case *v <= 0:
+		return -1
+	default:
+		return time.Duration(*v) * time.Second
 	}
 }

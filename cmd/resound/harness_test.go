@@ -93,17 +93,22 @@ func startServer(t *testing.T, config string, args ...string) *server {
 	return startServerEnv(t, config, nil, args...)
 }
 
-func (s *server) stop() { stopProcess(s.cmd, s.done) }
+// stop uses SIGINT, which skips drain_delay (SIGTERM waits it out).
+func (s *server) stop() { stopProcessWith(s.cmd, s.done, syscall.SIGINT) }
 
 // stopProcess sends SIGTERM to a process the tests started and waits for it
 // (done closes when it exited), killing it after 10 s.
 func stopProcess(cmd *exec.Cmd, done <-chan struct{}) {
+	stopProcessWith(cmd, done, syscall.SIGTERM)
+}
+
+func stopProcessWith(cmd *exec.Cmd, done <-chan struct{}, sig os.Signal) {
 	select {
 	case <-done:
 		return
 	default:
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Process.Signal(sig)
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):

@@ -8,8 +8,10 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/resound/resound/engine"
@@ -95,27 +97,42 @@ func start(args []string) error {
 	if err != nil {
 		return err
 	}
-	sig := make(chan os.Signal, 1)
+	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		<-sig
-		log.Print("resound: shutting down")
-		srv.Shutdown()
-	}()
+	go handleSignals(sig, srv)
 	go func() {
 		<-srv.Started()
 		h := cfg.Host
-		if h == "" || h == "0.0.0.0" {
+		switch h {
+		case "", "0.0.0.0":
 			h = "127.0.0.1"
+		case "::":
+			h = "::1"
 		}
 		p := cfg.Port
 		if p == 0 {
 			p = 8080
 		}
-		log.Printf("resound %s listening on %s (WebSocket ws://%s:%d%s/app/{key}, HTTP API http://%s:%d%s/apps/{id})",
-			version, srv.Addr(), h, p, cfg.Path, h, p, cfg.Path)
+		hp := net.JoinHostPort(h, strconv.Itoa(p))
+		log.Printf("resound %s listening on %s (WebSocket ws://%s%s/app/{key}, HTTP API http://%s%s/apps/{id}); at most %d connections (max_total_connections)",
+			version, srv.Addr(), hp, cfg.Path, hp, cfg.Path, srv.MaxTotalConnections())
 	}()
-	return srv.Run()
+	if err := srv.Run(); err != nil {
+		return fmt.Errorf("%w; exiting with status 1 so a supervisor restarts the node", err)
+	}
+	return nil
+}
+
+// handleSignals drains on the first signal: SIGTERM (from a supervisor)
+// waits drain_delay for load balancers, SIGINT (Ctrl-C) skips it. A second
+// signal stops at once.
+func handleSignals(sig <-chan os.Signal, srv *engine.Server) {
+	first := <-sig
+	log.Printf("resound: %s: draining (a second signal stops at once)", first)
+	go srv.Drain(first == syscall.SIGINT)
+	second := <-sig
+	log.Printf("resound: %s: stopping at once", second)
+	srv.Shutdown()
 }
 
 // defaultApp has a fixed id and a random key and secret unless the
