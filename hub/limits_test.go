@@ -154,6 +154,9 @@ func TestIndexedSocketStillFiltersCacheAndPresenceTraffic(t *testing.T) {
 	s, out := openSocket(t, h, a)
 	for i := 0; i < 3*linearSubs; i++ {
 		s.Handle(subscribeMsg("cache-c" + strconv.Itoa(i)))
+		// succeeded, then cache_miss from a cache reader: wait for it so
+		// the socket is touched by one goroutine at a time.
+		out.waitFrames(t, 2*(i+1))
 	}
 	out.reset()
 	publish(t, a, "cache-c5", "once")

@@ -3,28 +3,59 @@ package hub
 import (
 	"encoding/json"
 	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/resound/resound/protocol"
 )
 
-// recordingOutbox keeps what the hub sends one socket, decoded lazily.
+// recordingOutbox keeps what the hub sends one socket, decoded lazily. It is
+// locked because cache reads answer from a reader goroutine.
 type recordingOutbox struct {
+	mu     sync.Mutex
 	frames [][]byte
 	kicked bool
 }
 
 func (o *recordingOutbox) Send(frames ...[]byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	for _, f := range frames {
 		o.frames = append(o.frames, append([]byte(nil), f...))
 	}
 }
 
-func (o *recordingOutbox) Kick(code int, message string) { o.kicked = true }
+func (o *recordingOutbox) Kick(code int, message string) {
+	o.mu.Lock()
+	o.kicked = true
+	o.mu.Unlock()
+}
+
+// waitFrames waits until at least n frames arrived (answers to cache reads
+// come from another goroutine).
+func (o *recordingOutbox) waitFrames(t testing.TB, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		o.mu.Lock()
+		got := len(o.frames)
+		o.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited for %d frames, got %d", n, got)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
 
 // events lists the event names received, in order.
 func (o *recordingOutbox) events(t testing.TB) []string {
 	t.Helper()
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	var names []string
 	for _, f := range o.frames {
 		names = append(names, decodeWire(t, f).Event)
@@ -35,13 +66,19 @@ func (o *recordingOutbox) events(t testing.TB) []string {
 // last returns the newest message decoded, or fails.
 func (o *recordingOutbox) last(t testing.TB) hubMessage {
 	t.Helper()
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if len(o.frames) == 0 {
 		t.Fatal("the socket received nothing")
 	}
 	return decodeWire(t, o.frames[len(o.frames)-1])
 }
 
-func (o *recordingOutbox) reset() { o.frames = o.frames[:0] }
+func (o *recordingOutbox) reset() {
+	o.mu.Lock()
+	o.frames = o.frames[:0]
+	o.mu.Unlock()
+}
 
 type hubMessage struct {
 	Event   string `json:"event"`
