@@ -39,6 +39,7 @@ scenarios:
   whisper  presence rooms of --room-size; client events at --rate; latency and loss (--sweep)
   publish  signed HTTP publishes/s over --conns connections (--no-keepalive to compare)
   suite    start bin/resound and run the standard suite into bench/results/
+  peers    the same scenarios against Resound and soketi, side by side, with the write(2) floor
 
 every scenario accepts --smoke for a tiny, seconds-long run; targets must be loopback.`)
 }
@@ -49,6 +50,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	name := args[0]
+	if name == "peers" {
+		return peersMain(args[1:], stdout, stderr)
+	}
 	if name == "suite" {
 		o, err := parseOptions(name, args[1:], stderr)
 		if err != nil {

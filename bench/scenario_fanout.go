@@ -75,6 +75,9 @@ func runFanout(o *options) (*runResult, error) {
 			s.DeliveredRate = float64(m.Delivered) / pub.Wall.Seconds()
 		}
 		s.ClientCPUPct, s.ServerCPUPct = cpuPercents(a, b)
+		if a.hasServer && b.hasServer {
+			s.ServerCPUSec = b.server.sub(a.server).total()
+		}
 		return s, nil
 	}
 	if err := runSteps(o, r, o.Rate, step, 0); err != nil {
