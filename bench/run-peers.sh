@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 lock=/tmp/resound-heavy.lock
 peers=bench/peers
-if [ ! -f "$peers/node_modules/@soketi/soketi/package.json"; then
+if [ ! -f "$peers/node_modules/@soketi/soketi/package.json" ]; then
 	echo "installing soketi into $peers (npm ci)..." >&2
 	(cd "$peers" && npm ci --no-audit --no-fund --loglevel=error)
 fi
