@@ -177,8 +177,6 @@ func peerNum(v float64) string {
 	switch {
 	case v <= 0:
 		return "-"
-	case v >= 1000:
-		return fmt.Sprintf("%.0f", v)
 	case v >= 100:
 		return fmt.Sprintf("%.0f", v)
 	case v >= 10:
