@@ -234,10 +234,12 @@ func writePeersSummary(w io.Writer, c *peersConfig, rep *peersReport) {
 	fmt.Fprintf(w, "\n== peers: same client, same scenarios, one server at a time (scale %g, %v per step)\n", c.Scale, c.Duration)
 	writePeerTable(w, rep.Servers, rep.Rows)
 	fmt.Fprintln(w)
+	printed := map[int]bool{}
 	for _, sc := range rep.Scenarios {
-		if f, ok := rep.Floors[sc.Key]; ok {
-			fmt.Fprintf(w, "floor %s: one write(2) of a %d-byte frame to each of %s loopback sockets: %.3f µs CPU per write (%d writes)\n",
-				sc.Key, f.FrameBytes, floorLabel(f), f.USPerWrite, f.Writes)
+		if f, ok := rep.Floors[sc.Key]; ok && !printed[f.Requested] {
+			printed[f.Requested] = true
+			fmt.Fprintf(w, "floor: one write(2) of a %d-byte frame to each of %s loopback sockets: %.3f µs CPU per write (%d writes)\n",
+				f.FrameBytes, floorLabel(f), f.USPerWrite, f.Writes)
 		}
 	}
 	for _, s := range rep.Servers {
