@@ -166,7 +166,9 @@ func runPeers(c *peersConfig, args []string, stdout io.Writer) (*peersReport, er
 		rep.Versions[s.name] = s.version
 		res, errs, err := runPeerServer(c, base, s, rep.Scenarios)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", s.name, err)
+			// One server failing to start must not lose the other's figures.
+			errs = append(errs, fmt.Sprintf("%s: %v", s.name, err))
+			res = map[string]*runResult{}
 		}
 		rep.Results[s.name] = res
 		results = append(results, res)
