@@ -17,6 +17,6 @@ if [ ! -f "$peers/node_modules/@soketi/soketi/package.json" ]; then
 	echo "installing soketi into $peers (npm ci)..." >&2
 	(cd "$peers" && npm ci --no-audit --no-fund --loglevel=error)
 fi
-flock "$lock" go build -o bin/resound ./cmd/resound
-flock "$lock" go build -o bin/bench ./bench
-exec flock "$lock" bin/bench peers --server-bin bin/resound --soketi-dir "$peers" --results bench/results "$@"
+# One lock for the builds and the run: queueing once, not three times, behind other heavy runs.
+exec flock "$lock" bash -c 'go build -o bin/resound ./cmd/resound && go build -o bin/bench ./bench &&
+	exec bin/bench peers --server-bin bin/resound --soketi-dir "$0" --results bench/results "$@"' "$peers" "$@"
