@@ -15,15 +15,15 @@ import (
 // user+system time (getrusage RUSAGE_THREAD), which on loopback includes
 // the receive-side softirq work the kernel runs on the sender's behalf.
 type floorResult struct {
-	Requested    int     `json:"requested_sockets"`
-	Sockets      int     `json:"sockets"` // fewer than requested when the fd limit binds
-	FrameBytes   int     `json:"frame_bytes"`
-	Rounds       int     `json:"rounds"`
-	Writes       int64   `json:"writes"`
-	CPUSeconds   float64 `json:"cpu_seconds"`
-	WallSeconds  float64 `json:"wall_seconds"`
-	USPerWrite   float64 `json:"cpu_us_per_write"`
-	WallUSPerWri float64 `json:"wall_us_per_write"`
+	Requested      int     `json:"requested_sockets"`
+	Sockets        int     `json:"sockets"` // fewer than requested when the fd limit binds
+	FrameBytes     int     `json:"frame_bytes"`
+	Rounds         int     `json:"rounds"`
+	Writes         int64   `json:"writes"`
+	CPUSeconds     float64 `json:"cpu_seconds"`
+	WallSeconds    float64 `json:"wall_seconds"`
+	USPerWrite     float64 `json:"cpu_us_per_write"`
+	WallUSPerWrite float64 `json:"wall_us_per_write"`
 }
 
 // floorPerWrite is the floor's arithmetic: CPU microseconds per write(2).
@@ -137,7 +137,7 @@ func measureFloor(n int, budget time.Duration) (floorResult, error) {
 	res.WallSeconds = time.Since(wallStart).Seconds()
 	res.CPUSeconds = cpu.Seconds()
 	res.USPerWrite = floorPerWrite(res.CPUSeconds, res.Writes)
-	res.WallUSPerWri = floorPerWrite(res.WallSeconds, res.Writes) // includes draining
+	res.WallUSPerWrite = floorPerWrite(res.WallSeconds, res.Writes) // includes draining
 	return res, nil
 }
 
