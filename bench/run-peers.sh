@@ -4,7 +4,7 @@
 # soketi one after another and prints them side by side with the write(2)
 # floor. Results go to bench/results/<stamp>-peers.{json,md}.
 #
-#   bench/run-peers.sh                      # full sizes, several minutes
+#   bench/run-peers.sh                      # full sizes, about 3 minutes
 #   bench/run-peers.sh --scale 0.1 --duration 3s   # a short run
 #
 # Load runs take /tmp/resound-heavy.lock so they never overlap other heavy
