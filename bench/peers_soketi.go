@@ -33,19 +33,7 @@ func startSoketi(bin string) (*serverProc, error) {
 		return nil, err
 	}
 	cmd := exec.Command(bin, "start")
-	cmd.Env = append(os.Environ(),
-		"SOKETI_HOST=127.0.0.1",
-		"SOKETI_PORT="+strconv.Itoa(ports[0]),
-		"SOKETI_METRICS_HOST=127.0.0.1",
-		"SOKETI_METRICS_SERVER_PORT="+strconv.Itoa(ports[1]),
-		"SOKETI_METRICS_ENABLED=false",
-		"SOKETI_CLUSTER_HOST=127.0.0.1",
-		"SOKETI_CLUSTER_PORT="+strconv.Itoa(ports[2]),
-		"SOKETI_DEFAULT_APP_ID=bench",
-		"SOKETI_DEFAULT_APP_KEY=bench-key",
-		"SOKETI_DEFAULT_APP_SECRET=bench-secret",
-		"SOKETI_SHUTDOWN_GRACE_PERIOD=500",
-	)
+	cmd.Env = append(os.Environ(), soketiEnv(ports[0], ports[1], ports[2])...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the bench
 	if err := cmd.Start(); err != nil {
@@ -64,7 +52,9 @@ func startSoketi(bin string) (*serverProc, error) {
 			return nil, fmt.Errorf("%v (log: %s)", err, s.tail())
 		}
 	case <-exited:
-		return nil, fmt.Errorf("soketi exited at startup: %s", s.tail())
+		err := fmt.Errorf("soketi exited at startup: %s", s.tail())
+		s.stop() // closes the log and removes the temporary directory
+		return nil, err
 	}
 	return s, nil
 }
@@ -86,5 +76,23 @@ func waitRootOK(t target, budget time.Duration) error {
 			return fmt.Errorf("soketi at %s not up after %v: %v", t.HostPort, budget, err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// soketiEnv is soketi's configuration: every listener on loopback or a
+// fresh port, and the bench app's credentials.
+func soketiEnv(apiPort, usagePort, discoveryPort int) []string {
+	return []string{
+		"SOKETI_HOST=127.0.0.1",
+		"SOKETI_PORT=" + strconv.Itoa(apiPort),
+		"SOKETI_METRICS_HOST=127.0.0.1",
+		"SOKETI_METRICS_SERVER_PORT=" + strconv.Itoa(usagePort),
+		"SOKETI_METRICS_ENABLED=false",
+		"SOKETI_CLUSTER_HOST=127.0.0.1",
+		"SOKETI_CLUSTER_PORT=" + strconv.Itoa(discoveryPort),
+		"SOKETI_DEFAULT_APP_ID=bench",
+		"SOKETI_DEFAULT_APP_KEY=bench-key",
+		"SOKETI_DEFAULT_APP_SECRET=bench-secret",
+		"SOKETI_SHUTDOWN_GRACE_PERIOD=500",
 	}
 }
