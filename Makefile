@@ -1,5 +1,5 @@
 # The two commands a fresh machine needs: `make run` and `make test`.
-.PHONY: run build test test-go fuzz e2e bench bench-smoke
+.PHONY: run build test test-go fuzz e2e bench bench-smoke bench-peers
 
 build:
 	go build -o bin/resound ./cmd/resound
@@ -27,3 +27,8 @@ bench:
 
 bench-smoke:
 	bash bench/run-suite.sh --smoke
+
+# Resound and soketi side by side (installs soketi from bench/peers/package-lock.json
+# on first use); ARGS="--scale 0.1 --duration 3s" for a short run.
+bench-peers:
+	bash bench/run-peers.sh $(ARGS)

@@ -46,6 +46,7 @@ scenarios:
   pressure fanout latency and server CPU without, then with, --flood silent connections held
   drain    --n sockets, SIGTERM to --server-pid: when they are closed and the process exits
   suite    start bin/resound and run the standard suite into bench/results/
+  peers    the same scenarios against Resound and soketi, side by side, with the write(2) floor
 
 every scenario accepts --smoke for a tiny, seconds-long run; targets must be loopback.`)
 }
@@ -56,6 +57,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	name := args[0]
+	if name == "peers" {
+		return peersMain(args[1:], stdout, stderr)
+	}
 	if name == "suite" {
 		o, err := parseOptions(name, args[1:], stderr)
 		if err != nil {

@@ -50,6 +50,9 @@ type options struct {
 	deadline time.Time
 	progress *progress
 	pidsFlag *string
+	// procMemOnly reads server RSS from /proc without GET /stats?gc=1, as
+	// an operator's ps sees it: peers compares servers like with like.
+	procMemOnly bool
 }
 
 const (

@@ -94,6 +94,7 @@ type stepResult struct {
 	Seconds        float64         `json:"seconds"`
 	ClientCPUPct   float64         `json:"client_cpu_percent"`
 	ServerCPUPct   float64         `json:"server_cpu_percent,omitempty"`
+	ServerCPUSec   float64         `json:"server_cpu_seconds,omitempty"` // same window as ServerCPUPct
 	ServerErrors   int             `json:"server_errors"`
 	ClosedByServer int             `json:"closed_by_server"`
 	Dials          int             `json:"dials,omitempty"`

@@ -132,6 +132,9 @@ func publishStep(o *options, f *fleet, names []string, subs []int) func(rate flo
 			s.DeliveredRate = float64(m.Delivered) / pub.Wall.Seconds()
 		}
 		s.ClientCPUPct, s.ServerCPUPct = cpuPercents(a, b)
+		if a.hasServer && b.hasServer {
+			s.ServerCPUSec = b.server.sub(a.server).total()
+		}
 		return s, nil
 	}
 }

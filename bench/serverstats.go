@@ -63,7 +63,11 @@ func fetchStats(ts []target, gc bool) (serverMem, error) {
 
 // readServerMem prefers /stats and falls back to VmRSS of --server-pid.
 func readServerMem(o *options) (serverMem, error) {
-	m, err := fetchStats(o.targets, true)
+	var m serverMem
+	err := fmt.Errorf("--server-pid required without GET /stats")
+	if !o.procMemOnly {
+		m, err = fetchStats(o.targets, true)
+	}
 	if err == nil {
 		if rss, ok := pidsRSS(o.ServerPIDs); ok {
 			m.RSS = rss // the kernel's view is authoritative when we have it

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// floorResult is what the kernel alone charges to write one server frame to
+// each of N connected loopback sockets: the cost no Pusher server can go
+// below for a fan-out to N subscribers. CPU is the writing thread's own
+// user+system time (getrusage RUSAGE_THREAD), which on loopback includes
+// the receive-side softirq work the kernel runs on the sender's behalf.
+type floorResult struct {
+	Requested      int     `json:"requested_sockets"`
+	Sockets        int     `json:"sockets"` // fewer than requested when the fd limit binds
+	FrameBytes     int     `json:"frame_bytes"`
+	Rounds         int     `json:"rounds"`
+	Writes         int64   `json:"writes"`
+	CPUSeconds     float64 `json:"cpu_seconds"`
+	WallSeconds    float64 `json:"wall_seconds"`
+	USPerWrite     float64 `json:"cpu_us_per_write"`
+	WallUSPerWrite float64 `json:"wall_us_per_write"`
+}
+
+// floorPerWrite is the floor's arithmetic: CPU microseconds per write(2).
+func floorPerWrite(cpuSeconds float64, writes int64) float64 {
+	if writes <= 0 {
+		return 0
+	}
+	return cpuSeconds * 1e6 / float64(writes)
+}
+
+// floorMultiple reads a server's CPU per delivery as a multiple of the
+// floor; 0 when either side is unknown.
+func floorMultiple(serverUS, floorUS float64) float64 {
+	if serverUS <= 0 || floorUS <= 0 {
+		return 0
+	}
+	return serverUS / floorUS
+}
+
+// benchFrame is a server-to-client text frame carrying the same event the
+// fan-out scenarios publish, so the floor writes what the servers write.
+func benchFrame() []byte {
+	data := appendBenchData(nil, time.Now().UnixNano(), 1)
+	payload := []byte(`{"event":"bench","channel":"bench-0","data":"` + string(data) + `"}`)
+	f := []byte{0x81}
+	if len(payload) < 126 {
+		f = append(f, byte(len(payload)))
+	} else {
+		f = append(f, 126, byte(len(payload)>>8), byte(len(payload)))
+	}
+	return append(f, payload...)
+}
+
+const floorRoundsPerDrain = 32
+
+// maxFloorSockets keeps both ends of every pair under this process's fd
+// limit, with room for the bench's own descriptors.
+func maxFloorSockets() int {
+	return max(1, (socketsPerProcess()-300)/2)
+}
+
+// measureFloor connects n loopback pairs through its own listener and writes
+// the frame once to every server-side socket per round, for at least budget
+// of CPU or 2,000,000 writes. Only the write loop is timed; the client
+// sides are drained between rounds so no buffer ever fills.
+func measureFloor(n int, budget time.Duration) (floorResult, error) {
+	res := floorResult{Requested: n}
+	n = min(n, maxFloorSockets())
+	if n < 1 {
+		return res, fmt.Errorf("floor: need at least one socket")
+	}
+	lfd, port, err := floorListener()
+	if err != nil {
+		return res, err
+	}
+	defer unix.Close(lfd)
+	var servers, clients []int
+	defer func() {
+		for _, fd := range append(servers, clients...) {
+			unix.Close(fd)
+		}
+	}()
+	for i := 0; i < n; i++ {
+		c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return res, fmt.Errorf("floor socket %d: %w", i, err)
+		}
+		clients = append(clients, c)
+		if err := unix.Connect(c, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			return res, fmt.Errorf("floor connect %d: %w", i, err)
+		}
+		s, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
+		if err != nil {
+			return res, fmt.Errorf("floor accept %d: %w", i, err)
+		}
+		servers = append(servers, s)
+		_ = unix.SetsockoptInt(s, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) // as the servers do
+		if err := unix.SetNonblock(c, true); err != nil {
+			return res, err
+		}
+	}
+	frame := benchFrame()
+	res.Sockets, res.FrameBytes = n, len(frame)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	buf := make([]byte, 64<<10)
+	var cpu time.Duration
+	wallStart := time.Now()
+	for cpu < budget && res.Writes < 2_000_000 {
+		// Several rounds per reading keep getrusage's own cost out of the
+		// figure; 32 frames queued per socket stay far below its buffer.
+		before := threadCPU()
+		for range floorRoundsPerDrain {
+			for _, fd := range servers {
+				if w, err := unix.Write(fd, frame); err != nil || w != len(frame) {
+					return res, fmt.Errorf("floor write: %d bytes, %v", w, err)
+				}
+			}
+		}
+		cpu += threadCPU() - before
+		res.Rounds += floorRoundsPerDrain
+		res.Writes += int64(n * floorRoundsPerDrain)
+		for _, fd := range clients {
+			for {
+				if r, err := unix.Read(fd, buf); err != nil || r <= 0 {
+					break
+				}
+			}
+		}
+	}
+	res.WallSeconds = time.Since(wallStart).Seconds()
+	res.CPUSeconds = cpu.Seconds()
+	res.USPerWrite = floorPerWrite(res.CPUSeconds, res.Writes)
+	res.WallUSPerWrite = floorPerWrite(res.WallSeconds, res.Writes) // includes draining
+	return res, nil
+}
+
+// threadCPU is the calling OS thread's user+system time.
+func threadCPU() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// floorListener is a blocking loopback listener outside the Go poller, so
+// each pair is accepted synchronously right after its connect.
+func floorListener() (fd, port int, err error) {
+	fd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err = unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err == nil {
+		err = unix.Listen(fd, 128)
+	}
+	var sa unix.Sockaddr
+	if err == nil {
+		sa, err = unix.Getsockname(fd)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return 0, 0, fmt.Errorf("floor listener: %w", err)
+	}
+	return fd, sa.(*unix.SockaddrInet4).Port, nil
+}
+
+func floorLabel(f floorResult) string {
+	s := strconv.Itoa(f.Sockets)
+	if f.Sockets < f.Requested {
+		s += " of " + strconv.Itoa(f.Requested) + " (fd limit)"
+	}
+	return s
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPeersSmoke builds ./cmd/resound and runs the peers comparison tiny.
+// soketi joins only when `make bench-peers` has installed it into
+// bench/peers/node_modules; tests never install it, so a machine without it
+// (CI) compares Resound alone and says so.
+func TestPeersSmoke(t *testing.T) {
+	root := repoRoot(t)
+	bin := filepath.Join(t.TempDir(), "resound")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/resound")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/resound: %v\n%s", err, out)
+	}
+	soketiDir := filepath.Join(root, "bench", "peers")
+	want := []string{"Resound"}
+	if sb, why := soketiBin(soketiDir); sb == "" {
+		t.Logf("soketi skipped: %s", why)
+	} else {
+		want = append(want, "soketi")
+	}
+	results := t.TempDir()
+	c := &peersConfig{Scale: 0.002, Duration: time.Second, MaxSteps: 2, P99Bound: time.Second,
+		FloorBudget: 20 * time.Millisecond, ServerBin: bin, SoketiDir: soketiDir, ResultsDir: results,
+		Timeout: 3 * time.Minute, Quiet: true}
+	var out strings.Builder
+	rep, err := runPeers(c, nil, io.MultiWriter(&out, testLog{t}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Errors) > 0 {
+		t.Errorf("errors: %v", rep.Errors)
+	}
+	if strings.Join(rep.Servers, ",") != strings.Join(want, ",") {
+		t.Errorf("servers %v, want %v", rep.Servers, want)
+	}
+	for _, row := range rep.Rows {
+		for i, v := range row.Values {
+			// An RSS delta over a handful of sockets may round to a page or
+			// less; every latency, rate and CPU figure must be there.
+			if v <= 0 && !strings.HasPrefix(row.Metric, "RSS") && !strings.Contains(row.Metric, "CPU") {
+				t.Errorf("%s / %s: %s measured nothing", row.Scenario, row.Metric, rep.Servers[i])
+			}
+		}
+		if strings.Contains(row.Metric, "CPU") && row.FloorUS <= 0 {
+			t.Errorf("%s / %s has no write(2) floor", row.Scenario, row.Metric)
+		}
+	}
+	if len(rep.Rows) != 13 {
+		t.Errorf("%d rows, want 13 (idle 1, three fan-outs 3 each, sweep 3)", len(rep.Rows))
+	}
+	files, _ := filepath.Glob(filepath.Join(results, "*-peers.json"))
+	if len(files) != 1 {
+		t.Fatalf("want one peers JSON in %s, got %v", results, files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved peersReport
+	if err := json.Unmarshal(b, &saved); err != nil || len(saved.Rows) != len(rep.Rows) {
+		t.Errorf("saved JSON: %d rows, %v", len(saved.Rows), err)
+	}
+	if !strings.Contains(out.String(), "floor µs/delivery") {
+		t.Errorf("printed table has no floor column:\n%s", out.String())
+	}
+}
+
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) { l.t.Log(string(p)); return len(p), nil }
