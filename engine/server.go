@@ -91,15 +91,18 @@ type Server struct {
 	maxBody  int
 }
 
-// New prepares a server for apps; Run starts it.
-func New(apps []hub.AppConfig, opts Options, bus hub.Bus) (*Server, error) {
+// New prepares a server for apps; Run starts it. shared holds the state
+// shared with other nodes (Bus, Presence, Occupancy, Liveness; nil fields
+// mean one node, in memory); the server fills in the rest.
+func New(apps []hub.AppConfig, opts Options, shared hub.Options) (*Server, error) {
 	opts = opts.withDefaults()
 	s := &Server{opts: opts, started: make(chan struct{}), stopped: make(chan struct{})}
 	var logf func(string, ...any)
 	if opts.Debug {
 		logf = s.debugf
 	}
-	h, err := hub.New(apps, hub.Options{Loops: opts.Loops, Frame: textFrame, Bus: bus, Logf: logf})
+	shared.Loops, shared.Frame, shared.Logf = opts.Loops, textFrame, logf
+	h, err := hub.New(apps, shared)
 	if err != nil {
 		return nil, err
 	}

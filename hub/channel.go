@@ -22,11 +22,24 @@ type Channel struct {
 	// subscriptions is guarded by the app's mu.
 	subscriptions int
 
-	mu      sync.Mutex
-	members map[string]*member // presence only, by user id (this node's)
-	// version counts user joins and leaves on this node's view; presence
-	// news carries it so a socket skips news its member list already had.
-	version int64
+	mu sync.Mutex
+	// members are this node's sockets per user (presence only).
+	members map[string]*member
+	// view is the member set this node's sockets have been told. Only
+	// MemberNews (and, while the shared store is down, local changes)
+	// change it, set-wise: an add only for a user not in it, a remove only
+	// for one in it, so no socket hears a change twice.
+	view map[string]protocol.Member
+	// viewLoaded: the view holds a member list read from the store (or the
+	// local members, when it was down); news before that waits in early.
+	viewLoaded bool
+	early      []MemberNews
+	// viewVersion is the store's version the view reflects: older news is
+	// stale.
+	viewVersion int64
+	// seq counts the view's changes; the news sent to sockets carries it,
+	// so a socket skips news its member list already had.
+	seq int64
 }
 
 type member struct {
@@ -41,80 +54,59 @@ func newChannel(name string, kind protocol.Kind, loops int) *Channel {
 	}
 	if kind.IsPresence() {
 		ch.members = map[string]*member{}
+		ch.view = map[string]protocol.Member{}
 	}
 	return ch
 }
 
-func (ch *Channel) info() ChannelInfo {
-	ci := ChannelInfo{Name: ch.name, Kind: ch.kind, Occupied: true}
-	var n int64
-	for i := range ch.loopCount {
-		n += ch.loopCount[i].Load()
-	}
-	ci.SubscriptionCount = int(n)
-	if ch.kind.IsPresence() {
-		ch.mu.Lock()
-		ci.UserCount = len(ch.members)
-		ch.mu.Unlock()
-	}
-	return ci
-}
-
-// addMember counts one more socket for the user; first reports whether the
-// user was not on the channel before, version the presence version after.
-func (ch *Channel) addMember(m protocol.Member) (first bool, version int64) {
+// addMember counts one more local socket for the user; first reports
+// whether the user had none here.
+func (ch *Channel) addMember(m protocol.Member) (first bool) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	cur := ch.members[m.ID]
 	if cur == nil {
 		ch.members[m.ID] = &member{Member: m, sockets: 1}
-		ch.version++
-		return true, ch.version
+		return true
 	}
 	cur.sockets++
-	return false, ch.version
+	return false
 }
 
-// removeMember counts one socket less; last reports whether the user left.
-func (ch *Channel) removeMember(id string) (last bool, version int64) {
+// removeMember counts one local socket less; last reports whether it was
+// the user's last one here.
+func (ch *Channel) removeMember(id string) (last bool) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	cur := ch.members[id]
 	if cur == nil {
-		return false, ch.version
+		return false
 	}
 	cur.sockets--
 	if cur.sockets > 0 {
-		return false, ch.version
+		return false
 	}
 	delete(ch.members, id)
-	ch.version++
-	return true, ch.version
+	return true
 }
 
-func (ch *Channel) userIDs() []string {
+// presenceData encodes the view, plus self when the view does not have it
+// yet, as {"presence":{...}} and returns the seq it reflects.
+func (ch *Channel) presenceData(self *protocol.Member) ([]byte, int64) {
 	ch.mu.Lock()
-	ids := make([]string, 0, len(ch.members))
-	for id := range ch.members {
-		ids = append(ids, id)
+	list := make([]protocol.Member, 0, len(ch.view)+1)
+	for _, m := range ch.view {
+		list = append(list, m)
 	}
-	ch.mu.Unlock()
-	sort.Strings(ids)
-	return ids
-}
-
-// presenceData encodes this node's members as {"presence":{...}} and
-// returns the version it reflects.
-func (ch *Channel) presenceData() ([]byte, int64) {
-	ch.mu.Lock()
-	list := make([]protocol.Member, 0, len(ch.members))
-	for _, m := range ch.members {
-		list = append(list, m.Member)
+	if self != nil {
+		if _, ok := ch.view[self.ID]; !ok {
+			list = append(list, *self)
+		}
 	}
-	version := ch.version
+	seq := ch.seq
 	ch.mu.Unlock()
 	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
-	return encodePresence(list), version
+	return encodePresence(list), seq
 }
 
 // encodePresence writes {"presence":{"count","ids","hash"}} for members

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -30,8 +31,18 @@ type Options struct {
 	// Frame wraps a payload in a WebSocket text frame, once per broadcast.
 	Frame func(payload []byte) []byte
 	// Bus carries publishes to every node; nil means a LocalBus. A
-	// *RedisCluster also shares presence, cache and occupancy.
+	// *RedisCluster also shares the cache of last events.
 	Bus Bus
+	// Presence is presence membership; nil means a MemoryPresence.
+	Presence Presence
+	// Occupancy counts subscriptions and sockets; nil means a MemoryOccupancy.
+	Occupancy Occupancy
+	// Liveness tracks the nodes; nil means a MemoryLiveness.
+	Liveness Liveness
+	// SettleTime is how long a node waits after registering its members
+	// again (after a Redis outage) before it corrects its sockets' member
+	// lists; every node must have registered again by then (2 s).
+	SettleTime time.Duration
 	// NodeID names this node on the bus; random when empty.
 	NodeID string
 	// Logf receives debug lines when set.
@@ -47,10 +58,19 @@ type Hub struct {
 	bus     Bus
 	cluster *RedisCluster // nil on a single node
 	nodeID  string
-	// offline remembers presence news this node could only tell its own
-	// sockets while Redis was down.
-	offline offlineNews
+
+	presence  Presence
+	occupancy Occupancy
+	liveness  Liveness
+	work      *workers
+	resyncs   chan struct{}
+	stop      chan struct{}
+	resyncWG  sync.WaitGroup
 }
+
+// joinWorkers is how many ordered workers run joins and leaves; the Redis
+// client pipelines their round trips together.
+const joinWorkers = 32
 
 // New builds a hub for the given apps.
 func New(apps []AppConfig, opts Options) (*Hub, error) {
@@ -90,11 +110,40 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 	}
 	if rc, ok := h.bus.(*RedisCluster); ok {
 		h.cluster = rc
-		rc.snapshot = h.snapshot
-		rc.presenceMessage = h.presenceMessage
-		rc.resync = h.resync
 	}
+	h.presence, h.occupancy, h.liveness = opts.Presence, opts.Occupancy, opts.Liveness
+	if h.presence == nil {
+		h.presence = NewMemoryPresence()
+	}
+	if h.occupancy == nil {
+		h.occupancy = NewMemoryOccupancy()
+	}
+	if h.liveness == nil {
+		h.liveness = MemoryLiveness{}
+	}
+	if h.opts.SettleTime <= 0 {
+		h.opts.SettleTime = 2 * time.Second
+	}
+	h.work = newWorkers(joinWorkers)
+	h.resyncs = make(chan struct{}, 1)
+	h.stop = make(chan struct{})
+	h.resyncWG.Add(1)
+	go h.resyncLoop()
 	if err := h.bus.Start(h.nodeID, h.receive); err != nil {
+		return nil, err
+	}
+	if err := h.presence.Start(h.nodeID, h.applyNews); err != nil {
+		return nil, err
+	}
+	if err := h.occupancy.Start(h.nodeID, func(app string) int {
+		if a := h.apps[app]; a != nil {
+			return a.Connections()
+		}
+		return 0
+	}); err != nil {
+		return nil, err
+	}
+	if err := h.liveness.Start(h.nodeID, LivenessHooks{Reap: h.reap, Resync: h.requestResync}); err != nil {
 		return nil, err
 	}
 	return h, nil
@@ -124,8 +173,17 @@ func (h *Hub) Apps() []*App {
 	return out
 }
 
-// Close stops the bus.
-func (h *Hub) Close() error { return h.bus.Close() }
+// Close finishes queued joins and leaves, leaves the cluster (this node's
+// members leave at once) and stops.
+func (h *Hub) Close() error {
+	h.work.close()
+	close(h.stop)
+	h.resyncWG.Wait()
+	_ = h.liveness.Close()
+	_ = h.presence.Close()
+	_ = h.occupancy.Close()
+	return h.bus.Close()
+}
 
 // Sweep drops expired cache entries; the engine calls it now and then.
 func (h *Hub) Sweep(now time.Time) {

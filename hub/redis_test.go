@@ -49,11 +49,11 @@ func TestRedisBusContract(t *testing.T) {
 	n := 0
 	BusContract(t, 3, func(t *testing.T) Bus {
 		n++
-		rc, err := NewRedisCluster(RedisConfig{URL: "redis://" + addr + "/0", Prefix: fmt.Sprintf("contract-%s", t.Name())}, []string{"a", "app"}, fmt.Sprintf("node-%d", n))
+		conn, err := NewRedisConn(RedisConfig{URL: "redis://" + addr + "/0", Prefix: fmt.Sprintf("contract-%s", t.Name())})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return rc
+		return NewRedisCluster(conn, []string{"a", "app"})
 	})
 }
 
@@ -61,10 +61,11 @@ func TestRedisPrefixesAreIsolated(t *testing.T) {
 	addr := startRedis(t)
 	got := make(chan string, 10)
 	mk := func(prefix string) *RedisCluster {
-		rc, err := NewRedisCluster(RedisConfig{URL: "redis://" + addr + "/0", Prefix: prefix}, []string{"app"}, prefix)
+		conn, err := NewRedisConn(RedisConfig{URL: "redis://" + addr + "/0", Prefix: prefix})
 		if err != nil {
 			t.Fatal(err)
 		}
+		rc := NewRedisCluster(conn, []string{"app"})
 		if err := rc.Start(prefix, func(m Message) { got <- prefix + ":" + string(m.Payload) }); err != nil {
 			t.Fatal(err)
 		}

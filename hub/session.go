@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"context"
 	"time"
 
 	"github.com/resound/resound/protocol"
@@ -15,6 +16,9 @@ type Session struct {
 	loop int
 
 	subs []subscription
+	// joining counts subscriptions waiting for the shared state; while
+	// any does, the dispatcher asks admits about every delivery.
+	joining int
 
 	// Dispatcher state: frames waiting for this loop's flush.
 	pending [][]byte
@@ -30,19 +34,20 @@ type subscription struct {
 	name   string
 	ch     *Channel
 	member *protocol.Member // presence only
-	// version is the presence version the member list sent to this socket
+	// version is the view seq the member list sent to this socket
 	// reflected; older presence news is not delivered.
 	version int64
-	// join is set while Redis is asked about this presence subscription.
+	// join is set while the shared state registers this subscription.
 	join *pendingJoin
 	// replayed is the cached frame sent on subscribing; its broadcast copy,
 	// if still queued, is not sent again.
 	replayed []byte
 }
 
-// pendingJoin is a presence subscription waiting for Redis. The socket is
-// already in the channel so nothing published meanwhile is lost: it is held
-// here and sent after subscription_succeeded.
+// pendingJoin is a subscription waiting for the shared state (so that once
+// it is confirmed every node counts it). The socket is already in the
+// channel so nothing published meanwhile is lost: it is held here and sent
+// after subscription_succeeded.
 type pendingJoin struct {
 	cancelled bool
 	held      []heldFrame
@@ -53,8 +58,8 @@ type heldFrame struct {
 	version int64
 }
 
-// maxHeldFrames bounds what a pending join holds; a join takes one Redis
-// round trip, so this is only reached by a flood.
+// maxHeldFrames bounds what a pending join holds; a join takes a round trip
+// or two, so this is only reached by a flood.
 const maxHeldFrames = 1024
 
 // admits decides whether traffic on a presence or cache channel reaches this
@@ -70,10 +75,8 @@ func (s *Session) admits(it *delivery) bool {
 		sub.replayed = nil
 		return false
 	}
-	if !it.ch.kind.IsPresence() {
-		return true
-	}
-	if it.exceptUser != "" && sub.member != nil && sub.member.ID == it.exceptUser {
+	presence := it.ch.kind.IsPresence()
+	if presence && it.exceptUser != "" && sub.member != nil && sub.member.ID == it.exceptUser {
 		return false
 	}
 	if sub.join != nil {
@@ -82,7 +85,7 @@ func (s *Session) admits(it *delivery) bool {
 		}
 		return false
 	}
-	return it.version == 0 || it.version > sub.version
+	return !presence || it.version == 0 || it.version > sub.version
 }
 
 func (s *Session) subOn(ch *Channel) *subscription {
@@ -98,10 +101,7 @@ func (s *Session) subOn(ch *Channel) *subscription {
 // error code and message when the app is over its connection quota.
 func (h *Hub) Open(a *App, loop int, out Outbox) (*Session, int, string) {
 	if max := a.MaxConnections; max > 0 {
-		others := 0
-		if rc := h.cluster; rc != nil {
-			others = rc.remoteConnections(a.ID)
-		}
+		others := h.occupancy.OtherConnections(a.ID)
 		if a.connections.Add(1)+int64(others) > int64(max) {
 			a.connections.Add(-1)
 			return nil, protocol.ErrOverQuota, "Application is over connection quota: max_connections is " + itoa(max)
@@ -247,81 +247,80 @@ func (s *Session) subscribe(data []byte) {
 	}
 	a.hub.logf("socket %s subscribed to %q (auth ok)", s.ID, name)
 	ch := a.join(name, kind, s)
-	s.subs = append(s.subs, subscription{name: name, ch: ch, member: m})
-	if m == nil {
-		s.sendSucceeded(len(s.subs) - 1)
-		s.replayCache(ch)
-		return
+	pj := &pendingJoin{}
+	s.subs = append(s.subs, subscription{name: name, ch: ch, member: m, join: pj})
+	s.joining++
+	if m != nil {
+		a.trackUser(m.ID, s, 1)
+		ch.addMember(*m)
 	}
-	a.trackUser(m.ID, s, 1)
-	first, version := ch.addMember(*m)
-	if a.hub.cluster != nil {
-		s.joinCluster(len(s.subs)-1, first)
-		return
+	if !s.register(ch, m, pj) {
+		s.drop(s.indexOfJoin(pj), false)
+		s.send(protocol.SubscriptionError(name, "ServerBusy", "The server is too busy to take subscriptions right now: retry", 503))
 	}
-	if first {
-		a.broadcastLocal(ch, protocol.MemberAdded(name, m.IDJSON, m.Info), s, m.ID, version)
-	}
-	s.sendSucceeded(len(s.subs) - 1)
-	s.replayCache(ch)
 }
 
-// joinCluster registers the presence member of s.subs[i] in Redis off the
-// loop, then finishes the subscription back on it. While Redis is down the
-// member is served from this node's view alone (firstHere says whether the
-// user is new here) and registered when Redis returns.
-func (s *Session) joinCluster(i int, firstHere bool) {
+// register records the subscription in the shared state off the loop, then
+// confirms it on the loop: once confirmed, every node counts it.
+func (s *Session) register(ch *Channel, m *protocol.Member, pj *pendingJoin) bool {
 	a := s.app
-	rc := a.hub.cluster
-	pj := &pendingJoin{}
-	s.subs[i].join = pj
-	ch, m := s.subs[i].ch, *s.subs[i].member
-	name, js := ch.name, memberJSON(m)
-	queued := rc.run(func() {
-		first, version, members, err := rc.join(a.ID, name, m.ID, js)
-		s.runOnLoop(func() {
-			if pj.cancelled || s.closed {
-				if err == nil {
-					rc.run(func() { a.leaveCluster(name, m, false) })
-				}
-				return
-			}
-			sub := s.subOn(ch)
-			if sub == nil || sub.join != pj {
-				return
-			}
-			sub.join = nil
-			if err != nil {
-				if firstHere {
-					a.broadcastLocal(ch, protocol.MemberAdded(name, m.IDJSON, m.Info), s, m.ID, 0)
-					a.hub.offline.note(a.ID, name, m, true)
-				}
-				data, _ := ch.presenceData()
-				s.send(protocol.PresenceSucceeded(name, data))
-			} else {
-				sub.version = version
-				if first {
-					_ = a.hub.bus.Publish(Message{Kind: KindEvent, AppID: a.ID, Channel: name, ExceptSocket: s.ID, UserID: m.ID,
-						Version: version, Payload: protocol.MemberAdded(name, m.IDJSON, m.Info), Origin: a.hub.nodeID})
-				}
-				s.send(protocol.PresenceSucceeded(name, presenceFromJSON(members)))
-			}
-			var frames [][]byte
-			for _, h := range pj.held {
-				if h.version == 0 || h.version > sub.version {
-					frames = append(frames, h.frame)
-				}
-			}
-			if len(frames) > 0 {
-				s.out.Send(frames...)
-			}
-			s.replayCache(ch, frames...)
-		})
-	})
-	if !queued {
-		s.unsubscribeAt(s.indexOfJoin(pj))
-		s.send(protocol.SubscriptionError(name, "ServerBusy", "The server is too busy to join presence channels right now: retry", 503))
+	h := a.hub
+	var member protocol.Member
+	var js string
+	if m != nil {
+		member, js = *m, memberJSON(*m)
 	}
+	return h.work.join(a.ID, ch.name, func(sh *share) {
+		ctx := context.Background()
+		sh.subscriptions++
+		if h.occupancy.Add(ctx, a.ID, ch.name, 1) != nil {
+			sh.dirty = true
+		}
+		if m != nil {
+			if sh.members == nil {
+				sh.members = map[string]*LocalMember{}
+			}
+			if lm := sh.members[member.ID]; lm != nil {
+				lm.Sockets++
+				lm.Member = js
+			} else {
+				sh.members[member.ID] = &LocalMember{UserID: member.ID, Sockets: 1, Member: js}
+			}
+			if list, err := h.presence.Join(ctx, a.ID, ch.name, member.ID, js); err != nil {
+				sh.dirty = true
+				a.joinedOffline(ch, member)
+			} else {
+				a.loadView(ch, list)
+			}
+		}
+		s.runOnLoop(func() { s.confirm(ch, pj) })
+	})
+}
+
+// confirm sends subscription_succeeded (with the member list on presence
+// channels), then what was held meanwhile, then a cache channel's replay.
+func (s *Session) confirm(ch *Channel, pj *pendingJoin) {
+	if pj.cancelled || s.closed {
+		return
+	}
+	i := s.indexOfJoin(pj)
+	if i < 0 {
+		return
+	}
+	sub := &s.subs[i]
+	sub.join = nil
+	s.joining--
+	s.sendSucceeded(i)
+	var frames [][]byte
+	for _, h := range pj.held {
+		if !ch.kind.IsPresence() || h.version == 0 || h.version > sub.version {
+			frames = append(frames, h.frame)
+		}
+	}
+	if len(frames) > 0 {
+		s.out.Send(frames...)
+	}
+	s.replayCache(ch, frames...)
 }
 
 func (s *Session) indexOfJoin(pj *pendingJoin) int {
@@ -333,32 +332,32 @@ func (s *Session) indexOfJoin(pj *pendingJoin) int {
 	return -1
 }
 
-// leaveCluster removes one socket of a user from a presence channel in
-// Redis and announces the user's departure when it was their last socket
-// anywhere. It runs on the cluster's work goroutine. While Redis is down a
-// user whose last socket here left (lastHere) is announced to this node's
-// sockets now and to the others once Redis returns.
-func (a *App) leaveCluster(channel string, m protocol.Member, lastHere bool) {
+// unregister undoes register off the loop, in order with it.
+func (a *App) unregister(ch *Channel, m *protocol.Member) {
 	h := a.hub
-	left, version, err := h.cluster.leave(a.ID, channel, m.ID)
-	if err != nil {
-		if lastHere {
-			a.mu.RLock()
-			ch := a.channels[channel]
-			a.mu.RUnlock()
-			if ch != nil {
-				a.broadcastLocal(ch, protocol.MemberRemoved(channel, m.IDJSON), nil, m.ID, 0)
-			}
-			h.offline.note(a.ID, channel, m, false)
+	var uid string
+	if m != nil {
+		uid = m.ID
+	}
+	h.work.leave(a.ID, ch.name, func(sh *share) {
+		ctx := context.Background()
+		sh.subscriptions--
+		if h.occupancy.Add(ctx, a.ID, ch.name, -1) != nil {
+			sh.dirty = true
 		}
-		return
-	}
-	if left == "" {
-		return
-	}
-	if msg, ok := h.presenceMessage(presenceChange{app: a.ID, channel: channel, member: left, version: version}); ok {
-		_ = h.bus.Publish(msg)
-	}
+		if m == nil {
+			return
+		}
+		if lm := sh.members[uid]; lm != nil {
+			if lm.Sockets--; lm.Sockets <= 0 {
+				delete(sh.members, uid)
+			}
+		}
+		if h.presence.Leave(ctx, a.ID, ch.name, uid) != nil {
+			sh.dirty = true
+			a.leftOffline(ch, uid)
+		}
+	})
 }
 
 // replayCache sends a cache channel's last event, or pusher:cache_miss.
@@ -409,47 +408,35 @@ func (s *Session) authFailed(channel, why string) {
 }
 
 // sendSucceeded confirms s.subs[i], with the member list on presence
-// channels (whose version then filters older news).
+// channels (whose seq then filters older news).
 func (s *Session) sendSucceeded(i int) {
-	ch := s.subs[i].ch
+	sub := &s.subs[i]
+	ch := sub.ch
 	if ch.kind.IsPresence() {
-		data, version := ch.presenceData()
-		if s.app.hub.cluster == nil {
-			s.subs[i].version = version
-		}
+		data, seq := ch.presenceData(sub.member)
+		sub.version = seq
 		s.send(protocol.PresenceSucceeded(ch.name, data))
 		return
 	}
 	s.send(protocol.SubscriptionSucceeded(ch.name))
 }
 
-// resendSucceeded answers a repeated subscribe; on a cluster the member
-// list comes from Redis, off the loop.
+// resendSucceeded answers a repeated subscribe from this node's view.
 func (s *Session) resendSucceeded(i int) {
-	rc := s.app.hub.cluster
-	ch := s.subs[i].ch
-	if rc == nil || !ch.kind.IsPresence() {
-		s.sendSucceeded(i)
+	sub := s.subs[i]
+	if sub.ch.kind.IsPresence() {
+		data, _ := sub.ch.presenceData(sub.member)
+		s.send(protocol.PresenceSucceeded(sub.ch.name, data))
 		return
 	}
-	a := s.app
-	rc.run(func() {
-		members, err := rc.members(a.ID, ch.name)
-		s.runOnLoop(func() {
-			if s.closed || s.subOn(ch) == nil {
-				return
-			}
-			if err != nil {
-				data, _ := ch.presenceData()
-				s.send(protocol.PresenceSucceeded(ch.name, data))
-				return
-			}
-			s.send(protocol.PresenceSucceeded(ch.name, presenceFromJSON(members)))
-		})
-	})
+	s.send(protocol.SubscriptionSucceeded(sub.ch.name))
 }
 
-func (s *Session) unsubscribeAt(i int) {
+func (s *Session) unsubscribeAt(i int) { s.drop(i, true) }
+
+// drop forgets s.subs[i] here and, when it was registered, in the shared
+// state.
+func (s *Session) drop(i int, registered bool) {
 	sub := s.subs[i]
 	last := len(s.subs) - 1
 	s.subs[i] = s.subs[last]
@@ -457,24 +444,16 @@ func (s *Session) unsubscribeAt(i int) {
 	s.subs = s.subs[:last]
 	a := s.app
 	a.leave(sub.ch, s)
-	if sub.member == nil {
-		return
-	}
-	a.trackUser(sub.member.ID, s, -1)
-	lastHere, version := sub.ch.removeMember(sub.member.ID)
 	if sub.join != nil {
-		sub.join.cancelled = true // the join's completion undoes it in Redis
-		return
+		sub.join.cancelled = true
+		s.joining--
 	}
-	if rc := a.hub.cluster; rc != nil {
-		m, name := *sub.member, sub.ch.name
-		if !rc.run(func() { a.leaveCluster(name, m, lastHere) }) {
-			rc.resyncWant.Store(true)
-		}
-		return
+	if sub.member != nil {
+		a.trackUser(sub.member.ID, s, -1)
+		sub.ch.removeMember(sub.member.ID)
 	}
-	if lastHere {
-		a.broadcastLocal(sub.ch, protocol.MemberRemoved(sub.ch.name, sub.member.IDJSON), s, sub.member.ID, version)
+	if registered {
+		a.unregister(sub.ch, sub.member)
 	}
 }
 

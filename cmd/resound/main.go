@@ -78,19 +78,22 @@ func start(args []string) error {
 		a := cfg.Apps[0]
 		fmt.Printf("No apps configured: serving a default app.\n  REVERB_APP_ID=%s\n  REVERB_APP_KEY=%s\n  REVERB_APP_SECRET=%s\n", a.ID, a.Key, a.Secret)
 	}
-	var bus hub.Bus
+	var shared hub.Options
 	if cfg.Scaling.Enabled {
 		ids := make([]string, len(cfg.Apps))
 		for i, a := range cfg.Apps {
 			ids[i] = a.ID
 		}
-		rc, err := hub.NewRedisCluster(cfg.Scaling, ids, "")
+		conn, err := hub.NewRedisConn(cfg.Scaling)
 		if err != nil {
 			return err
 		}
-		bus = rc
+		shared.Bus = hub.NewRedisCluster(conn, ids)
+		shared.Presence = hub.NewRedisPresence(conn, ids)
+		shared.Occupancy = hub.NewRedisOccupancy(conn, ids)
+		shared.Liveness = hub.NewRedisLiveness(conn)
 	}
-	srv, err := engine.New(cfg.Apps, cfg.engineOptions(), bus)
+	srv, err := engine.New(cfg.Apps, cfg.engineOptions(), shared)
 	if err != nil {
 		return err
 	}
