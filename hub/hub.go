@@ -45,6 +45,10 @@ type Options struct {
 	SettleTime time.Duration
 	// NodeID names this node on the bus; random when empty.
 	NodeID string
+	// Clock is this node's wall clock (time.Now when nil). Nothing shared
+	// between nodes reads it: liveness runs on the store's clock, so nodes
+	// whose clocks disagree still agree on who is alive.
+	Clock func() time.Time
 	// Logf receives debug lines when set.
 	Logf func(format string, args ...any)
 }
@@ -190,6 +194,13 @@ func (h *Hub) Sweep(now time.Time) {
 	for _, a := range h.apps {
 		a.cache.sweep(now)
 	}
+}
+
+func (h *Hub) now() time.Time {
+	if h.opts.Clock != nil {
+		return h.opts.Clock()
+	}
+	return time.Now()
 }
 
 func (h *Hub) logf(format string, args ...any) {

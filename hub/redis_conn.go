@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"sync"
@@ -22,7 +23,11 @@ type RedisConn struct {
 	// outage is set by a failed call and taken by the heartbeat that sees
 	// Redis answer again.
 	outage atomic.Bool
-	users  atomic.Int32
+	// down is set by a failed call and cleared by the next heartbeat that
+	// gets an answer; meanwhile joins and leaves fail at once rather than
+	// each waiting out a timeout.
+	down  atomic.Bool
+	users atomic.Int32
 
 	logMu   sync.Mutex
 	lastLog time.Time
@@ -64,12 +69,24 @@ func (c *RedisConn) base(app string) string { return c.cfg.Prefix + ":" + app }
 // outage does not flood it.
 func (c *RedisConn) failed(what string, err error) {
 	c.outage.Store(true)
+	c.down.Store(true)
 	c.logMu.Lock()
 	defer c.logMu.Unlock()
 	if time.Since(c.lastLog) >= 5*time.Second {
 		c.lastLog = time.Now()
 		log.Printf("scaling: %s failed: %v (serving local sockets; the cluster state is repaired when Redis answers)", what, err)
 	}
+}
+
+// errRedisDown fails a call made while Redis is known to be unreachable.
+var errRedisDown = errors.New("Redis is unreachable")
+
+// usable reports errRedisDown while Redis is known to be unreachable.
+func (c *RedisConn) usable() error {
+	if c.down.Load() {
+		return errRedisDown
+	}
+	return nil
 }
 
 func (c *RedisConn) timeout(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -28,6 +28,10 @@ type RedisLiveness struct {
 // node_timeout plus one beat.
 const beatEvery = 250 * time.Millisecond
 
+// stallAfter: a gap this long in everybody's beats means Redis stalled
+// (SIGSTOP, a long fork, a restart), not that every node died.
+const stallAfter = 4 * beatEvery
+
 // NewRedisLiveness tracks nodes over conn.
 func NewRedisLiveness(conn *RedisConn) *RedisLiveness {
 	conn.acquire()
@@ -65,14 +69,16 @@ func (l *RedisLiveness) run() {
 func (l *RedisLiveness) beat() {
 	ctx, cancel := l.conn.timeout(l.ctx)
 	defer cancel()
-	vals, err := livenessBeatScript.Exec(ctx, l.conn.client, []string{l.nodesKey(), l.epochKey()},
-		[]string{l.node, l.timeoutMs(), strconv.FormatUint(randomUint64(), 36)}).ToArray()
+	keys := []string{l.nodesKey(), l.epochKey(), l.conn.cfg.Prefix + ":last-beat", l.conn.cfg.Prefix + ":reap-grace"}
+	vals, err := livenessBeatScript.Exec(ctx, l.conn.client, keys,
+		[]string{l.node, l.timeoutMs(), strconv.FormatUint(randomUint64(), 36), strconv.Itoa(int(stallAfter.Milliseconds()))}).ToArray()
 	if err != nil || len(vals) < 2 {
 		if l.ctx.Err() == nil {
 			l.conn.failed("heartbeat", err)
 		}
 		return
 	}
+	l.conn.down.Store(false)
 	added, _ := vals[0].AsInt64()
 	epoch, _ := vals[1].ToString()
 	outage := l.conn.outage.Swap(false)

@@ -175,9 +175,12 @@ return 0
 `)
 
 // livenessBeatScript marks a node alive by Redis's clock and lists nodes
-// whose last beat is older than the timeout. KEYS nodes, epoch; ARGV node,
-// timeout ms, a fresh epoch token. Returns {newly added (0|1), epoch, dead
-// nodes...}; the epoch changes only when Redis lost its data.
+// whose last beat is older than the timeout. KEYS nodes, epoch, last beat,
+// grace; ARGV node, timeout ms, a fresh epoch token, stall ms. Returns
+// {newly added (0|1), epoch, dead nodes...}; the epoch changes only when
+// Redis lost its data. When nobody beat for longer than stall ms, Redis
+// itself was stopped or unreachable: every node's beats were late, so
+// nobody is reaped until a full timeout has passed since.
 var livenessBeatScript = rueidis.NewLuaScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -188,6 +191,12 @@ if not epoch then
   epoch = ARGV[3]
 end
 local out = {added, epoch}
+local last = tonumber(redis.call('GET', KEYS[3]) or '0')
+redis.call('SET', KEYS[3], string.format('%.0f', now))
+if last == 0 or now - last > tonumber(ARGV[4]) then
+  redis.call('SET', KEYS[4], string.format('%.0f', now + tonumber(ARGV[2])))
+end
+if now < tonumber(redis.call('GET', KEYS[4]) or '0') then return out end
 for _, n in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', now - tonumber(ARGV[2])))) do
   if n ~= ARGV[1] then out[#out + 1] = n end
 end

@@ -85,6 +85,9 @@ func (o *RedisOccupancy) shareConnections() {
 }
 
 func (o *RedisOccupancy) Add(ctx context.Context, app, channel string, delta int) error {
+	if err := o.conn.usable(); err != nil {
+		return err
+	}
 	ctx, cancel := o.conn.timeout(ctx)
 	defer cancel()
 	err := occupancyAddScript.Exec(ctx, o.conn.client, []string{o.appKey(app), o.nodeKey(app, o.node)},

@@ -74,6 +74,9 @@ func (p *RedisPresence) Start(node string, news func(MemberNews)) error {
 }
 
 func (p *RedisPresence) Join(ctx context.Context, app, channel, userID, member string) (PresenceList, error) {
+	if err := p.conn.usable(); err != nil {
+		return PresenceList{}, err
+	}
 	ctx, cancel := p.conn.timeout(ctx)
 	defer cancel()
 	k := p.keys(app, channel)
@@ -101,6 +104,9 @@ func listFrom(vals []rueidis.RedisMessage) (PresenceList, error) {
 }
 
 func (p *RedisPresence) Leave(ctx context.Context, app, channel, userID string) error {
+	if err := p.conn.usable(); err != nil {
+		return err
+	}
 	ctx, cancel := p.conn.timeout(ctx)
 	defer cancel()
 	k := p.keys(app, channel)

@@ -483,7 +483,7 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 		s.send(protocol.Error(protocol.ErrClientEvent, "Client event rejected: subscribe to "+quote(msg.Channel)+" before sending to it"))
 		return
 	}
-	now := time.Now().Unix()
+	now := a.hub.now().Unix()
 	if now != s.windowStart {
 		s.windowStart, s.windowCount = now, 0
 	}

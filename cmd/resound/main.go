@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/resound/resound/engine"
 	"github.com/resound/resound/hub"
@@ -92,6 +93,12 @@ func start(args []string) error {
 		shared.Presence = hub.NewRedisPresence(conn, ids)
 		shared.Occupancy = hub.NewRedisOccupancy(conn, ids)
 		shared.Liveness = hub.NewRedisLiveness(conn)
+	}
+	if skew, err := time.ParseDuration(os.Getenv("RESOUND_TEST_CLOCK_SKEW")); err == nil {
+		// Only tests set it: it shows that nodes with wrong clocks still
+		// agree on who is alive.
+		shared.Clock = func() time.Time { return time.Now().Add(skew) }
+		log.Printf("resound: clock skewed by %v (RESOUND_TEST_CLOCK_SKEW)", skew)
 	}
 	srv, err := engine.New(cfg.Apps, cfg.engineOptions(), shared)
 	if err != nil {
