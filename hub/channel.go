@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -29,7 +28,14 @@ type Channel struct {
 	// MemberNews (and, while the shared store is down, local changes)
 	// change it, set-wise: an add only for a user not in it, a remove only
 	// for one in it, so no socket hears a change twice.
-	view map[string]protocol.Member
+	view map[string]*member
+	// order holds the view's members in the order of the member list sent
+	// to joiners (the protocol gives order no meaning).
+	order []*member
+	// succeeded is the framed subscription_succeeded with the view as of
+	// seq, shared by every joiner until the view changes; nil when it must
+	// be encoded again.
+	succeeded []byte
 	// viewLoaded: the view holds a member list read from the store (or the
 	// local members, when it was down); news before that waits in early.
 	viewLoaded bool
@@ -45,6 +51,29 @@ type Channel struct {
 type member struct {
 	protocol.Member
 	sockets int
+	// pos is the member's index in Channel.order.
+	pos int
+	// idPart and hashPart are the member's entries in the "ids" array and
+	// "hash" object of the member list, already escaped for the JSON string
+	// that carries the list: encoding the list is then only copying.
+	idPart, hashPart []byte
+}
+
+func newMember(m protocol.Member) *member {
+	hash := protocol.AppendString(nil, m.ID)
+	hash = append(hash, ':')
+	if m.Info != nil {
+		hash = append(hash, m.Info...)
+	} else {
+		hash = append(hash, "null"...)
+	}
+	return &member{Member: m, sockets: 1, idPart: escapedInString(m.IDJSON), hashPart: escapedInString(hash)}
+}
+
+// escapedInString is JSON text as it appears inside a JSON string literal.
+func escapedInString(js []byte) []byte {
+	q := protocol.AppendString(nil, string(js))
+	return q[1 : len(q)-1 : len(q)-1]
 }
 
 func newChannel(name string, kind protocol.Kind, loops int) *Channel {
@@ -54,7 +83,7 @@ func newChannel(name string, kind protocol.Kind, loops int) *Channel {
 	}
 	if kind.IsPresence() {
 		ch.members = map[string]*member{}
-		ch.view = map[string]protocol.Member{}
+		ch.view = map[string]*member{}
 	}
 	return ch
 }
@@ -90,23 +119,108 @@ func (ch *Channel) removeMember(id string) (last bool) {
 	return true
 }
 
-// presenceData encodes the view, plus self when the view does not have it
-// yet, as {"presence":{...}} and returns the seq it reflects.
-func (ch *Channel) presenceData(self *protocol.Member) ([]byte, int64) {
+// presenceFullMessage is the refusal of a joiner over
+// max_presence_members_per_channel.
+func presenceFullMessage(channel string, max int) string {
+	return "Presence channel " + quote(channel) + " is full: it has the app's max_presence_members_per_channel of " + itoa(max) + " users"
+}
+
+// viewPutLocked adds a member to the view; the caller holds ch.mu.
+func (ch *Channel) viewPutLocked(m protocol.Member) {
+	nm := newMember(m)
+	nm.pos = len(ch.order)
+	ch.view[m.ID] = nm
+	ch.order = append(ch.order, nm)
+	ch.succeeded = nil
+}
+
+// viewDropLocked removes a member from the view; the caller holds ch.mu.
+func (ch *Channel) viewDropLocked(id string) *member {
+	cur := ch.view[id]
+	if cur == nil {
+		return nil
+	}
+	delete(ch.view, id)
+	end := len(ch.order) - 1
+	ch.order[cur.pos] = ch.order[end]
+	ch.order[cur.pos].pos = cur.pos
+	ch.order[end] = nil
+	ch.order = ch.order[:end]
+	ch.succeeded = nil
+	return cur
+}
+
+// viewResetLocked empties the view; the caller holds ch.mu.
+func (ch *Channel) viewResetLocked() {
+	clear(ch.view)
+	clear(ch.order)
+	ch.order = ch.order[:0]
+	ch.succeeded = nil
+}
+
+// presenceSucceeded returns the framed subscription_succeeded carrying the
+// view, and the seq it reflects. It is encoded once per change of the view,
+// however many sockets join in between.
+func (ch *Channel) presenceSucceeded(frame func([]byte) []byte) ([]byte, int64) {
 	ch.mu.Lock()
-	list := make([]protocol.Member, 0, len(ch.view)+1)
-	for _, m := range ch.view {
-		list = append(list, m)
+	defer ch.mu.Unlock()
+	if ch.succeeded == nil {
+		ch.succeeded = frame(ch.encodeSucceeded(nil))
 	}
-	if self != nil {
-		if _, ok := ch.view[self.ID]; !ok {
-			list = append(list, *self)
+	return ch.succeeded, ch.seq
+}
+
+// presenceSucceededWith is presenceSucceeded for a joiner: when the view
+// does not have the joiner's own user yet (its news is on the way), the
+// list is encoded with it, once for this joiner.
+func (ch *Channel) presenceSucceededWith(self *protocol.Member, frame func([]byte) []byte) ([]byte, int64) {
+	if self == nil {
+		return ch.presenceSucceeded(frame)
+	}
+	ch.mu.Lock()
+	_, known := ch.view[self.ID]
+	if known {
+		ch.mu.Unlock()
+		return ch.presenceSucceeded(frame)
+	}
+	defer ch.mu.Unlock()
+	return frame(ch.encodeSucceeded(newMember(*self))), ch.seq
+}
+
+// encodeSucceeded builds pusher_internal:subscription_succeeded with the
+// view (and extra, when not nil) from the members' escaped parts, in one
+// allocation. The caller holds ch.mu.
+func (ch *Channel) encodeSucceeded(extra *member) []byte {
+	list := ch.order
+	if extra != nil {
+		list = append(list[:len(list):len(list)], extra)
+	}
+	head := protocol.PresenceSucceeded(ch.name, nil) // ...,"data":""}
+	head = head[:len(head)-2]
+	count := appendInt(nil, len(list))
+	size := len(head) + 64 + len(count)
+	for _, m := range list {
+		size += len(m.idPart) + len(m.hashPart) + 2
+	}
+	b := make([]byte, 0, size)
+	b = append(b, head...)
+	b = append(b, `{\"presence\":{\"count\":`...)
+	b = append(b, count...)
+	b = append(b, `,\"ids\":[`...)
+	for i, m := range list {
+		if i > 0 {
+			b = append(b, ',')
 		}
+		b = append(b, m.idPart...)
 	}
-	seq := ch.seq
-	ch.mu.Unlock()
-	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
-	return encodePresence(list), seq
+	b = append(b, `],\"hash\":{`...)
+	for i, m := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, m.hashPart...)
+	}
+	return append(b, `}}}"}`...)
 }
 
 // encodePresence writes {"presence":{"count","ids","hash"}} for members

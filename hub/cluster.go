@@ -93,18 +93,17 @@ func (a *App) viewAddLocked(ch *Channel, m protocol.Member) {
 	if _, ok := ch.view[m.ID]; ok {
 		return
 	}
-	ch.view[m.ID] = m
+	ch.viewPutLocked(m)
 	ch.seq++
 	a.fanOut(delivery{ch: ch, exceptUser: m.ID, version: ch.seq, frame: a.hub.opts.Frame(protocol.MemberAdded(ch.name, m.IDJSON, m.Info))})
 }
 
 // viewRemoveLocked tells local sockets that a user left, if the view has them.
 func (a *App) viewRemoveLocked(ch *Channel, userID string) {
-	m, ok := ch.view[userID]
-	if !ok {
+	m := ch.viewDropLocked(userID)
+	if m == nil {
 		return
 	}
-	delete(ch.view, userID)
 	ch.seq++
 	a.fanOut(delivery{ch: ch, exceptUser: userID, version: ch.seq, frame: a.hub.opts.Frame(protocol.MemberRemoved(ch.name, m.IDJSON))})
 }
@@ -117,7 +116,10 @@ func (a *App) loadView(ch *Channel, list PresenceList) {
 	if ch.viewLoaded {
 		return
 	}
-	ch.view = decodeMembers(list.Members)
+	ch.viewResetLocked()
+	for _, m := range decodeMembers(list.Members) {
+		ch.viewPutLocked(m)
+	}
 	ch.viewVersion = list.Version
 	ch.viewLoaded = true
 	early := ch.early
@@ -135,9 +137,10 @@ func (a *App) joinedOffline(ch *Channel, m protocol.Member) {
 	defer ch.mu.Unlock()
 	if !ch.viewLoaded {
 		ch.viewLoaded = true
+		ch.viewResetLocked()
 		for id, lm := range ch.members {
 			if id != m.ID {
-				ch.view[id] = lm.Member
+				ch.viewPutLocked(lm.Member)
 			}
 		}
 		ch.early = nil

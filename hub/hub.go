@@ -67,6 +67,8 @@ type Hub struct {
 	occupancy Occupancy
 	liveness  Liveness
 	work      *workers
+	// inline: the shared state never blocks, so it is called in place.
+	inline bool
 	resyncs   chan struct{}
 	stop      chan struct{}
 	resyncWG  sync.WaitGroup
@@ -128,6 +130,9 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 	if h.opts.SettleTime <= 0 {
 		h.opts.SettleTime = 2 * time.Second
 	}
+	_, presenceInline := h.presence.(inline)
+	_, occupancyInline := h.occupancy.(inline)
+	h.inline = presenceInline && occupancyInline
 	h.work = newWorkers(joinWorkers)
 	h.resyncs = make(chan struct{}, 1)
 	h.stop = make(chan struct{})

@@ -44,11 +44,14 @@ func (p *MemoryPresence) change(app, channel, userID, member string, added bool)
 	}
 }
 
-func (p *MemoryPresence) Join(_ context.Context, app, channel, userID, member string) (PresenceList, error) {
+func (p *MemoryPresence) Join(_ context.Context, app, channel, userID, member string, max int) (PresenceList, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k := chanKey{app, channel}
 	users := p.channels[k]
+	if _, known := users[userID]; !known && max > 0 && len(users) >= max {
+		return PresenceList{}, ErrPresenceFull
+	}
 	if users == nil {
 		users = map[string]*memoryMember{}
 		p.channels[k] = users
@@ -162,6 +165,8 @@ func (p *MemoryPresence) Close() error {
 	return nil
 }
 
+func (*MemoryPresence) inline() {}
+
 // MemoryOccupancy is Occupancy for one node.
 type MemoryOccupancy struct {
 	mu     sync.Mutex
@@ -214,6 +219,8 @@ func (o *MemoryOccupancy) Count(_ context.Context, app, channel string) (int, er
 	defer o.mu.Unlock()
 	return o.counts[app][channel], nil
 }
+
+func (*MemoryOccupancy) inline() {}
 
 // OtherConnections is zero: there are no other nodes.
 func (o *MemoryOccupancy) OtherConnections(string) int { return 0 }

@@ -11,16 +11,6 @@ import (
 	"github.com/resound/resound/protocol"
 )
 
-// inlineLoop runs loop work at once, in the caller's goroutine, under one
-// lock as a real loop would serialise it.
-type inlineLoop struct{ mu sync.Mutex }
-
-func (l *inlineLoop) Execute(fn func()) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	fn()
-}
-
 var userIDPattern = regexp.MustCompile(`user_id\\*":\\*"(u\d+)`)
 
 // recorder is a socket's outbox that keeps what it was sent.
@@ -79,7 +69,7 @@ func testHub(t *testing.T) (*Hub, *App) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.AttachLoop(0, &inlineLoop{})
+	h.AttachLoop(0, inlineExecutor{})
 	t.Cleanup(func() { _ = h.Close() })
 	return h, h.apps["app"]
 }
@@ -90,9 +80,7 @@ func joinAs(t *testing.T, h *Hub, a *App, channel, uid string) (*Session, *recor
 	s, _, _ := h.Open(a, 0, r)
 	data := `{"user_id":"` + uid + `"}`
 	auth := a.Key + ":" + protocol.SignChannel(a.Secret, s.ID, channel, data)
-	s.runOnLoop(func() {
-		s.Handle([]byte(fmt.Sprintf(`{"event":"pusher:subscribe","data":{"channel":%q,"auth":%q,"channel_data":%q}}`, channel, auth, data)))
-	})
+	s.Handle([]byte(fmt.Sprintf(`{"event":"pusher:subscribe","data":{"channel":%q,"auth":%q,"channel_data":%q}}`, channel, auth, data)))
 	r.wait(t, "subscription_succeeded")
 	return s, r
 }
@@ -151,7 +139,7 @@ func TestReconcileTellsExactlyTheDifference(t *testing.T) {
 	_, r := joinAs(t, h, a, "presence-r", "u1")
 	ch := channelOf(t, a, "presence-r")
 	ch.mu.Lock()
-	ch.view["u2"] = protocol.Member{ID: "u2", IDJSON: []byte(`"u2"`)}
+	ch.viewPutLocked(protocol.Member{ID: "u2", IDJSON: []byte(`"u2"`)})
 	n := a.applyTruthLocked(ch, PresenceList{Members: []string{`{"user_id":"u1"}`, `{"user_id":"u3"}`}, Version: ch.viewVersion + 5})
 	again := a.applyTruthLocked(ch, PresenceList{Members: []string{`{"user_id":"u1"}`, `{"user_id":"u3"}`}, Version: ch.viewVersion})
 	ch.mu.Unlock()

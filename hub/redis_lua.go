@@ -24,9 +24,14 @@ end
 `
 
 // presenceJoinScript: KEYS held, users, info, nodeChannels, version; ARGV
-// uid, node, member, channel, app, news channel. Returns {version, member
-// JSON...}.
+// uid, node, member, channel, app, news channel, max users (0: none).
+// Returns {version, member JSON...}, or {"full"} when a new user would take
+// the channel past max.
 var presenceJoinScript = rueidis.NewLuaScript(presenceLuaPrelude + `
+local max = tonumber(ARGV[7])
+if max > 0 and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 and redis.call('HLEN', KEYS[2]) >= max then
+  return {'full'}
+end
 local field = ARGV[1] .. '\31' .. ARGV[2]
 local c = redis.call('HINCRBY', KEYS[1], field, 1)
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])

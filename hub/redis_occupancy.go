@@ -109,11 +109,14 @@ func (o *RedisOccupancy) Sync(ctx context.Context, app, channel string, n int) e
 	return err
 }
 
-// Channels reads through rueidis's client-side cache: Redis invalidates it
-// on every change, so it is never stale and a repeated query is free.
+// Channels reads through rueidis's client-side cache after a fence (see
+// RedisConn.fence): never stale, and a repeated query moves no data.
 func (o *RedisOccupancy) Channels(ctx context.Context, app string) (map[string]int, error) {
 	ctx, cancel := o.conn.timeout(ctx)
 	defer cancel()
+	if err := o.conn.fence(ctx); err != nil {
+		return nil, err
+	}
 	m, err := o.conn.client.DoCache(ctx, o.conn.client.B().Hgetall().Key(o.appKey(app)).Cache(), time.Minute).AsIntMap()
 	if err != nil {
 		return nil, err
@@ -130,6 +133,9 @@ func (o *RedisOccupancy) Channels(ctx context.Context, app string) (map[string]i
 func (o *RedisOccupancy) Count(ctx context.Context, app, channel string) (int, error) {
 	ctx, cancel := o.conn.timeout(ctx)
 	defer cancel()
+	if err := o.conn.fence(ctx); err != nil {
+		return 0, err
+	}
 	n, err := o.conn.client.DoCache(ctx, o.conn.client.B().Hget().Key(o.appKey(app)).Field(channel).Cache(), time.Minute).AsInt64()
 	if rueidis.IsRedisNil(err) {
 		return 0, nil

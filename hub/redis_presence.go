@@ -73,7 +73,7 @@ func (p *RedisPresence) Start(node string, news func(MemberNews)) error {
 	return nil
 }
 
-func (p *RedisPresence) Join(ctx context.Context, app, channel, userID, member string) (PresenceList, error) {
+func (p *RedisPresence) Join(ctx context.Context, app, channel, userID, member string, max int) (PresenceList, error) {
 	if err := p.conn.usable(); err != nil {
 		return PresenceList{}, err
 	}
@@ -81,10 +81,15 @@ func (p *RedisPresence) Join(ctx context.Context, app, channel, userID, member s
 	defer cancel()
 	k := p.keys(app, channel)
 	vals, err := presenceJoinScript.Exec(ctx, p.conn.client, []string{k.held, k.users, k.info, k.nodeChannels, k.version},
-		[]string{userID, p.node, member, channel, app, p.newsChannel()}).ToArray()
+		[]string{userID, p.node, member, channel, app, p.newsChannel(), strconv.Itoa(max)}).ToArray()
 	if err != nil {
 		p.conn.failed("presence join", err)
 		return PresenceList{}, err
+	}
+	if len(vals) == 1 {
+		if s, _ := vals[0].ToString(); s == "full" {
+			return PresenceList{}, ErrPresenceFull
+		}
 	}
 	return listFrom(vals)
 }
@@ -129,11 +134,14 @@ func (p *RedisPresence) Members(ctx context.Context, app, channel string) (Prese
 	return listFrom(vals)
 }
 
-// Count reads through rueidis's client-side cache: Redis invalidates it on
-// every change, so repeated queries cost no round trip and are never stale.
+// Count reads through rueidis's client-side cache after a fence (see
+// RedisConn.fence): never stale, and a repeated query moves no data.
 func (p *RedisPresence) Count(ctx context.Context, app, channel string) (int, error) {
 	ctx, cancel := p.conn.timeout(ctx)
 	defer cancel()
+	if err := p.conn.fence(ctx); err != nil {
+		return 0, err
+	}
 	n, err := p.conn.client.DoCache(ctx, p.conn.client.B().Hlen().Key(p.keys(app, channel).users).Cache(), time.Minute).AsInt64()
 	return int(n), err
 }

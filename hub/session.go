@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/resound/resound/protocol"
@@ -16,6 +17,9 @@ type Session struct {
 	loop int
 
 	subs []subscription
+	// byName indexes subs by channel name once there are many (see
+	// subscriptions.go); nil for the usual handful.
+	byName map[string]int32
 	// joining counts subscriptions waiting for the shared state; while
 	// any does, the dispatcher asks admits about every delivery.
 	joining int
@@ -39,10 +43,16 @@ type subscription struct {
 	version int64
 	// join is set while the shared state registers this subscription.
 	join *pendingJoin
+	// reg says whether the shared state took the subscription; only its
+	// worker reads and writes it, in order.
+	reg *registration
 	// replayed is the cached frame sent on subscribing; its broadcast copy,
 	// if still queued, is not sent again.
 	replayed []byte
 }
+
+// registration is whether the shared state took a subscription.
+type registration struct{ done bool }
 
 // pendingJoin is a subscription waiting for the shared state (so that once
 // it is confirmed every node counts it). The socket is already in the
@@ -86,15 +96,6 @@ func (s *Session) admits(it *delivery) bool {
 		return false
 	}
 	return !presence || it.version == 0 || it.version > sub.version
-}
-
-func (s *Session) subOn(ch *Channel) *subscription {
-	for i := range s.subs {
-		if s.subs[i].ch == ch {
-			return &s.subs[i]
-		}
-	}
-	return nil
 }
 
 // Open admits a socket to the app. It returns the session, or a Pusher
@@ -183,11 +184,8 @@ func (s *Session) Handle(payload []byte) {
 			s.send(protocol.Error(protocol.ErrReconnect, err.Error()))
 			return
 		}
-		for i := range s.subs {
-			if s.subs[i].name == sub.Channel {
-				s.unsubscribeAt(i)
-				break
-			}
+		if i := s.subIndex(sub.Channel); i >= 0 {
+			s.unsubscribeAt(i)
 		}
 		h.logf("socket %s unsubscribed from %q", s.ID, sub.Channel)
 	default:
@@ -216,14 +214,16 @@ func (s *Session) subscribe(data []byte) {
 			"Invalid channel name: use 1-164 characters from a-z A-Z 0-9 - _ = @ , . ;", 400))
 		return
 	}
-	for i := range s.subs {
-		if s.subs[i].name == name {
-			// Already subscribed: confirm again, nothing changes.
-			if s.subs[i].join == nil {
-				s.resendSucceeded(i)
-			}
-			return
+	if i := s.subIndex(name); i >= 0 {
+		// Already subscribed: confirm again, nothing changes.
+		if s.subs[i].join == nil {
+			s.resendSucceeded(i)
 		}
+		return
+	}
+	if max := a.MaxChannelsPerConnection; max > 0 && len(s.subs) >= max {
+		s.refuseOverLimit(name, "This socket is already subscribed to "+itoa(max)+" channels, the app's max_channels_per_connection: unsubscribe from one first", 403)
+		return
 	}
 	kind := protocol.KindOf(name)
 	if kind.NeedsAuth() {
@@ -243,18 +243,22 @@ func (s *Session) subscribe(data []byte) {
 			s.authFailed(name, err.Error())
 			return
 		}
+		if max := a.MaxPresenceMemberSize; max > 0 && len(mem.Info) > max {
+			s.refuseOverLimit(name, "user_info is "+itoa(len(mem.Info))+" bytes, over the app's max_presence_member_size of "+itoa(max)+" bytes: send less user_info from your authorizer", 413)
+			return
+		}
 		m = &mem
 	}
-	a.hub.logf("socket %s subscribed to %q (auth ok)", s.ID, name)
 	ch := a.join(name, kind, s)
-	pj := &pendingJoin{}
-	s.subs = append(s.subs, subscription{name: name, ch: ch, member: m, join: pj})
+	a.hub.logf("socket %s subscribed to %q (auth ok)", s.ID, name)
+	pj, reg := &pendingJoin{}, &registration{}
+	s.addSub(subscription{name: name, ch: ch, member: m, join: pj, reg: reg})
 	s.joining++
 	if m != nil {
 		a.trackUser(m.ID, s, 1)
 		ch.addMember(*m)
 	}
-	if !s.register(ch, m, pj) {
+	if !s.register(ch, m, pj, reg) {
 		s.drop(s.indexOfJoin(pj), false)
 		s.send(protocol.SubscriptionError(name, "ServerBusy", "The server is too busy to take subscriptions right now: retry", 503))
 	}
@@ -262,7 +266,7 @@ func (s *Session) subscribe(data []byte) {
 
 // register records the subscription in the shared state off the loop, then
 // confirms it on the loop: once confirmed, every node counts it.
-func (s *Session) register(ch *Channel, m *protocol.Member, pj *pendingJoin) bool {
+func (s *Session) register(ch *Channel, m *protocol.Member, pj *pendingJoin, reg *registration) bool {
 	a := s.app
 	h := a.hub
 	var member protocol.Member
@@ -270,13 +274,20 @@ func (s *Session) register(ch *Channel, m *protocol.Member, pj *pendingJoin) boo
 	if m != nil {
 		member, js = *m, memberJSON(*m)
 	}
-	return h.work.join(a.ID, ch.name, func(sh *share) {
+	op := func(sh *share) {
 		ctx := context.Background()
-		sh.subscriptions++
-		if h.occupancy.Add(ctx, a.ID, ch.name, 1) != nil {
-			sh.dirty = true
-		}
 		if m != nil {
+			list, err := h.presence.Join(ctx, a.ID, ch.name, member.ID, js, a.MaxPresenceMembersPerChannel)
+			switch {
+			case errors.Is(err, ErrPresenceFull):
+				h.onLoop(s, func() { s.refuseFull(ch, pj) })
+				return
+			case err != nil:
+				sh.dirty = true
+				a.joinedOffline(ch, member)
+			default:
+				a.loadView(ch, list)
+			}
 			if sh.members == nil {
 				sh.members = map[string]*LocalMember{}
 			}
@@ -286,15 +297,41 @@ func (s *Session) register(ch *Channel, m *protocol.Member, pj *pendingJoin) boo
 			} else {
 				sh.members[member.ID] = &LocalMember{UserID: member.ID, Sockets: 1, Member: js}
 			}
-			if list, err := h.presence.Join(ctx, a.ID, ch.name, member.ID, js); err != nil {
-				sh.dirty = true
-				a.joinedOffline(ch, member)
-			} else {
-				a.loadView(ch, list)
-			}
 		}
-		s.runOnLoop(func() { s.confirm(ch, pj) })
-	})
+		sh.subscriptions++
+		if h.occupancy.Add(ctx, a.ID, ch.name, 1) != nil {
+			sh.dirty = true
+		}
+		reg.done = true
+		h.onLoop(s, func() { s.confirm(ch, pj) })
+	}
+	if h.inline {
+		h.work.now(a.ID, ch.name, op)
+		return true
+	}
+	return h.work.join(a.ID, ch.name, op)
+}
+
+// onLoop runs fn on the loop of s: at once when the shared state is called
+// in place (already on that loop), else queued to it.
+func (h *Hub) onLoop(s *Session, fn func()) {
+	if h.inline {
+		fn()
+		return
+	}
+	s.runOnLoop(fn)
+}
+
+// refuseFull answers a presence join the channel had no room for; nothing
+// of it was registered.
+func (s *Session) refuseFull(ch *Channel, pj *pendingJoin) {
+	if pj.cancelled || s.closed {
+		return
+	}
+	if i := s.indexOfJoin(pj); i >= 0 {
+		s.drop(i, false)
+		s.refuseOverLimit(ch.name, presenceFullMessage(ch.name, s.app.MaxPresenceMembersPerChannel), 403)
+	}
 }
 
 // confirm sends subscription_succeeded (with the member list on presence
@@ -333,13 +370,16 @@ func (s *Session) indexOfJoin(pj *pendingJoin) int {
 }
 
 // unregister undoes register off the loop, in order with it.
-func (a *App) unregister(ch *Channel, m *protocol.Member) {
+func (a *App) unregister(ch *Channel, m *protocol.Member, reg *registration) {
 	h := a.hub
 	var uid string
 	if m != nil {
 		uid = m.ID
 	}
-	h.work.leave(a.ID, ch.name, func(sh *share) {
+	op := func(sh *share) {
+		if !reg.done {
+			return // refused as full: nothing to undo
+		}
 		ctx := context.Background()
 		sh.subscriptions--
 		if h.occupancy.Add(ctx, a.ID, ch.name, -1) != nil {
@@ -357,7 +397,12 @@ func (a *App) unregister(ch *Channel, m *protocol.Member) {
 			sh.dirty = true
 			a.leftOffline(ch, uid)
 		}
-	})
+	}
+	if h.inline {
+		h.work.now(a.ID, ch.name, op)
+		return
+	}
+	h.work.leave(a.ID, ch.name, op)
 }
 
 // replayCache sends a cache channel's last event, or pusher:cache_miss.
@@ -402,6 +447,13 @@ func (s *Session) replayCache(ch *Channel, alreadySent ...[]byte) {
 	}
 }
 
+// refuseOverLimit answers a subscription that would break one of the app's
+// limits; the socket and its other subscriptions stay.
+func (s *Session) refuseOverLimit(channel, why string, status int) {
+	s.app.hub.logf("socket %s subscription to %q refused: %s", s.ID, channel, why)
+	s.send(protocol.SubscriptionError(channel, "LimitReached", why, status))
+}
+
 func (s *Session) authFailed(channel, why string) {
 	s.app.hub.logf("socket %s subscription to %q refused: %s", s.ID, channel, why)
 	s.send(protocol.SubscriptionError(channel, "AuthError", why, 401))
@@ -413,9 +465,9 @@ func (s *Session) sendSucceeded(i int) {
 	sub := &s.subs[i]
 	ch := sub.ch
 	if ch.kind.IsPresence() {
-		data, seq := ch.presenceData(sub.member)
+		frame, seq := ch.presenceSucceededWith(sub.member, s.app.hub.opts.Frame)
 		sub.version = seq
-		s.send(protocol.PresenceSucceeded(ch.name, data))
+		s.out.Send(frame)
 		return
 	}
 	s.send(protocol.SubscriptionSucceeded(ch.name))
@@ -425,8 +477,8 @@ func (s *Session) sendSucceeded(i int) {
 func (s *Session) resendSucceeded(i int) {
 	sub := s.subs[i]
 	if sub.ch.kind.IsPresence() {
-		data, _ := sub.ch.presenceData(sub.member)
-		s.send(protocol.PresenceSucceeded(sub.ch.name, data))
+		frame, _ := sub.ch.presenceSucceededWith(sub.member, s.app.hub.opts.Frame)
+		s.out.Send(frame)
 		return
 	}
 	s.send(protocol.SubscriptionSucceeded(sub.ch.name))
@@ -437,11 +489,7 @@ func (s *Session) unsubscribeAt(i int) { s.drop(i, true) }
 // drop forgets s.subs[i] here and, when it was registered, in the shared
 // state.
 func (s *Session) drop(i int, registered bool) {
-	sub := s.subs[i]
-	last := len(s.subs) - 1
-	s.subs[i] = s.subs[last]
-	s.subs[last] = subscription{}
-	s.subs = s.subs[:last]
+	sub := s.removeSubAt(i)
 	a := s.app
 	a.leave(sub.ch, s)
 	if sub.join != nil {
@@ -453,7 +501,7 @@ func (s *Session) drop(i int, registered bool) {
 		sub.ch.removeMember(sub.member.ID)
 	}
 	if registered {
-		a.unregister(sub.ch, sub.member)
+		a.unregister(sub.ch, sub.member, sub.reg)
 	}
 }
 
@@ -473,11 +521,8 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 		return
 	}
 	var sub *subscription
-	for i := range s.subs {
-		if s.subs[i].name == msg.Channel {
-			sub = &s.subs[i]
-			break
-		}
+	if i := s.subIndex(msg.Channel); i >= 0 {
+		sub = &s.subs[i]
 	}
 	if sub == nil || sub.join != nil {
 		s.send(protocol.Error(protocol.ErrClientEvent, "Client event rejected: subscribe to "+quote(msg.Channel)+" before sending to it"))

@@ -1,6 +1,9 @@
 package hub
 
-import "context"
+import (
+	"context"
+	"errors"
+)
 
 // The state nodes share, behind one small interface each. Every interface
 // has an in-memory implementation (one node) and a Redis one (a cluster);
@@ -31,6 +34,14 @@ type LocalMember struct {
 	Member  string
 }
 
+// ErrPresenceFull refuses a join over max_presence_members_per_channel.
+var ErrPresenceFull = errors.New("presence channel is full")
+
+// inline is implemented by shared state whose calls never block (the
+// in-memory implementations): the hub makes those calls on the event loop,
+// in place, instead of handing them to a worker.
+type inline interface{ inline() }
+
 // Presence is cluster-wide presence membership. A user is a member while
 // any node holds one of their sockets; news is published exactly when the
 // cluster-wide set changes, in version order per channel.
@@ -38,8 +49,10 @@ type Presence interface {
 	// Start delivers every MemberNews of every node (this one included) to
 	// news, in version order per channel.
 	Start(node string, news func(MemberNews)) error
-	// Join adds one socket of a user and returns the members after it.
-	Join(ctx context.Context, app, channel, userID, member string) (PresenceList, error)
+	// Join adds one socket of a user and returns the members after it. A
+	// user new to the channel is refused with ErrPresenceFull when it has
+	// max users already (max <= 0: no limit), counted cluster-wide.
+	Join(ctx context.Context, app, channel, userID, member string, max int) (PresenceList, error)
 	// Leave removes one socket of a user.
 	Leave(ctx context.Context, app, channel, userID string) error
 	// Members lists a channel's members.

@@ -79,7 +79,7 @@ func PresenceContract(t *testing.T, nodes int, newPresence func(t *testing.T) Pr
 		ps, logs := start(t, nodes)
 		for _, p := range ps {
 			for range 2 {
-				list, err := p.Join(ctx, "app", "presence-a", "u1", memberOf("u1"))
+				list, err := p.Join(ctx, "app", "presence-a", "u1", memberOf("u1"), 0)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -120,7 +120,7 @@ func PresenceContract(t *testing.T, nodes int, newPresence func(t *testing.T) Pr
 				defer wg.Done()
 				for j := range 20 {
 					uid := fmt.Sprintf("n%d-u%d", i, j)
-					_, _ = p.Join(ctx, "app", "presence-b", uid, memberOf(uid))
+					_, _ = p.Join(ctx, "app", "presence-b", uid, memberOf(uid), 0)
 					if j%2 == 0 {
 						_ = p.Leave(ctx, "app", "presence-b", uid)
 					}
@@ -149,7 +149,7 @@ func PresenceContract(t *testing.T, nodes int, newPresence func(t *testing.T) Pr
 	t.Run("sync makes a node's share exactly its sockets", func(t *testing.T) {
 		ps, logs := start(t, 1)
 		for _, u := range []string{"u1", "u2"} {
-			if _, err := ps[0].Join(ctx, "app", "presence-c", u, memberOf(u)); err != nil {
+			if _, err := ps[0].Join(ctx, "app", "presence-c", u, memberOf(u), 0); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -171,11 +171,27 @@ func PresenceContract(t *testing.T, nodes int, newPresence func(t *testing.T) Pr
 			t.Fatalf("registered %v", regs)
 		}
 	})
+	t.Run("a full channel refuses new users, not more sockets of a member", func(t *testing.T) {
+		ps, logs := start(t, nodes)
+		last := ps[len(ps)-1]
+		_, _ = ps[0].Join(ctx, "app", "presence-f", "u1", memberOf("u1"), 2)
+		_, _ = last.Join(ctx, "app", "presence-f", "u2", memberOf("u2"), 2)
+		if _, err := last.Join(ctx, "app", "presence-f", "u3", memberOf("u3"), 2); err != ErrPresenceFull {
+			t.Fatalf("third user on a channel of 2: %v", err)
+		}
+		if _, err := last.Join(ctx, "app", "presence-f", "u1", memberOf("u1"), 2); err != nil {
+			t.Fatalf("another socket of a member: %v", err)
+		}
+		if n, _ := ps[0].Count(ctx, "app", "presence-f"); n != 2 {
+			t.Fatalf("count %d, want 2", n)
+		}
+		logs[0].waitNews(t, 2) // nothing about u3
+	})
 	t.Run("versions keep growing when a channel empties", func(t *testing.T) {
 		ps, _ := start(t, 1)
-		a, _ := ps[0].Join(ctx, "app", "presence-d", "u1", memberOf("u1"))
+		a, _ := ps[0].Join(ctx, "app", "presence-d", "u1", memberOf("u1"), 0)
 		_ = ps[0].Leave(ctx, "app", "presence-d", "u1")
-		b, _ := ps[0].Join(ctx, "app", "presence-d", "u1", memberOf("u1"))
+		b, _ := ps[0].Join(ctx, "app", "presence-d", "u1", memberOf("u1"), 0)
 		if b.Version <= a.Version {
 			t.Fatalf("version went from %d to %d", a.Version, b.Version)
 		}
@@ -185,9 +201,9 @@ func PresenceContract(t *testing.T, nodes int, newPresence func(t *testing.T) Pr
 	}
 	t.Run("reaping a dead node removes its users once", func(t *testing.T) {
 		ps, logs := start(t, 2)
-		_, _ = ps[0].Join(ctx, "app", "presence-e", "gone", memberOf("gone"))
-		_, _ = ps[0].Join(ctx, "app", "presence-e", "both", memberOf("both"))
-		_, _ = ps[1].Join(ctx, "app", "presence-e", "both", memberOf("both"))
+		_, _ = ps[0].Join(ctx, "app", "presence-e", "gone", memberOf("gone"), 0)
+		_, _ = ps[0].Join(ctx, "app", "presence-e", "both", memberOf("both"), 0)
+		_, _ = ps[1].Join(ctx, "app", "presence-e", "both", memberOf("both"), 0)
 		for range 2 {
 			if err := ps[1].Reap(ctx, "node-0"); err != nil {
 				t.Fatal(err)

@@ -23,7 +23,9 @@ type shard struct {
 	closed  bool
 	pending int // joins queued, bounded by maxQueuedJoins
 
-	// Touched only by the shard's goroutine.
+	// run is held while work runs, so work done in place (now) and queued
+	// work never touch the shares at once.
+	run    sync.Mutex
 	shares map[chanKey]*share
 }
 
@@ -71,6 +73,24 @@ func (w *workers) join(app, channel string, fn func(*share)) bool {
 // leave queues fn on the channel's shard.
 func (w *workers) leave(app, channel string, fn func(*share)) {
 	w.shardOf(app, channel).push(chanKey{app, channel}, fn, false)
+}
+
+// now runs fn at once in the caller's goroutine, for shared state that
+// never blocks; the shard's lock keeps its shares consistent.
+func (w *workers) now(app, channel string, fn func(*share)) {
+	sh := w.shardOf(app, channel)
+	sh.run.Lock()
+	defer sh.run.Unlock()
+	k := chanKey{app, channel}
+	s := sh.shares[k]
+	if s == nil {
+		s = &share{}
+		sh.shares[k] = s
+	}
+	fn(s)
+	if s.subscriptions <= 0 && len(s.members) == 0 && !s.dirty {
+		delete(sh.shares, k)
+	}
 }
 
 // each runs fn on every shard, in order with what is queued there, and
@@ -136,9 +156,11 @@ func (w *workers) loop(sh *shard) {
 		batch := sh.queue
 		sh.queue = nil
 		sh.mu.Unlock()
+		sh.run.Lock()
 		for _, fn := range batch {
 			fn(sh)
 		}
+		sh.run.Unlock()
 	}
 }
 
