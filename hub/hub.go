@@ -68,10 +68,10 @@ type Hub struct {
 	liveness  Liveness
 	work      *workers
 	// inline: the shared state never blocks, so it is called in place.
-	inline bool
-	resyncs   chan struct{}
-	stop      chan struct{}
-	resyncWG  sync.WaitGroup
+	inline   bool
+	resyncs  chan struct{}
+	stop     chan struct{}
+	resyncWG sync.WaitGroup
 }
 
 // joinWorkers is how many ordered workers run joins and leaves; the Redis
