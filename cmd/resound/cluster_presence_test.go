@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"syscall"
@@ -227,4 +228,42 @@ func TestClusterClockSkewDoesNotReapAHealthyNode(t *testing.T) {
 			t.Fatalf("node %d reaped a healthy node:\n%s", i, n.logs.String())
 		}
 	}
+}
+
+// TestClusterPresenceJoinStorm measures how long RESOUND_JOIN_STORM presence
+// sockets, already connected to node 0 of a 3-node cluster (as after a node
+// restart, when its clients reconnect), wait for their last
+// subscription_succeeded. It is a measurement, skipped unless the variable
+// is set:
+//
+//	RESOUND_JOIN_STORM=5000 flock /tmp/resound-heavy.lock go test -count=1 -run TestClusterPresenceJoinStorm -v ./cmd/resound
+func TestClusterPresenceJoinStorm(t *testing.T) {
+	var n int
+	if _, err := fmt.Sscan(os.Getenv("RESOUND_JOIN_STORM"), &n); err != nil || n <= 0 {
+		t.Skip("set RESOUND_JOIN_STORM=N to measure N presence joins")
+	}
+	r := startRedis(t)
+	nodes := startCluster(t, 3, clusterConfig(r, "resound", 10,
+		`[{"id":"app-1","key":"key-1","secret":"secret-1","allowed_origins":["*"],"max_presence_members_per_channel":-1}]`))
+	clients := make([]*client, n)
+	for i := range clients {
+		clients[i] = dial(t, nodes[0])
+	}
+	start := time.Now()
+	for i, c := range clients {
+		ch := fmt.Sprintf("presence-storm-%d", i%100)
+		data := fmt.Sprintf(`{"user_id":"u%d"}`, i)
+		c.send(map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": ch, "auth": c.auth(ch, data), "channel_data": data}})
+	}
+	sent := time.Since(start)
+	for _, c := range clients {
+		for {
+			m := c.next(30 * time.Second)
+			if m.Event == "pusher_internal:subscription_succeeded" {
+				break
+			}
+		}
+	}
+	t.Logf("%d presence joins (100 channels) on node 0 of 3: all sent in %v, last subscription_succeeded after %v",
+		n, sent.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
