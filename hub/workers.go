@@ -99,7 +99,9 @@ func (w *workers) each(fn func(*shard)) {
 	var done sync.WaitGroup
 	for _, sh := range w.shards {
 		done.Add(1)
-		sh.enqueue(func(sh *shard) { defer done.Done(); fn(sh) }, false)
+		if !sh.enqueue(func(sh *shard) { defer done.Done(); fn(sh) }, false) {
+			done.Done() // closed: nothing runs there any more
+		}
 	}
 	done.Wait()
 }
