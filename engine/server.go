@@ -153,8 +153,9 @@ type Server struct {
 	drained   chan struct{}
 }
 
-// New prepares a server for apps; Run starts it. shared holds what a cluster shares (Bus, Cache, ...),
-// zero values meaning a single node; the engine fills in the rest.
+// New prepares a server for apps; Run starts it. shared holds the state
+// shared with other nodes (Bus, Cache, Presence, Occupancy, Liveness; nil
+// fields mean one node, in memory); the server fills in the rest.
 func New(apps []hub.AppConfig, opts Options, shared hub.Options) (*Server, error) {
 	opts = opts.withDefaults()
 	s := &Server{opts: opts, started: make(chan struct{}), stopped: make(chan struct{}),

@@ -46,13 +46,9 @@ func newApp(h *Hub, c AppConfig) *App {
 func (a *App) Connections() int { return int(a.connections.Load()) }
 
 // ClusterConnections counts sockets on every node (this node exactly, the
-// others as of their last heartbeat).
+// others as last shared).
 func (a *App) ClusterConnections() int {
-	n := a.Connections()
-	if rc := a.hub.cluster; rc != nil {
-		n += rc.remoteConnections(a.ID)
-	}
-	return n
+	return a.Connections() + a.hub.occupancy.OtherConnections(a.ID)
 }
 
 // ChannelInfo is what the HTTP API reports about one channel.
@@ -64,105 +60,59 @@ type ChannelInfo struct {
 	UserCount         int
 }
 
-func (a *App) localChannels(prefix string) []ChannelInfo {
-	a.mu.RLock()
-	out := make([]ChannelInfo, 0, len(a.channels))
-	for name, ch := range a.channels {
-		if strings.HasPrefix(name, prefix) {
-			out = append(out, ch.info())
-		}
-	}
-	a.mu.RUnlock()
-	return out
-}
-
 // Channels lists occupied channels whose name starts with prefix, on every
 // node. User counts are filled for presence channels when withUsers is set.
 func (a *App) Channels(ctx context.Context, prefix string, withUsers bool) ([]ChannelInfo, error) {
-	local := a.localChannels(prefix)
-	rc := a.hub.cluster
-	if rc == nil {
-		sort.Slice(local, func(i, j int) bool { return local[i].Name < local[j].Name })
-		return local, nil
-	}
-	remote, err := rc.remoteChannels(a.ID)
+	counts, err := a.hub.occupancy.Channels(ctx, a.ID)
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]*ChannelInfo{}
-	for i := range local {
-		byName[local[i].Name] = &local[i]
-	}
-	for name, n := range remote {
-		if !strings.HasPrefix(name, prefix) || n <= 0 {
+	out := make([]ChannelInfo, 0, len(counts))
+	for name, n := range counts {
+		if n <= 0 || !strings.HasPrefix(name, prefix) {
 			continue
 		}
-		if ci := byName[name]; ci != nil {
-			ci.SubscriptionCount += n
-			continue
-		}
-		local = append(local, ChannelInfo{Name: name, Kind: protocol.KindOf(name), Occupied: true, SubscriptionCount: n})
-		byName[name] = &local[len(local)-1]
-	}
-	if withUsers {
-		for i := range local {
-			if local[i].Kind.IsPresence() {
-				ids, err := rc.users(a.ID, local[i].Name)
-				if err != nil {
-					return nil, err
-				}
-				local[i].UserCount = len(ids)
+		ci := ChannelInfo{Name: name, Kind: protocol.KindOf(name), Occupied: true, SubscriptionCount: n}
+		if withUsers && ci.Kind.IsPresence() {
+			if ci.UserCount, err = a.hub.presence.Count(ctx, a.ID, name); err != nil {
+				return nil, err
 			}
 		}
+		out = append(out, ci)
 	}
-	sort.Slice(local, func(i, j int) bool { return local[i].Name < local[j].Name })
-	return local, nil
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
 }
 
 // Channel describes one channel across the cluster; an unknown channel is
 // unoccupied.
 func (a *App) Channel(ctx context.Context, name string) (ChannelInfo, error) {
-	a.mu.RLock()
-	ch := a.channels[name]
-	a.mu.RUnlock()
 	ci := ChannelInfo{Name: name, Kind: protocol.KindOf(name)}
-	if ch != nil {
-		ci = ch.info()
-	}
-	rc := a.hub.cluster
-	if rc == nil {
-		return ci, nil
-	}
-	remote, err := rc.remoteChannels(a.ID)
+	n, err := a.hub.occupancy.Count(ctx, a.ID, name)
 	if err != nil {
 		return ci, err
 	}
-	ci.SubscriptionCount += remote[name]
-	ci.Occupied = ci.SubscriptionCount > 0
+	ci.SubscriptionCount, ci.Occupied = n, n > 0
 	if ci.Kind.IsPresence() {
-		ids, err := rc.users(a.ID, name)
-		if err != nil {
+		if ci.UserCount, err = a.hub.presence.Count(ctx, a.ID, name); err != nil {
 			return ci, err
 		}
-		ci.UserCount = len(ids)
 	}
 	return ci, nil
 }
 
 // Users lists the unique user ids on a presence channel, cluster-wide.
 func (a *App) Users(ctx context.Context, name string) ([]string, error) {
-	if rc := a.hub.cluster; rc != nil {
-		ids, err := rc.users(a.ID, name)
-		sort.Strings(ids)
-		return ids, err
+	list, err := a.hub.presence.Members(ctx, a.ID, name)
+	if err != nil {
+		return nil, err
 	}
-	a.mu.RLock()
-	ch := a.channels[name]
-	a.mu.RUnlock()
-	if ch == nil {
-		return []string{}, nil
+	ids := make([]string, 0, len(list.Members))
+	for id := range decodeMembers(list.Members) {
+		ids = append(ids, id)
 	}
-	return ch.userIDs(), nil
+	sort.Strings(ids)
+	return ids, nil
 }
 
 // CachedEvent returns the payload a cache channel would replay, or nil.
@@ -319,12 +269,6 @@ func (a *App) trackUser(userID string, s *Session, delta int) {
 		}
 	}
 	a.mu.Unlock()
-}
-
-// broadcastLocal sends presence news to this node's subscribers of ch,
-// except one socket and the sockets of the user it is about.
-func (a *App) broadcastLocal(ch *Channel, payload []byte, except *Session, aboutUser string, version int64) {
-	a.fanOut(delivery{ch: ch, except: except, exceptUser: aboutUser, version: version, frame: a.hub.opts.Frame(payload)})
 }
 
 // fanOut queues one delivery on every loop that has subscribers of its channel.

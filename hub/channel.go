@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -22,18 +21,31 @@ type Channel struct {
 	// subscriptions is guarded by the app's mu.
 	subscriptions int
 
-	mu      sync.Mutex
-	members map[string]*member // presence only, by user id (this node's)
-	// order holds the same members in the order of the member list sent to
-	// joiners (the protocol gives order no meaning).
+	mu sync.Mutex
+	// members are this node's sockets per user (presence only).
+	members map[string]*member
+	// view is the member set this node's sockets have been told. Only
+	// MemberNews (and, while the shared store is down, local changes)
+	// change it, set-wise: an add only for a user not in it, a remove only
+	// for one in it, so no socket hears a change twice.
+	view map[string]*member
+	// order holds the view's members in the order of the member list sent
+	// to joiners (the protocol gives order no meaning).
 	order []*member
-	// version counts user joins and leaves on this node's view; presence
-	// news carries it so a socket skips news its member list already had.
-	version int64
-	// succeeded is the framed subscription_succeeded with the member list
-	// as of version, shared by every joiner until membership changes; nil
-	// when it must be encoded again.
+	// succeeded is the framed subscription_succeeded with the view as of
+	// seq, shared by every joiner until the view changes; nil when it must
+	// be encoded again.
 	succeeded []byte
+	// viewLoaded: the view holds a member list read from the store (or the
+	// local members, when it was down); news before that waits in early.
+	viewLoaded bool
+	early      []MemberNews
+	// viewVersion is the store's version the view reflects: older news is
+	// stale.
+	viewVersion int64
+	// seq counts the view's changes; the news sent to sockets carries it,
+	// so a socket skips news its member list already had.
+	seq int64
 }
 
 type member struct {
@@ -71,55 +83,40 @@ func newChannel(name string, kind protocol.Kind, loops int) *Channel {
 	}
 	if kind.IsPresence() {
 		ch.members = map[string]*member{}
+		ch.view = map[string]*member{}
 	}
 	return ch
 }
 
-func (ch *Channel) info() ChannelInfo {
-	ci := ChannelInfo{Name: ch.name, Kind: ch.kind, Occupied: true}
-	var n int64
-	for i := range ch.loopCount {
-		n += ch.loopCount[i].Load()
-	}
-	ci.SubscriptionCount = int(n)
-	if ch.kind.IsPresence() {
-		ch.mu.Lock()
-		ci.UserCount = len(ch.members)
-		ch.mu.Unlock()
-	}
-	return ci
-}
-
-// addMember counts one more socket for the user; first reports whether the
-// user was not on the channel before, version the presence version after.
-// A new user is refused (ok false) when the channel already has max users;
-// max <= 0 means no limit. Another socket of a present user always joins.
-func (ch *Channel) addMember(m protocol.Member, max int) (first bool, version int64, ok bool) {
+// addMember counts one more local socket for the user; first reports
+// whether the user had none here.
+func (ch *Channel) addMember(m protocol.Member) (first bool) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	cur := ch.members[m.ID]
 	if cur == nil {
-		if max > 0 && len(ch.members) >= max {
-			return false, ch.version, false
-		}
-		nm := newMember(m)
-		nm.pos = len(ch.order)
-		ch.members[m.ID] = nm
-		ch.order = append(ch.order, nm)
-		ch.version++
-		ch.succeeded = nil
-		return true, ch.version, true
+		ch.members[m.ID] = &member{Member: m, sockets: 1}
+		return true
 	}
 	cur.sockets++
-	return false, ch.version, true
+	return false
 }
 
-// admitMember adds m to presence channel ch unless a new user would take it
-// past the app's max_presence_members_per_channel (ok false). It counts
-// this node's members, which on a single node are all of them; a cluster
-// must count every node's, atomically where it registers the member.
-func (a *App) admitMember(ch *Channel, m protocol.Member) (first bool, version int64, ok bool) {
-	return ch.addMember(m, a.MaxPresenceMembersPerChannel)
+// removeMember counts one local socket less; last reports whether it was
+// the user's last one here.
+func (ch *Channel) removeMember(id string) (last bool) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	cur := ch.members[id]
+	if cur == nil {
+		return false
+	}
+	cur.sockets--
+	if cur.sockets > 0 {
+		return false
+	}
+	delete(ch.members, id)
+	return true
 }
 
 // presenceFullMessage is the refusal of a joiner over
@@ -128,61 +125,81 @@ func presenceFullMessage(channel string, max int) string {
 	return "Presence channel " + quote(channel) + " is full: it has the app's max_presence_members_per_channel of " + itoa(max) + " users"
 }
 
-// removeMember counts one socket less; last reports whether the user left.
-func (ch *Channel) removeMember(id string) (last bool, version int64) {
-	ch.mu.Lock()
-	defer ch.mu.Unlock()
-	cur := ch.members[id]
+// viewPutLocked adds a member to the view; the caller holds ch.mu.
+func (ch *Channel) viewPutLocked(m protocol.Member) {
+	nm := newMember(m)
+	nm.pos = len(ch.order)
+	ch.view[m.ID] = nm
+	ch.order = append(ch.order, nm)
+	ch.succeeded = nil
+}
+
+// viewDropLocked removes a member from the view; the caller holds ch.mu.
+func (ch *Channel) viewDropLocked(id string) *member {
+	cur := ch.view[id]
 	if cur == nil {
-		return false, ch.version
+		return nil
 	}
-	cur.sockets--
-	if cur.sockets > 0 {
-		return false, ch.version
-	}
-	delete(ch.members, id)
+	delete(ch.view, id)
 	end := len(ch.order) - 1
 	ch.order[cur.pos] = ch.order[end]
 	ch.order[cur.pos].pos = cur.pos
 	ch.order[end] = nil
 	ch.order = ch.order[:end]
-	ch.version++
 	ch.succeeded = nil
-	return true, ch.version
+	return cur
 }
 
-func (ch *Channel) userIDs() []string {
-	ch.mu.Lock()
-	ids := make([]string, 0, len(ch.members))
-	for id := range ch.members {
-		ids = append(ids, id)
-	}
-	ch.mu.Unlock()
-	sort.Strings(ids)
-	return ids
+// viewResetLocked empties the view; the caller holds ch.mu.
+func (ch *Channel) viewResetLocked() {
+	clear(ch.view)
+	clear(ch.order)
+	ch.order = ch.order[:0]
+	ch.succeeded = nil
 }
 
-// presenceSucceeded returns the framed subscription_succeeded carrying this
-// node's members, and the version it reflects. It is encoded once per
-// membership change, however many sockets join in between.
+// presenceSucceeded returns the framed subscription_succeeded carrying the
+// view, and the seq it reflects. It is encoded once per change of the view,
+// however many sockets join in between.
 func (ch *Channel) presenceSucceeded(frame func([]byte) []byte) ([]byte, int64) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if ch.succeeded == nil {
-		ch.succeeded = frame(ch.encodeSucceeded())
+		ch.succeeded = frame(ch.encodeSucceeded(nil))
 	}
-	return ch.succeeded, ch.version
+	return ch.succeeded, ch.seq
+}
+
+// presenceSucceededWith is presenceSucceeded for a joiner: when the view
+// does not have the joiner's own user yet (its news is on the way), the
+// list is encoded with it, once for this joiner.
+func (ch *Channel) presenceSucceededWith(self *protocol.Member, frame func([]byte) []byte) ([]byte, int64) {
+	if self == nil {
+		return ch.presenceSucceeded(frame)
+	}
+	ch.mu.Lock()
+	_, known := ch.view[self.ID]
+	if known {
+		ch.mu.Unlock()
+		return ch.presenceSucceeded(frame)
+	}
+	defer ch.mu.Unlock()
+	return frame(ch.encodeSucceeded(newMember(*self))), ch.seq
 }
 
 // encodeSucceeded builds pusher_internal:subscription_succeeded with the
-// member list from the members' escaped parts, in one allocation. The caller
-// holds ch.mu.
-func (ch *Channel) encodeSucceeded() []byte {
+// view (and extra, when not nil) from the members' escaped parts, in one
+// allocation. The caller holds ch.mu.
+func (ch *Channel) encodeSucceeded(extra *member) []byte {
+	list := ch.order
+	if extra != nil {
+		list = append(list[:len(list):len(list)], extra)
+	}
 	head := protocol.PresenceSucceeded(ch.name, nil) // ...,"data":""}
 	head = head[:len(head)-2]
-	count := appendInt(nil, len(ch.order))
+	count := appendInt(nil, len(list))
 	size := len(head) + 64 + len(count)
-	for _, m := range ch.order {
+	for _, m := range list {
 		size += len(m.idPart) + len(m.hashPart) + 2
 	}
 	b := make([]byte, 0, size)
@@ -190,34 +207,20 @@ func (ch *Channel) encodeSucceeded() []byte {
 	b = append(b, `{\"presence\":{\"count\":`...)
 	b = append(b, count...)
 	b = append(b, `,\"ids\":[`...)
-	for i, m := range ch.order {
+	for i, m := range list {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, m.idPart...)
 	}
 	b = append(b, `],\"hash\":{`...)
-	for i, m := range ch.order {
+	for i, m := range list {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, m.hashPart...)
 	}
 	return append(b, `}}}"}`...)
-}
-
-// presenceData encodes this node's members as {"presence":{...}} and
-// returns the version it reflects.
-func (ch *Channel) presenceData() ([]byte, int64) {
-	ch.mu.Lock()
-	list := make([]protocol.Member, 0, len(ch.members))
-	for _, m := range ch.members {
-		list = append(list, m.Member)
-	}
-	version := ch.version
-	ch.mu.Unlock()
-	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
-	return encodePresence(list), version
 }
 
 // encodePresence writes {"presence":{"count","ids","hash"}} for members

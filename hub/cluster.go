@@ -1,17 +1,26 @@
 package hub
 
 import (
+	"context"
 	"log"
 	"sort"
-	"sync"
+	"time"
 
 	"github.com/resound/resound/protocol"
 )
 
-// The glue between the hub's in-memory state and a RedisCluster. The hub
-// keeps the exact local view (its own sockets); Redis holds the cluster's.
+// How this node keeps its sockets' member lists right. Each presence
+// channel with local sockets has a view: the members its sockets have been
+// told. The view changes only set-wise (see Channel.view) by MemberNews from
+// the Presence, applied in version order, so news never reaches a socket
+// twice. After an outage of the shared store every node registers its
+// members again, waits SettleTime for the others to do the same, reads the
+// truth and tells its sockets exactly the difference from its view.
 
-// memberJSON is how a member is stored in Redis.
+// maxEarlyNews bounds the news kept for a view that is still loading.
+const maxEarlyNews = 4096
+
+// memberJSON is how a member is stored in the shared state.
 func memberJSON(m protocol.Member) string {
 	b := append([]byte(`{"user_id":`), m.IDJSON...)
 	if m.Info != nil {
@@ -21,153 +30,271 @@ func memberJSON(m protocol.Member) string {
 	return string(append(b, '}'))
 }
 
-// presenceFromJSON builds the subscription_succeeded presence object from
-// stored members.
-func presenceFromJSON(members []string) []byte {
-	var list []protocol.Member
-	seen := map[string]bool{}
-	for _, js := range members {
-		m, err := protocol.DecodeMember(js)
-		if err != nil || seen[m.ID] {
-			continue
-		}
-		seen[m.ID] = true
-		list = append(list, m)
-	}
-	sort.Slice(list, func(i, j int) bool { return list[i].ID < list[j].ID })
-	return encodePresence(list)
-}
-
-// snapshot is this node's occupancy of one app, for other nodes' queries.
-func (h *Hub) snapshot(appID string) (map[string]int, int) {
-	a := h.apps[appID]
-	if a == nil {
-		return nil, 0
-	}
-	out := map[string]int{}
-	for _, ci := range a.localChannels("") {
-		out[ci.Name] = ci.SubscriptionCount
-	}
-	return out, a.Connections()
-}
-
-// presenceMessage builds the member_added or member_removed for a change.
-func (h *Hub) presenceMessage(c presenceChange) (Message, bool) {
-	m, err := protocol.DecodeMember(c.member)
-	if err != nil {
-		return Message{}, false
-	}
-	payload := protocol.MemberRemoved(c.channel, m.IDJSON)
-	if c.added {
-		payload = protocol.MemberAdded(c.channel, m.IDJSON, m.Info)
-	}
-	return Message{Kind: KindEvent, AppID: c.app, Channel: c.channel, UserID: m.ID, Version: c.version, Payload: payload, Origin: h.nodeID}, true
-}
-
-// resync re-registers this node's presence after Redis returned (it may have
-// lost everything, or only missed our leaves) and announces the difference.
-func (h *Hub) resync() {
-	rc := h.cluster
-	for _, a := range h.apps {
-		local := map[string]map[string]localMember{}
-		a.mu.RLock()
-		for name, ch := range a.channels {
-			if !ch.kind.IsPresence() {
-				continue
-			}
-			ch.mu.Lock()
-			ms := map[string]localMember{}
-			for uid, m := range ch.members {
-				ms[uid] = localMember{count: m.sockets, json: memberJSON(m.Member)}
-			}
-			ch.mu.Unlock()
-			local[name] = ms
-		}
-		a.mu.RUnlock()
-		if stale, err := rc.nodePresenceChannels(a.ID); err == nil {
-			for _, name := range stale {
-				if _, ok := local[name]; !ok {
-					local[name] = map[string]localMember{}
-				}
-			}
-		}
-		for name, ms := range local {
-			changes, err := rc.sync(a.ID, name, ms)
-			if err != nil {
-				log.Printf("scaling: re-registering presence of %s failed: %v", name, err)
-				rc.resyncWant.Store(true)
-				return
-			}
-			for _, c := range changes {
-				if msg, ok := h.presenceMessage(c); ok {
-					msg.SkipOrigin = h.offline.take(a.ID, name, msg.UserID, c.added)
-					_ = rc.Publish(msg)
-				}
-			}
-		}
-		// Users who left here during the outage and whom Redis no longer
-		// knows (it lost its data): the other nodes must still hear it.
-		for _, n := range h.offline.drain(a.ID) {
-			if n.joined {
-				continue // re-registered by the sync above
-			}
-			if here, err := rc.present(a.ID, n.channel, n.member.ID); err == nil && !here {
-				_ = rc.Publish(Message{Kind: KindEvent, AppID: a.ID, Channel: n.channel, UserID: n.member.ID, SkipOrigin: true,
-					Payload: protocol.MemberRemoved(n.channel, n.member.IDJSON), Origin: h.nodeID})
-			}
-		}
-	}
-	log.Printf("scaling: presence re-registered with Redis")
-}
-
-// offlineNews is presence news told only to this node's sockets while
-// Redis was down, by app, channel and user; the last news about a user wins.
-type offlineNews struct {
-	mu   sync.Mutex
-	news map[offlineKey]offlineItem
-}
-
-type offlineKey struct{ app, channel, user string }
-
-type offlineItem struct {
-	channel string
-	member  protocol.Member
-	joined  bool
-}
-
-func (o *offlineNews) note(app, channel string, m protocol.Member, joined bool) {
-	o.mu.Lock()
-	if o.news == nil {
-		o.news = map[offlineKey]offlineItem{}
-	}
-	o.news[offlineKey{app, channel, m.ID}] = offlineItem{channel, m, joined}
-	o.mu.Unlock()
-}
-
-// take reports (and forgets) whether this node already told its sockets
-// that user joined (or left) the channel.
-func (o *offlineNews) take(app, channel, user string, joined bool) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	k := offlineKey{app, channel, user}
-	it, ok := o.news[k]
-	if ok && it.joined == joined {
-		delete(o.news, k)
-		return true
-	}
-	return false
-}
-
-// drain returns and forgets an app's remaining news.
-func (o *offlineNews) drain(app string) []offlineItem {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var out []offlineItem
-	for k, it := range o.news {
-		if k.app == app {
-			out = append(out, it)
-			delete(o.news, k)
+// decodeMembers turns stored member JSON into members by user id.
+func decodeMembers(list []string) map[string]protocol.Member {
+	out := make(map[string]protocol.Member, len(list))
+	for _, js := range list {
+		if m, err := protocol.DecodeMember(js); err == nil {
+			out[m.ID] = m
 		}
 	}
 	return out
+}
+
+// channelOf finds a presence channel with local sockets.
+func (h *Hub) channelOf(app, name string) (*App, *Channel) {
+	a := h.apps[app]
+	if a == nil {
+		return nil, nil
+	}
+	a.mu.RLock()
+	ch := a.channels[name]
+	a.mu.RUnlock()
+	if ch == nil || !ch.kind.IsPresence() {
+		return a, nil
+	}
+	return a, ch
+}
+
+// applyNews takes one MemberNews from the Presence.
+func (h *Hub) applyNews(n MemberNews) {
+	a, ch := h.channelOf(n.App, n.Channel)
+	if ch == nil {
+		return
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if !ch.viewLoaded {
+		if len(ch.early) < maxEarlyNews {
+			ch.early = append(ch.early, n)
+		}
+		return
+	}
+	a.applyNewsLocked(ch, n)
+}
+
+func (a *App) applyNewsLocked(ch *Channel, n MemberNews) {
+	if n.Version != 0 && n.Version <= ch.viewVersion {
+		return // already in the view's list
+	}
+	ch.viewVersion = max(ch.viewVersion, n.Version)
+	if !n.Added {
+		a.viewRemoveLocked(ch, n.UserID)
+		return
+	}
+	if m, err := protocol.DecodeMember(n.Member); err == nil {
+		a.viewAddLocked(ch, m)
+	}
+}
+
+// viewAddLocked tells local sockets (but the user's own) that a user
+// joined, unless the view has them already.
+func (a *App) viewAddLocked(ch *Channel, m protocol.Member) {
+	if _, ok := ch.view[m.ID]; ok {
+		return
+	}
+	ch.viewPutLocked(m)
+	ch.seq++
+	a.fanOut(delivery{ch: ch, exceptUser: m.ID, version: ch.seq, frame: a.hub.opts.Frame(protocol.MemberAdded(ch.name, m.IDJSON, m.Info))})
+}
+
+// viewRemoveLocked tells local sockets that a user left, if the view has them.
+func (a *App) viewRemoveLocked(ch *Channel, userID string) {
+	m := ch.viewDropLocked(userID)
+	if m == nil {
+		return
+	}
+	ch.seq++
+	a.fanOut(delivery{ch: ch, exceptUser: userID, version: ch.seq, frame: a.hub.opts.Frame(protocol.MemberRemoved(ch.name, m.IDJSON))})
+}
+
+// loadView fills a view from the member list a join returned; the news that
+// arrived meanwhile and is newer than the list is applied after it.
+func (a *App) loadView(ch *Channel, list PresenceList) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.viewLoaded {
+		return
+	}
+	ch.viewResetLocked()
+	for _, m := range decodeMembers(list.Members) {
+		ch.viewPutLocked(m)
+	}
+	ch.viewVersion = list.Version
+	ch.viewLoaded = true
+	early := ch.early
+	ch.early = nil
+	for _, n := range early {
+		a.applyNewsLocked(ch, n)
+	}
+}
+
+// joinedOffline serves a join the shared store did not take: the view
+// falls back to the local members and the user is announced here; the
+// resync after the outage tells everyone else.
+func (a *App) joinedOffline(ch *Channel, m protocol.Member) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if !ch.viewLoaded {
+		ch.viewLoaded = true
+		ch.viewResetLocked()
+		for id, lm := range ch.members {
+			if id != m.ID {
+				ch.viewPutLocked(lm.Member)
+			}
+		}
+		ch.early = nil
+	}
+	a.viewAddLocked(ch, m)
+}
+
+// leftOffline serves a leave the shared store did not take: a user with no
+// socket left here is announced gone here; the resync corrects it if they
+// are still on another node.
+func (a *App) leftOffline(ch *Channel, userID string) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if _, here := ch.members[userID]; !here {
+		a.viewRemoveLocked(ch, userID)
+	}
+}
+
+// reap removes a dead node's share of presence and occupancy.
+func (h *Hub) reap(ctx context.Context, node string) error {
+	if err := h.presence.Reap(ctx, node); err != nil {
+		return err
+	}
+	return h.occupancy.Reap(ctx, node)
+}
+
+// requestResync asks for a resync; requests during one fold into one more.
+func (h *Hub) requestResync() {
+	select {
+	case h.resyncs <- struct{}{}:
+	default:
+	}
+}
+
+func (h *Hub) resyncLoop() {
+	defer h.resyncWG.Done()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-h.resyncs:
+		}
+		if !h.reregister() {
+			continue // the store failed again: the next heartbeat asks again
+		}
+		select {
+		case <-h.stop:
+			return
+		case <-time.After(h.opts.SettleTime):
+		}
+		h.reconcile()
+	}
+}
+
+// reregister writes every share this node holds to the shared store, in
+// order with the joins and leaves queued on each shard.
+func (h *Hub) reregister() bool {
+	ok := true
+	h.work.each(func(sh *shard) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for k, s := range sh.shares {
+			err := h.occupancy.Sync(ctx, k.app, k.channel, s.subscriptions)
+			if err == nil && protocol.KindOf(k.channel).IsPresence() {
+				local := make([]LocalMember, 0, len(s.members))
+				for _, m := range s.members {
+					local = append(local, *m)
+				}
+				err = h.presence.Sync(ctx, k.app, k.channel, local)
+			}
+			if err != nil {
+				ok = false
+				continue
+			}
+			s.dirty = false
+			if s.subscriptions <= 0 && len(s.members) == 0 {
+				delete(sh.shares, k)
+			}
+		}
+	})
+	return ok
+}
+
+// reconcile reads every local presence channel's members and tells local
+// sockets exactly the difference from their view.
+func (h *Hub) reconcile() {
+	changed := 0
+	for _, a := range h.apps {
+		a.mu.RLock()
+		var chans []*Channel
+		for _, ch := range a.channels {
+			if ch.kind.IsPresence() {
+				chans = append(chans, ch)
+			}
+		}
+		a.mu.RUnlock()
+		for _, ch := range chans {
+			n, err := h.reconcileChannel(a, ch)
+			if err != nil {
+				log.Printf("scaling: reading the members of %s failed: %v; retried on the next heartbeat", ch.name, err)
+				return
+			}
+			changed += n
+		}
+	}
+	log.Printf("scaling: presence reconciled with Redis (%d member changes told to local sockets)", changed)
+}
+
+func (h *Hub) reconcileChannel(a *App, ch *Channel) (int, error) {
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		list, err := h.presence.Members(ctx, a.ID, ch.name)
+		cancel()
+		if err != nil {
+			h.requestResync()
+			return 0, err
+		}
+		ch.mu.Lock()
+		if list.Version < ch.viewVersion && attempt < 3 {
+			// Newer news arrived while reading: read again.
+			ch.mu.Unlock()
+			continue
+		}
+		n := a.applyTruthLocked(ch, list)
+		ch.mu.Unlock()
+		return n, nil
+	}
+}
+
+// applyTruthLocked makes the view exactly list, telling local sockets each
+// difference once. It returns how many it told.
+func (a *App) applyTruthLocked(ch *Channel, list PresenceList) int {
+	truth := decodeMembers(list.Members)
+	var gone, added []string
+	for id := range ch.view {
+		if _, ok := truth[id]; !ok {
+			gone = append(gone, id)
+		}
+	}
+	for id := range truth {
+		if _, ok := ch.view[id]; !ok {
+			added = append(added, id)
+		}
+	}
+	sort.Strings(gone)
+	sort.Strings(added)
+	for _, id := range gone {
+		a.viewRemoveLocked(ch, id)
+	}
+	for _, id := range added {
+		a.viewAddLocked(ch, truth[id])
+	}
+	ch.viewLoaded = true
+	ch.early = nil
+	ch.viewVersion = max(ch.viewVersion, list.Version)
+	return len(gone) + len(added)
 }

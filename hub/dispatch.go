@@ -65,7 +65,7 @@ func (d *dispatcher) drain() {
 			if s == it.except {
 				continue
 			}
-			if special && !s.admits(it) {
+			if (special || s.joining > 0) && !s.admits(it) {
 				continue
 			}
 			d.stage(s, it.frame)

@@ -30,13 +30,26 @@ type Options struct {
 	Loops int
 	// Frame wraps a payload in a WebSocket text frame, once per broadcast.
 	Frame func(payload []byte) []byte
-	// Bus carries publishes to every node; nil means a LocalBus. A
-	// *RedisCluster also shares presence, cache and occupancy.
+	// Bus carries publishes to every node; nil means a LocalBus.
 	Bus Bus
 	// Cache keeps cache channels' last events; nil means a MemoryCache.
 	Cache EventCache
+	// Presence is presence membership; nil means a MemoryPresence.
+	Presence Presence
+	// Occupancy counts subscriptions and sockets; nil means a MemoryOccupancy.
+	Occupancy Occupancy
+	// Liveness tracks the nodes; nil means a MemoryLiveness.
+	Liveness Liveness
+	// SettleTime is how long a node waits after registering its members
+	// again (after a Redis outage) before it corrects its sockets' member
+	// lists; every node must have registered again by then (2 s).
+	SettleTime time.Duration
 	// NodeID names this node on the bus; random when empty.
 	NodeID string
+	// Clock is this node's wall clock (time.Now when nil). Nothing shared
+	// between nodes reads it: liveness runs on the store's clock, so nodes
+	// whose clocks disagree still agree on who is alive.
+	Clock func() time.Time
 	// Logf receives debug lines when set.
 	Logf func(format string, args ...any)
 }
@@ -54,12 +67,22 @@ type Hub struct {
 	done    chan struct{}
 	closed  sync.Once
 	rlog    rateLog
-	cluster *RedisCluster // nil on a single node
 	nodeID  string
-	// offline remembers presence news this node could only tell its own
-	// sockets while Redis was down.
-	offline offlineNews
+
+	presence  Presence
+	occupancy Occupancy
+	liveness  Liveness
+	work      *workers
+	// inline: the shared state never blocks, so it is called in place.
+	inline   bool
+	resyncs  chan struct{}
+	stop     chan struct{}
+	resyncWG sync.WaitGroup
 }
+
+// joinWorkers is how many ordered workers run joins and leaves; the Redis
+// client pipelines their round trips together.
+const joinWorkers = 32
 
 // New builds a hub for the given apps.
 func New(apps []AppConfig, opts Options) (*Hub, error) {
@@ -97,12 +120,6 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 	if h.bus == nil {
 		h.bus = NewLocalBus()
 	}
-	if rc, ok := h.bus.(*RedisCluster); ok {
-		h.cluster = rc
-		rc.snapshot = h.snapshot
-		rc.presenceMessage = h.presenceMessage
-		rc.resync = h.resync
-	}
 	h.cache = opts.Cache
 	if h.cache == nil {
 		h.cache = NewMemoryCache()
@@ -111,8 +128,43 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 	for i := 0; i < cacheReaders; i++ {
 		go h.readLoop()
 	}
+	h.presence, h.occupancy, h.liveness = opts.Presence, opts.Occupancy, opts.Liveness
+	if h.presence == nil {
+		h.presence = NewMemoryPresence()
+	}
+	if h.occupancy == nil {
+		h.occupancy = NewMemoryOccupancy()
+	}
+	if h.liveness == nil {
+		h.liveness = MemoryLiveness{}
+	}
+	if h.opts.SettleTime <= 0 {
+		h.opts.SettleTime = 2 * time.Second
+	}
+	_, presenceInline := h.presence.(inline)
+	_, occupancyInline := h.occupancy.(inline)
+	h.inline = presenceInline && occupancyInline
+	h.work = newWorkers(joinWorkers)
+	h.resyncs = make(chan struct{}, 1)
+	h.stop = make(chan struct{})
+	h.resyncWG.Add(1)
+	go h.resyncLoop()
 	if err := h.bus.Start(h.nodeID, h.receive); err != nil {
 		h.closed.Do(func() { close(h.done) })
+		return nil, err
+	}
+	if err := h.presence.Start(h.nodeID, h.applyNews); err != nil {
+		return nil, err
+	}
+	if err := h.occupancy.Start(h.nodeID, func(app string) int {
+		if a := h.apps[app]; a != nil {
+			return a.Connections()
+		}
+		return 0
+	}); err != nil {
+		return nil, err
+	}
+	if err := h.liveness.Start(h.nodeID, LivenessHooks{Reap: h.reap, Resync: h.requestResync}); err != nil {
 		return nil, err
 	}
 	return h, nil
@@ -166,8 +218,15 @@ func (h *Hub) offLoop(fn func()) bool {
 	}
 }
 
-// Close stops the bus.
+// Close finishes queued joins and leaves, leaves the cluster (this node's
+// members leave at once) and stops.
 func (h *Hub) Close() error {
+	h.work.close()
+	close(h.stop)
+	h.resyncWG.Wait()
+	_ = h.liveness.Close()
+	_ = h.presence.Close()
+	_ = h.occupancy.Close()
 	err := h.bus.Close()
 	h.closed.Do(func() { close(h.done) })
 	return err
@@ -181,6 +240,13 @@ func (h *Hub) Sweep(now time.Time) {
 	if s, ok := h.cache.(interface{ Sweep(time.Time) }); ok {
 		s.Sweep(now)
 	}
+}
+
+func (h *Hub) now() time.Time {
+	if h.opts.Clock != nil {
+		return h.opts.Clock()
+	}
+	return time.Now()
 }
 
 func (h *Hub) logf(format string, args ...any) {

@@ -5,61 +5,83 @@ import "github.com/redis/rueidis"
 // Presence lives in four keys per channel (see presenceKeys): which node
 // holds how many sockets of a user ("uid\x1fnode" -> count), on how many nodes
 // each user is (uid -> n), each user's member JSON (uid -> json), and a
-// version bumped on every join or leave of a user. A user is added when the
-// first node gains them and removed when the last node loses them, so
-// member_added/member_removed happen once per cluster; the version lets a
-// socket drop news already included in the member list it was sent.
+// version bumped on every change of the user set. The script that changes
+// the set also publishes the news, so news goes out exactly once per
+// change and in version order. A version starts from Redis's clock in
+// microseconds, so it keeps growing when a channel empties and comes back
+// or Redis restarts empty.
+const presenceLuaPrelude = `
+local function bump(vkey)
+  if redis.call('EXISTS', vkey) == 0 then
+    local t = redis.call('TIME')
+    redis.call('SET', vkey, t[1] .. string.format('%06d', tonumber(t[2])))
+  end
+  return redis.call('INCR', vkey)
+end
+local function announce(newsch, app, ch, uid, member, added, v)
+  redis.call('PUBLISH', newsch, cjson.encode({a = app, c = ch, u = uid, m = member, t = added, v = string.format('%.0f', v)}))
+end
+`
 
-// joinScript: KEYS held, users, info, nodeChannels, version; ARGV uid, node,
-// member, channel. Returns {first (0|1), version, member JSON...}.
-var joinScript = rueidis.NewLuaScript(`
+// presenceJoinScript: KEYS held, users, info, nodeChannels, version; ARGV
+// uid, node, member, channel, app, news channel, max users (0: none).
+// Returns {version, member JSON...}, or {"full"} when a new user would take
+// the channel past max.
+var presenceJoinScript = rueidis.NewLuaScript(presenceLuaPrelude + `
+local max = tonumber(ARGV[7])
+if max > 0 and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 and redis.call('HLEN', KEYS[2]) >= max then
+  return {'full'}
+end
 local field = ARGV[1] .. '\31' .. ARGV[2]
 local c = redis.call('HINCRBY', KEYS[1], field, 1)
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
 redis.call('SADD', KEYS[4], ARGV[4])
-local first = 0
 if c == 1 and redis.call('HINCRBY', KEYS[2], ARGV[1], 1) == 1 then
-  first = 1
-  redis.call('INCR', KEYS[5])
+  announce(ARGV[6], ARGV[5], ARGV[4], ARGV[1], ARGV[3], true, bump(KEYS[5]))
 end
-local out = {first, tonumber(redis.call('GET', KEYS[5]) or '0')}
+local out = {redis.call('GET', KEYS[5]) or '0'}
 for _, v in ipairs(redis.call('HVALS', KEYS[3])) do out[#out + 1] = v end
 return out
 `)
 
-// leaveScript: KEYS held, users, info, version, nodes; ARGV uid, node, app
-// key base, channel. Returns {member JSON, version} when the user left the
-// channel cluster-wide, else {}. When the channel empties its keys go, so
-// per-room channels do not pile up in Redis.
-var leaveScript = rueidis.NewLuaScript(`
+// presenceLeaveScript: KEYS held, users, info, version, nodes; ARGV uid,
+// node, app key base, channel, app, news channel. When the channel empties
+// its keys go, so per-room channels do not pile up in Redis.
+var presenceLeaveScript = rueidis.NewLuaScript(presenceLuaPrelude + `
 local field = ARGV[1] .. '\31' .. ARGV[2]
 local c = redis.call('HINCRBY', KEYS[1], field, -1)
-if c > 0 then return {} end
+if c > 0 then return 0 end
 redis.call('HDEL', KEYS[1], field)
-if c < 0 then return {} end
-if redis.call('HINCRBY', KEYS[2], ARGV[1], -1) > 0 then return {} end
+if c < 0 then return 0 end
+if redis.call('HINCRBY', KEYS[2], ARGV[1], -1) > 0 then return 0 end
 local m = redis.call('HGET', KEYS[3], ARGV[1]) or ''
 redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
-local v = redis.call('INCR', KEYS[4])
+announce(ARGV[6], ARGV[5], ARGV[4], ARGV[1], m, false, bump(KEYS[4]))
 if redis.call('HLEN', KEYS[2]) == 0 then
   redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
   for _, n in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
     redis.call('SREM', ARGV[3] .. ':node:' .. n .. ':presence', ARGV[4])
   end
 end
-return {m, v}
+return 1
 `)
 
-// syncScript makes Redis agree with one node's sockets on one channel, after
-// Redis came back: KEYS held, users, info, nodeChannels, version; ARGV node,
-// channel, then uid, count, member triples. Returns {kind, member, version}
-// triples, kind "+" for a user added and "-" for one removed.
-var syncScript = rueidis.NewLuaScript(`
+// presenceListScript: KEYS info, version. Returns {version, member JSON...}
+// read together.
+var presenceListScript = rueidis.NewLuaScript(`
+local out = {redis.call('GET', KEYS[2]) or '0'}
+for _, v in ipairs(redis.call('HVALS', KEYS[1])) do out[#out + 1] = v end
+return out
+`)
+
+// presenceSyncScript makes Redis agree with one node's sockets on one
+// channel: KEYS held, users, info, nodeChannels, version; ARGV node, channel,
+// app, news channel, then uid, count, member triples.
+var presenceSyncScript = rueidis.NewLuaScript(presenceLuaPrelude + `
 local suffix = '\31' .. ARGV[1]
 local want = {}
-for i = 3, #ARGV, 3 do want[ARGV[i]] = i end
-local out = {}
+for i = 5, #ARGV, 3 do want[ARGV[i]] = i end
 for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
   if string.sub(field, -#suffix) == suffix then
     local uid = string.sub(field, 1, #field - #suffix)
@@ -69,7 +91,7 @@ for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
         local m = redis.call('HGET', KEYS[3], uid) or ''
         redis.call('HDEL', KEYS[2], uid)
         redis.call('HDEL', KEYS[3], uid)
-        out[#out + 1] = '-'; out[#out + 1] = m; out[#out + 1] = redis.call('INCR', KEYS[5])
+        announce(ARGV[4], ARGV[3], ARGV[2], uid, m, false, bump(KEYS[5]))
       end
     end
   end
@@ -80,21 +102,18 @@ for uid, i in pairs(want) do
   redis.call('HSET', KEYS[1], field, ARGV[i + 1])
   redis.call('HSET', KEYS[3], uid, ARGV[i + 2])
   if old <= 0 and redis.call('HINCRBY', KEYS[2], uid, 1) == 1 then
-    out[#out + 1] = '+'; out[#out + 1] = ARGV[i + 2]; out[#out + 1] = redis.call('INCR', KEYS[5])
+    announce(ARGV[4], ARGV[3], ARGV[2], uid, ARGV[i + 2], true, bump(KEYS[5]))
   end
 end
 if next(want) ~= nil then redis.call('SADD', KEYS[4], ARGV[2]) else redis.call('SREM', KEYS[4], ARGV[2]) end
-return out
+return 0
 `)
 
-// reapScript removes a dead node's presence, once: the caller that wins the
-// ZREM does the work. KEYS nodes; ARGV node, prefix, app ids... Returns
-// {app, channel, member JSON, version} for users who left cluster-wide.
-var reapScript = rueidis.NewLuaScript(`
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return {} end
+// presenceReapScript removes a dead node's presence; running it again
+// finds nothing. ARGV node, prefix, news channel, app ids...
+var presenceReapScript = rueidis.NewLuaScript(presenceLuaPrelude + `
 local node, prefix, suffix = ARGV[1], ARGV[2], '\31' .. ARGV[1]
-local out = {}
-for a = 3, #ARGV do
+for a = 4, #ARGV do
   local app = ARGV[a]
   local base = prefix .. ':' .. app
   local setKey = base .. ':node:' .. node .. ':presence'
@@ -106,17 +125,98 @@ for a = 3, #ARGV do
         local uid = string.sub(field, 1, #field - #suffix)
         redis.call('HDEL', held, field)
         if redis.call('HINCRBY', users, uid, -1) <= 0 then
-          out[#out + 1] = app
-          out[#out + 1] = ch
-          out[#out + 1] = redis.call('HGET', info, uid) or ''
-          out[#out + 1] = redis.call('INCR', version)
+          local m = redis.call('HGET', info, uid) or ''
           redis.call('HDEL', users, uid)
           redis.call('HDEL', info, uid)
+          announce(ARGV[3], app, ch, uid, m, false, bump(version))
         end
       end
     end
+    if redis.call('HLEN', users) == 0 then redis.call('DEL', held, users, info, version) end
   end
-  redis.call('DEL', setKey, base .. ':node:' .. node .. ':channels', base .. ':node:' .. node .. ':conns')
+  redis.call('DEL', setKey)
+end
+return 0
+`)
+
+// Occupancy is a hash of subscription counts per app (channel -> n) and one
+// per node; one script changes both, so the app's counts are always the sum
+// of the nodes' shares and a dead node's share can be taken out exactly.
+
+// occupancyAddScript: KEYS app counts, node counts; ARGV channel, delta.
+var occupancyAddScript = rueidis.NewLuaScript(`
+local delta = tonumber(ARGV[2])
+local n = redis.call('HINCRBY', KEYS[2], ARGV[1], delta)
+if n < 0 then
+  -- Its increment was lost in an outage: the share is repaired by a sync.
+  redis.call('HINCRBY', KEYS[2], ARGV[1], -delta)
+  return 0
+end
+if n == 0 then redis.call('HDEL', KEYS[2], ARGV[1]) end
+if redis.call('HINCRBY', KEYS[1], ARGV[1], delta) <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 1
+`)
+
+// occupancySyncScript sets a node's share of one channel: KEYS app counts,
+// node counts; ARGV channel, count.
+var occupancySyncScript = rueidis.NewLuaScript(`
+local n = tonumber(ARGV[2])
+local old = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if n > 0 then redis.call('HSET', KEYS[2], ARGV[1], n) else redis.call('HDEL', KEYS[2], ARGV[1]) end
+if n ~= old and redis.call('HINCRBY', KEYS[1], ARGV[1], n - old) <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+`)
+
+// occupancyReapScript removes a node's whole share: KEYS app counts, node
+// counts, connection counts; ARGV node.
+var occupancyReapScript = rueidis.NewLuaScript(`
+local old = redis.call('HGETALL', KEYS[2])
+for i = 1, #old, 2 do
+  if redis.call('HINCRBY', KEYS[1], old[i], -tonumber(old[i + 1])) <= 0 then redis.call('HDEL', KEYS[1], old[i]) end
+end
+redis.call('DEL', KEYS[2])
+redis.call('HDEL', KEYS[3], ARGV[1])
+return 0
+`)
+
+// livenessBeatScript marks a node alive by Redis's clock and lists nodes
+// whose last beat is older than the timeout. KEYS nodes, epoch, last beat,
+// grace; ARGV node, timeout ms, a fresh epoch token, stall ms. Returns
+// {newly added (0|1), epoch, dead nodes...}; the epoch changes only when
+// Redis lost its data. When nobody beat for longer than stall ms, Redis
+// itself was stopped or unreachable: every node's beats were late, so
+// nobody is reaped until a full timeout has passed since.
+var livenessBeatScript = rueidis.NewLuaScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local added = redis.call('ZADD', KEYS[1], now, ARGV[1])
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  redis.call('SET', KEYS[2], ARGV[3])
+  epoch = ARGV[3]
+end
+local out = {added, epoch}
+local last = tonumber(redis.call('GET', KEYS[3]) or '0')
+redis.call('SET', KEYS[3], string.format('%.0f', now))
+if last == 0 or now - last > tonumber(ARGV[4]) then
+  redis.call('SET', KEYS[4], string.format('%.0f', now + tonumber(ARGV[2])))
+end
+if now < tonumber(redis.call('GET', KEYS[4]) or '0') then return out end
+for _, n in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', now - tonumber(ARGV[2])))) do
+  if n ~= ARGV[1] then out[#out + 1] = n end
 end
 return out
+`)
+
+// livenessForgetScript drops a reaped node from the node set unless it beat
+// again meanwhile. KEYS nodes; ARGV node, timeout ms (0: drop anyway).
+var livenessForgetScript = rueidis.NewLuaScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and (tonumber(ARGV[2]) == 0 or tonumber(score) < now - tonumber(ARGV[2])) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
 `)

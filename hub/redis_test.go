@@ -56,12 +56,12 @@ func startRedisProcess(t *testing.T) (string, *os.Process) {
 
 func redisClient(t *testing.T, addr string) rueidis.Client {
 	t.Helper()
-	c, err := NewRedisClient(RedisConfig{URL: "redis://" + addr + "/0"})
+	c, err := NewRedisConn(RedisConfig{URL: "redis://" + addr + "/0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.Close)
-	return c
+	t.Cleanup(c.client.Close)
+	return c.client
 }
 
 func TestRedisBusContract(t *testing.T) {
@@ -71,16 +71,19 @@ func TestRedisBusContract(t *testing.T) {
 	})
 }
 
-func TestRedisClusterBusContract(t *testing.T) {
+// The bus a node really runs: the one NewRedisShared wires to the node's
+// connection.
+func TestRedisSharedBusContract(t *testing.T) {
 	addr := startRedis(t)
 	n := 0
 	BusContract(t, 3, func(t *testing.T) Bus {
 		n++
-		rc, err := NewRedisCluster(RedisConfig{URL: "redis://" + addr + "/0", Prefix: fmt.Sprintf("cluster-%s", t.Name())}, []string{"a", "app"}, fmt.Sprintf("node-%d", n))
+		conn, err := NewRedisConn(RedisConfig{URL: "redis://" + addr + "/0", Prefix: fmt.Sprintf("contract-%s", t.Name())})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return rc
+		t.Cleanup(conn.client.Close)
+		return NewRedisShared(conn, []string{"a", "app"}).Bus
 	})
 }
 
@@ -94,11 +97,13 @@ func TestRedisCacheContract(t *testing.T) {
 func TestRedisPrefixesAreIsolated(t *testing.T) {
 	addr := startRedis(t)
 	got := make(chan string, 10)
-	mk := func(prefix string) *RedisCluster {
-		rc, err := NewRedisCluster(RedisConfig{URL: "redis://" + addr + "/0", Prefix: prefix}, []string{"app"}, prefix)
+	mk := func(prefix string) Bus {
+		conn, err := NewRedisConn(RedisConfig{URL: "redis://" + addr + "/0", Prefix: prefix})
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(conn.client.Close)
+		rc := NewRedisShared(conn, []string{"app"}).Bus
 		if err := rc.Start(prefix, func(m Message) { got <- prefix + ":" + string(m.Payload) }); err != nil {
 			t.Fatal(err)
 		}

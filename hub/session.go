@@ -3,6 +3,7 @@ package hub
 import (
 	"bytes"
 	"context"
+	"errors"
 	"time"
 
 	"github.com/resound/resound/protocol"
@@ -20,6 +21,9 @@ type Session struct {
 	// byName indexes subs by channel name once there are many (see
 	// subscriptions.go); nil for the usual handful.
 	byName map[string]int32
+	// joining counts subscriptions waiting for the shared state; while
+	// any does, the dispatcher asks admits about every delivery.
+	joining int
 
 	// Dispatcher state: frames waiting for this loop's flush.
 	pending      [][]byte
@@ -36,11 +40,14 @@ type subscription struct {
 	name   string
 	ch     *Channel
 	member *protocol.Member // presence only
-	// version is the presence version the member list sent to this socket
+	// version is the view seq the member list sent to this socket
 	// reflected; older presence news is not delivered.
 	version int64
-	// join is set while Redis is asked about this presence subscription.
+	// join is set while the shared state registers this subscription.
 	join *pendingJoin
+	// reg says whether the shared state took the subscription; only its
+	// worker reads and writes it, in order.
+	reg *registration
 	// replayed is the cached frame sent on subscribing; its broadcast copy,
 	// if still queued, is not sent again.
 	replayed []byte
@@ -52,9 +59,13 @@ type subscription struct {
 	awaitingReplay bool
 }
 
-// pendingJoin is a presence subscription waiting for Redis. The socket is
-// already in the channel so nothing published meanwhile is lost: it is held
-// here and sent after subscription_succeeded.
+// registration is whether the shared state took a subscription.
+type registration struct{ done bool }
+
+// pendingJoin is a subscription waiting for the shared state (so that once
+// it is confirmed every node counts it). The socket is already in the
+// channel so nothing published meanwhile is lost: it is held here and sent
+// after subscription_succeeded.
 type pendingJoin struct {
 	cancelled bool
 	held      []heldFrame
@@ -65,8 +76,8 @@ type heldFrame struct {
 	version int64
 }
 
-// maxHeldFrames bounds what a pending join holds; a join takes one Redis
-// round trip, so this is only reached by a flood.
+// maxHeldFrames bounds what a pending join holds; a join takes a round trip
+// or two, so this is only reached by a flood.
 const maxHeldFrames = 1024
 
 // admits decides whether traffic on a presence or cache channel reaches this
@@ -89,10 +100,8 @@ func (s *Session) admits(it *delivery) bool {
 		}
 		sub.awaitingReplay = false
 	}
-	if !it.ch.kind.IsPresence() {
-		return true
-	}
-	if it.exceptUser != "" && sub.member != nil && sub.member.ID == it.exceptUser {
+	presence := it.ch.kind.IsPresence()
+	if presence && it.exceptUser != "" && sub.member != nil && sub.member.ID == it.exceptUser {
 		return false
 	}
 	if sub.join != nil {
@@ -101,17 +110,14 @@ func (s *Session) admits(it *delivery) bool {
 		}
 		return false
 	}
-	return it.version == 0 || it.version > sub.version
+	return !presence || it.version == 0 || it.version > sub.version
 }
 
 // Open admits a socket to the app. It returns the session, or a Pusher
 // error code and message when the app is over its connection quota.
 func (h *Hub) Open(a *App, loop int, out Outbox) (*Session, int, string) {
 	if max := a.MaxConnections; max > 0 {
-		others := 0
-		if rc := h.cluster; rc != nil {
-			others = rc.remoteConnections(a.ID)
-		}
+		others := h.occupancy.OtherConnections(a.ID)
 		if a.connections.Add(1)+int64(others) > int64(max) {
 			a.connections.Add(-1)
 			return nil, protocol.ErrOverQuota, "Application is over connection quota: max_connections is " + itoa(max)
@@ -259,116 +265,159 @@ func (s *Session) subscribe(data []byte) {
 		m = &mem
 	}
 	ch := a.join(name, kind, s)
-	if m == nil {
-		a.hub.logf("socket %s subscribed to %q (auth ok)", s.ID, name)
-		s.sendSucceeded(s.addSub(subscription{name: name, ch: ch}))
-		s.replayCache(ch)
-		return
-	}
-	first, version, ok := a.admitMember(ch, *m)
-	if !ok {
-		a.leave(ch, s)
-		s.refuseOverLimit(name, presenceFullMessage(name, a.MaxPresenceMembersPerChannel), 403)
-		return
-	}
 	a.hub.logf("socket %s subscribed to %q (auth ok)", s.ID, name)
-	i := s.addSub(subscription{name: name, ch: ch, member: m})
-	a.trackUser(m.ID, s, 1)
-	if a.hub.cluster != nil {
-		s.joinCluster(i, first)
-		return
+	pj, reg := &pendingJoin{}, &registration{}
+	s.addSub(subscription{name: name, ch: ch, member: m, join: pj, reg: reg})
+	s.joining++
+	if m != nil {
+		a.trackUser(m.ID, s, 1)
+		ch.addMember(*m)
 	}
-	if first {
-		a.broadcastLocal(ch, protocol.MemberAdded(name, m.IDJSON, m.Info), s, m.ID, version)
+	if !s.register(ch, m, pj, reg) {
+		s.drop(s.indexOfJoin(pj), false)
+		s.send(protocol.SubscriptionError(name, "ServerBusy", "The server is too busy to take subscriptions right now: retry", 503))
 	}
-	s.sendSucceeded(i)
-	s.replayCache(ch)
 }
 
-// joinCluster registers the presence member of s.subs[i] in Redis off the
-// loop, then finishes the subscription back on it. While Redis is down the
-// member is served from this node's view alone (firstHere says whether the
-// user is new here) and registered when Redis returns.
-func (s *Session) joinCluster(i int, firstHere bool) {
+// register records the subscription in the shared state off the loop, then
+// confirms it on the loop: once confirmed, every node counts it.
+func (s *Session) register(ch *Channel, m *protocol.Member, pj *pendingJoin, reg *registration) bool {
 	a := s.app
-	rc := a.hub.cluster
-	pj := &pendingJoin{}
-	s.subs[i].join = pj
-	ch, m := s.subs[i].ch, *s.subs[i].member
-	name, js := ch.name, memberJSON(m)
-	queued := rc.run(func() {
-		first, version, members, err := rc.join(a.ID, name, m.ID, js)
-		s.runOnLoop(func() {
-			if pj.cancelled || s.closed {
-				if err == nil {
-					rc.run(func() { a.leaveCluster(name, m, false) })
-				}
+	h := a.hub
+	var member protocol.Member
+	var js string
+	if m != nil {
+		member, js = *m, memberJSON(*m)
+	}
+	op := func(sh *share) {
+		ctx := context.Background()
+		if m != nil {
+			list, err := h.presence.Join(ctx, a.ID, ch.name, member.ID, js, a.MaxPresenceMembersPerChannel)
+			switch {
+			case errors.Is(err, ErrPresenceFull):
+				h.onLoop(s, func() { s.refuseFull(ch, pj) })
 				return
+			case err != nil:
+				sh.dirty = true
+				a.joinedOffline(ch, member)
+			default:
+				a.loadView(ch, list)
 			}
-			sub := s.subOn(ch)
-			if sub == nil || sub.join != pj {
-				return
+			if sh.members == nil {
+				sh.members = map[string]*LocalMember{}
 			}
-			sub.join = nil
-			if err != nil {
-				if firstHere {
-					a.broadcastLocal(ch, protocol.MemberAdded(name, m.IDJSON, m.Info), s, m.ID, 0)
-					a.hub.offline.note(a.ID, name, m, true)
-				}
-				data, _ := ch.presenceData()
-				s.send(protocol.PresenceSucceeded(name, data))
+			if lm := sh.members[member.ID]; lm != nil {
+				lm.Sockets++
+				lm.Member = js
 			} else {
-				sub.version = version
-				if first {
-					_ = a.hub.bus.Publish(Message{Kind: KindEvent, AppID: a.ID, Channel: name, ExceptSocket: s.ID, UserID: m.ID,
-						Version: version, Payload: protocol.MemberAdded(name, m.IDJSON, m.Info), Origin: a.hub.nodeID})
-				}
-				s.send(protocol.PresenceSucceeded(name, presenceFromJSON(members)))
+				sh.members[member.ID] = &LocalMember{UserID: member.ID, Sockets: 1, Member: js}
 			}
-			var frames [][]byte
-			for _, h := range pj.held {
-				if h.version == 0 || h.version > sub.version {
-					frames = append(frames, h.frame)
-				}
-			}
-			if len(frames) > 0 {
-				s.out.Send(frames...)
-			}
-			s.replayCache(ch, frames...)
-		})
-	})
-	if !queued {
-		s.unsubscribeAt(s.subIndex(name))
-		s.send(protocol.SubscriptionError(name, "ServerBusy", "The server is too busy to join presence channels right now: retry", 503))
+		}
+		sh.subscriptions++
+		if h.occupancy.Add(ctx, a.ID, ch.name, 1) != nil {
+			sh.dirty = true
+		}
+		reg.done = true
+		h.onLoop(s, func() { s.confirm(ch, pj) })
+	}
+	if h.inline {
+		h.work.now(a.ID, ch.name, op)
+		return true
+	}
+	return h.work.join(a.ID, ch.name, op)
+}
+
+// onLoop runs fn on the loop of s: at once when the shared state is called
+// in place (already on that loop), else queued to it.
+func (h *Hub) onLoop(s *Session, fn func()) {
+	if h.inline {
+		fn()
+		return
+	}
+	s.runOnLoop(fn)
+}
+
+// refuseFull answers a presence join the channel had no room for; nothing
+// of it was registered.
+func (s *Session) refuseFull(ch *Channel, pj *pendingJoin) {
+	if pj.cancelled || s.closed {
+		return
+	}
+	if i := s.indexOfJoin(pj); i >= 0 {
+		s.drop(i, false)
+		s.refuseOverLimit(ch.name, presenceFullMessage(ch.name, s.app.MaxPresenceMembersPerChannel), 403)
 	}
 }
 
-// leaveCluster removes one socket of a user from a presence channel in
-// Redis and announces the user's departure when it was their last socket
-// anywhere. It runs on the cluster's work goroutine. While Redis is down a
-// user whose last socket here left (lastHere) is announced to this node's
-// sockets now and to the others once Redis returns.
-func (a *App) leaveCluster(channel string, m protocol.Member, lastHere bool) {
-	h := a.hub
-	left, version, err := h.cluster.leave(a.ID, channel, m.ID)
-	if err != nil {
-		if lastHere {
-			a.mu.RLock()
-			ch := a.channels[channel]
-			a.mu.RUnlock()
-			if ch != nil {
-				a.broadcastLocal(ch, protocol.MemberRemoved(channel, m.IDJSON), nil, m.ID, 0)
-			}
-			h.offline.note(a.ID, channel, m, false)
+// confirm sends subscription_succeeded (with the member list on presence
+// channels), then what was held meanwhile, then a cache channel's replay.
+func (s *Session) confirm(ch *Channel, pj *pendingJoin) {
+	if pj.cancelled || s.closed {
+		return
+	}
+	i := s.indexOfJoin(pj)
+	if i < 0 {
+		return
+	}
+	sub := &s.subs[i]
+	sub.join = nil
+	s.joining--
+	s.sendSucceeded(i)
+	var frames [][]byte
+	for _, h := range pj.held {
+		if !ch.kind.IsPresence() || h.version == 0 || h.version > sub.version {
+			frames = append(frames, h.frame)
 		}
+	}
+	if len(frames) > 0 {
+		s.out.Send(frames...)
+	}
+	s.replayCache(ch, frames...)
+}
+
+func (s *Session) indexOfJoin(pj *pendingJoin) int {
+	for i := range s.subs {
+		if s.subs[i].join == pj {
+			return i
+		}
+	}
+	return -1
+}
+
+// unregister undoes register off the loop, in order with it.
+func (a *App) unregister(ch *Channel, m *protocol.Member, reg *registration) {
+	h := a.hub
+	var uid string
+	if m != nil {
+		uid = m.ID
+	}
+	op := func(sh *share) {
+		if !reg.done {
+			return // refused as full: nothing to undo
+		}
+		ctx := context.Background()
+		sh.subscriptions--
+		if h.occupancy.Add(ctx, a.ID, ch.name, -1) != nil {
+			sh.dirty = true
+		}
+		if m == nil {
+			return
+		}
+		if lm := sh.members[uid]; lm != nil {
+			if lm.Sockets--; lm.Sockets <= 0 {
+				delete(sh.members, uid)
+			}
+		}
+		if h.presence.Leave(ctx, a.ID, ch.name, uid) != nil {
+			sh.dirty = true
+			a.leftOffline(ch, uid)
+		}
+	}
+	if h.inline {
+		h.work.now(a.ID, ch.name, op)
 		return
 	}
-	if left == "" {
-		return
-	}
-	if msg, ok := h.presenceMessage(presenceChange{app: a.ID, channel: channel, member: left, version: version}); ok {
-		_ = h.bus.Publish(msg)
-	}
+	h.work.leave(a.ID, ch.name, op)
 }
 
 // replayCache sends a cache channel's last event, or pusher:cache_miss: the
@@ -435,68 +484,48 @@ func (s *Session) authFailed(channel, why string) {
 }
 
 // sendSucceeded confirms s.subs[i], with the member list on presence
-// channels (whose version then filters older news).
+// channels (whose seq then filters older news).
 func (s *Session) sendSucceeded(i int) {
-	ch := s.subs[i].ch
+	sub := &s.subs[i]
+	ch := sub.ch
 	if ch.kind.IsPresence() {
-		frame, version := ch.presenceSucceeded(s.app.hub.opts.Frame)
-		if s.app.hub.cluster == nil {
-			s.subs[i].version = version
-		}
+		frame, seq := ch.presenceSucceededWith(sub.member, s.app.hub.opts.Frame)
+		sub.version = seq
 		s.out.Send(frame)
 		return
 	}
 	s.send(protocol.SubscriptionSucceeded(ch.name))
 }
 
-// resendSucceeded answers a repeated subscribe; on a cluster the member
-// list comes from Redis, off the loop.
+// resendSucceeded answers a repeated subscribe from this node's view.
 func (s *Session) resendSucceeded(i int) {
-	rc := s.app.hub.cluster
-	ch := s.subs[i].ch
-	if rc == nil || !ch.kind.IsPresence() {
-		s.sendSucceeded(i)
+	sub := s.subs[i]
+	if sub.ch.kind.IsPresence() {
+		frame, _ := sub.ch.presenceSucceededWith(sub.member, s.app.hub.opts.Frame)
+		s.out.Send(frame)
 		return
 	}
-	a := s.app
-	rc.run(func() {
-		members, err := rc.members(a.ID, ch.name)
-		s.runOnLoop(func() {
-			if s.closed || s.subOn(ch) == nil {
-				return
-			}
-			if err != nil {
-				data, _ := ch.presenceData()
-				s.send(protocol.PresenceSucceeded(ch.name, data))
-				return
-			}
-			s.send(protocol.PresenceSucceeded(ch.name, presenceFromJSON(members)))
-		})
-	})
+	s.send(protocol.SubscriptionSucceeded(sub.ch.name))
 }
 
-func (s *Session) unsubscribeAt(i int) {
+func (s *Session) unsubscribeAt(i int) { s.drop(i, true) }
+
+// drop forgets s.subs[i] here and, when it was registered, in the shared
+// state.
+func (s *Session) drop(i int, registered bool) {
 	sub := s.removeSubAt(i)
 	a := s.app
 	a.leave(sub.ch, s)
-	if sub.member == nil {
-		return
-	}
-	a.trackUser(sub.member.ID, s, -1)
-	lastHere, version := sub.ch.removeMember(sub.member.ID)
 	if sub.join != nil {
-		sub.join.cancelled = true // the join's completion undoes it in Redis
-		return
+		sub.join.cancelled = true
+		s.joining--
 	}
-	if rc := a.hub.cluster; rc != nil {
-		m, name := *sub.member, sub.ch.name
-		if !rc.run(func() { a.leaveCluster(name, m, lastHere) }) {
-			rc.resyncWant.Store(true)
-		}
-		return
+	if sub.member != nil {
+		a.trackUser(sub.member.ID, s, -1)
+		sub.ch.removeMember(sub.member.ID)
 	}
-	if lastHere {
-		a.broadcastLocal(sub.ch, protocol.MemberRemoved(sub.ch.name, sub.member.IDJSON), s, sub.member.ID, version)
+	if registered {
+		a.unregister(sub.ch, sub.member, sub.reg)
 	}
 }
 
@@ -523,7 +552,7 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 		s.send(protocol.Error(protocol.ErrClientEvent, "Client event rejected: subscribe to "+quote(msg.Channel)+" before sending to it"))
 		return
 	}
-	now := time.Now().Unix()
+	now := a.hub.now().Unix()
 	if now != s.windowStart {
 		s.windowStart, s.windowCount = now, 0
 	}

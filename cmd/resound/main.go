@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/resound/resound/engine"
 	"github.com/resound/resound/hub"
@@ -86,12 +87,17 @@ func start(args []string) error {
 		for i, a := range cfg.Apps {
 			ids[i] = a.ID
 		}
-		rc, err := hub.NewRedisCluster(cfg.Scaling, ids, "")
+		conn, err := hub.NewRedisConn(cfg.Scaling)
 		if err != nil {
 			return err
 		}
-		shared.Bus = rc
-		shared.Cache = hub.NewRedisCache(rc.Client(), cfg.Scaling)
+		shared = hub.NewRedisShared(conn, ids)
+	}
+	if skew, err := time.ParseDuration(os.Getenv("RESOUND_TEST_CLOCK_SKEW")); err == nil {
+		// Only tests set it: it shows that nodes with wrong clocks still
+		// agree on who is alive.
+		shared.Clock = func() time.Time { return time.Now().Add(skew) }
+		log.Printf("resound: clock skewed by %v (RESOUND_TEST_CLOCK_SKEW)", skew)
 	}
 	srv, err := engine.New(cfg.Apps, cfg.engineOptions(), shared)
 	if err != nil {

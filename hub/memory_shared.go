@@ -1,0 +1,235 @@
+package hub
+
+import (
+	"context"
+	"sort"
+	"sync"
+)
+
+// MemoryPresence is Presence for one node.
+type MemoryPresence struct {
+	mu       sync.Mutex
+	news     func(MemberNews)
+	channels map[chanKey]map[string]*memoryMember
+	// version is shared by every channel so it only grows, also when a
+	// channel empties and comes back.
+	version int64
+}
+
+type chanKey struct{ app, channel string }
+
+type memoryMember struct {
+	sockets int
+	member  string
+}
+
+// NewMemoryPresence returns an empty Presence for one node.
+func NewMemoryPresence() *MemoryPresence {
+	return &MemoryPresence{channels: map[chanKey]map[string]*memoryMember{}}
+}
+
+func (p *MemoryPresence) Start(_ string, news func(MemberNews)) error {
+	p.mu.Lock()
+	p.news = news
+	p.mu.Unlock()
+	return nil
+}
+
+// change records one user's arrival or departure; the news goes out under
+// the lock so it is delivered in version order.
+func (p *MemoryPresence) change(app, channel, userID, member string, added bool) {
+	p.version++
+	if p.news != nil {
+		p.news(MemberNews{App: app, Channel: channel, UserID: userID, Member: member, Added: added, Version: p.version})
+	}
+}
+
+func (p *MemoryPresence) Join(_ context.Context, app, channel, userID, member string, max int) (PresenceList, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := chanKey{app, channel}
+	users := p.channels[k]
+	if _, known := users[userID]; !known && max > 0 && len(users) >= max {
+		return PresenceList{}, ErrPresenceFull
+	}
+	if users == nil {
+		users = map[string]*memoryMember{}
+		p.channels[k] = users
+	}
+	if m := users[userID]; m != nil {
+		m.sockets++
+		m.member = member
+	} else {
+		users[userID] = &memoryMember{sockets: 1, member: member}
+		p.change(app, channel, userID, member, true)
+	}
+	return p.listLocked(k), nil
+}
+
+func (p *MemoryPresence) Leave(_ context.Context, app, channel, userID string) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.dropLocked(chanKey{app, channel}, userID, 1)
+	return nil
+}
+
+// dropLocked removes n sockets of a user (all when n <= 0).
+func (p *MemoryPresence) dropLocked(k chanKey, userID string, n int) {
+	users := p.channels[k]
+	m := users[userID]
+	if m == nil {
+		return
+	}
+	m.sockets -= n
+	if n > 0 && m.sockets > 0 {
+		return
+	}
+	delete(users, userID)
+	if len(users) == 0 {
+		delete(p.channels, k)
+	}
+	p.change(k.app, k.channel, userID, m.member, false)
+}
+
+func (p *MemoryPresence) listLocked(k chanKey) PresenceList {
+	users := p.channels[k]
+	out := PresenceList{Members: make([]string, 0, len(users)), Version: p.version}
+	for _, m := range users {
+		out.Members = append(out.Members, m.member)
+	}
+	sort.Strings(out.Members)
+	return out
+}
+
+func (p *MemoryPresence) Members(_ context.Context, app, channel string) (PresenceList, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.listLocked(chanKey{app, channel}), nil
+}
+
+func (p *MemoryPresence) Count(_ context.Context, app, channel string) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.channels[chanKey{app, channel}]), nil
+}
+
+func (p *MemoryPresence) Sync(_ context.Context, app, channel string, local []LocalMember) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := chanKey{app, channel}
+	want := map[string]LocalMember{}
+	for _, m := range local {
+		want[m.UserID] = m
+	}
+	for uid := range p.channels[k] {
+		if _, ok := want[uid]; !ok {
+			p.dropLocked(k, uid, 0)
+		}
+	}
+	for _, m := range local {
+		users := p.channels[k]
+		if users == nil {
+			users = map[string]*memoryMember{}
+			p.channels[k] = users
+		}
+		if cur := users[m.UserID]; cur != nil {
+			cur.sockets, cur.member = m.Sockets, m.Member
+			continue
+		}
+		users[m.UserID] = &memoryMember{sockets: m.Sockets, member: m.Member}
+		p.change(app, channel, m.UserID, m.Member, true)
+	}
+	return nil
+}
+
+func (p *MemoryPresence) Registered(_ context.Context, app string) ([]string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for k := range p.channels {
+		if k.app == app {
+			out = append(out, k.channel)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Reap has nothing to do: the only node is this one.
+func (p *MemoryPresence) Reap(context.Context, string) error { return nil }
+
+func (p *MemoryPresence) Close() error {
+	p.mu.Lock()
+	p.news = nil
+	p.mu.Unlock()
+	return nil
+}
+
+func (*MemoryPresence) inline() {}
+
+// MemoryOccupancy is Occupancy for one node.
+type MemoryOccupancy struct {
+	mu     sync.Mutex
+	counts map[string]map[string]int // app -> channel -> subscriptions
+}
+
+// NewMemoryOccupancy returns empty counts for one node.
+func NewMemoryOccupancy() *MemoryOccupancy {
+	return &MemoryOccupancy{counts: map[string]map[string]int{}}
+}
+
+func (o *MemoryOccupancy) Start(string, func(string) int) error { return nil }
+
+func (o *MemoryOccupancy) Add(_ context.Context, app, channel string, delta int) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	m := o.counts[app]
+	if m == nil {
+		m = map[string]int{}
+		o.counts[app] = m
+	}
+	if n := m[channel] + delta; n > 0 {
+		m[channel] = n
+	} else {
+		delete(m, channel)
+	}
+	return nil
+}
+
+// Sync sets the count: on one node, its share is the whole.
+func (o *MemoryOccupancy) Sync(ctx context.Context, app, channel string, n int) error {
+	o.mu.Lock()
+	cur := o.counts[app][channel]
+	o.mu.Unlock()
+	return o.Add(ctx, app, channel, n-cur)
+}
+
+func (o *MemoryOccupancy) Channels(_ context.Context, app string) (map[string]int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make(map[string]int, len(o.counts[app]))
+	for ch, n := range o.counts[app] {
+		out[ch] = n
+	}
+	return out, nil
+}
+
+func (o *MemoryOccupancy) Count(_ context.Context, app, channel string) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.counts[app][channel], nil
+}
+
+func (*MemoryOccupancy) inline() {}
+
+// OtherConnections is zero: there are no other nodes.
+func (o *MemoryOccupancy) OtherConnections(string) int { return 0 }
+
+func (o *MemoryOccupancy) Reap(context.Context, string) error { return nil }
+func (o *MemoryOccupancy) Close() error                       { return nil }
+
+// MemoryLiveness is Liveness for one node: it is always alive.
+type MemoryLiveness struct{}
+
+func (MemoryLiveness) Start(string, LivenessHooks) error { return nil }
+func (MemoryLiveness) Close() error                      { return nil }
