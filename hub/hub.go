@@ -63,11 +63,11 @@ type Hub struct {
 	bus   Bus
 	cache EventCache
 	// reads runs cache reads that a subscribe on an event loop needs.
-	reads   chan func()
-	done    chan struct{}
-	closed  sync.Once
-	rlog    rateLog
-	nodeID  string
+	reads  chan func()
+	done   chan struct{}
+	closed sync.Once
+	rlog   rateLog
+	nodeID string
 
 	presence  Presence
 	occupancy Occupancy
