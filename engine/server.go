@@ -27,17 +27,13 @@ type Options struct {
 	// MaxOutboundBytes is how much unsent data a socket may hold before it is
 	// cut off as a slow consumer (1 MiB).
 	MaxOutboundBytes int
-	// AuthTimestampWindow is how far auth_timestamp may be from now (600 s).
-	AuthTimestampWindow time.Duration
 	// ShutdownGrace bounds a graceful stop (5 s).
 	ShutdownGrace time.Duration
 	// RequestTimeout: an HTTP request's head and body must arrive within it
 	// (10 s), so slowloris clients cannot hold connections.
 	RequestTimeout time.Duration
-	// ExposeStats serves GET /stats (process memory, for benchmarks).
-	ExposeStats bool
-	Debug       bool
-	Logger      *log.Logger
+	Debug          bool
+	Logger         *log.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -52,9 +48,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxOutboundBytes <= 0 {
 		o.MaxOutboundBytes = 1 << 20
-	}
-	if o.AuthTimestampWindow <= 0 {
-		o.AuthTimestampWindow = 600 * time.Second
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 10 * time.Second
@@ -79,7 +72,7 @@ type Server struct {
 	gnet.BuiltinEventEngine
 	opts Options
 	hub  *hub.Hub
-	api  *api
+	http HTTPHandler
 
 	eng      gnet.Engine
 	loopsMu  sync.Mutex
@@ -105,7 +98,6 @@ func New(apps []hub.AppConfig, opts Options, bus hub.Bus) (*Server, error) {
 	}
 	s.hub = h
 	s.maxBody = maxBodyBytes(h)
-	s.api = newAPI(s)
 	return s, nil
 }
 

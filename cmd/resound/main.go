@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	httpapi "github.com/resound/resound/api"
 	"github.com/resound/resound/engine"
 	"github.com/resound/resound/hub"
 )
@@ -94,6 +95,7 @@ func start(args []string) error {
 	if err != nil {
 		return err
 	}
+	srv.HandleHTTP(httpapi.New(srv.Hub(), srv, cfg.apiOptions()))
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
