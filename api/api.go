@@ -112,8 +112,8 @@ type request struct {
 	reply    func(resp []byte, closeAfter bool)
 	deadline time.Time
 	close    bool
-	// method and path are filled once parsed, for the failure log.
-	method, path string
+	// head is the request line as the loop read it, for the failure log.
+	head requestHead
 }
 
 // ServeHTTP implements engine.HTTPHandler. It runs on an event loop and
@@ -129,9 +129,8 @@ func (a *API) ServeHTTP(raw []byte, reply func(resp []byte, closeAfter bool)) {
 			return
 		}
 	}
-	r := &request{raw: raw, reply: reply, deadline: time.Now().Add(a.opts.Timeout), close: head.close}
+	r := &request{raw: raw, reply: reply, deadline: time.Now().Add(a.opts.Timeout), close: head.close, head: head}
 	if !a.cpu.trySubmit(func() { a.serve(r) }) {
-		r.method, r.path = string(head.method), string(head.path)
 		a.answer(r, errorResponse(overloaded("API workers")))
 	}
 }
@@ -150,7 +149,7 @@ func (a *API) health(route string) response {
 // answer writes the response; a 503 that asks to retry is logged.
 func (a *API) answer(r *request, resp response) {
 	if resp.logKind != "" {
-		a.failures.Printf(resp.logKind, "api: %d for %s %s: %s", resp.status, r.method, r.path, firstLine(string(resp.body)))
+		a.failures.Printf(resp.logKind, "api: %d for %q %q: %s", resp.status, r.head.method, r.head.path, firstLine(string(resp.body)))
 	}
 	resp.close = resp.close || r.close
 	r.reply(resp.render(), resp.close)

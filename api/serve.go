@@ -48,10 +48,8 @@ func (a *API) serve(r *request) {
 		a.answer(r, resp)
 		return
 	}
-	r.raw = nil // parsed: the request owns its copy now
 	r.close = r.close || req.Header.ConnectionClose()
-	r.method, r.path = string(req.Header.Method()), string(req.URI().Path())
-	body, call, apiErr := a.handle(&req, r.path)
+	body, call, apiErr := a.handle(&req, string(req.URI().Path()))
 	switch {
 	case apiErr != nil:
 		a.answer(r, errorResponse(apiErr))
