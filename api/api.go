@@ -43,7 +43,7 @@ type Options struct {
 	Workers int
 	// BusWorkers run the part that waits on the bus or cluster state (64).
 	BusWorkers int
-	// Queue is how many requests may wait for each pool (1024); beyond it
+	// Queue is how many requests may wait for each pool (4096); beyond it
 	// requests are answered 503 at once.
 	Queue int
 	// Timeout bounds a request from hand-over to answer (5 s); past it the
@@ -65,7 +65,7 @@ func (o Options) withDefaults() Options {
 		o.BusWorkers = 64
 	}
 	if o.Queue <= 0 {
-		o.Queue = 1024
+		o.Queue = 4096
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second

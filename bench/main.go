@@ -26,6 +26,9 @@ func main() {
 	if isWorker() {
 		workerMain()
 	}
+	if isHealthProbe() {
+		healthProbeMain()
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

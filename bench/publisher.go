@@ -19,6 +19,9 @@ type publishPlan struct {
 	Step      int64
 	KeepAlive bool
 	SourceIPs int
+	// PadBytes adds a string of that many bytes to each event's data, to
+	// make requests slower for the server to verify and parse.
+	PadBytes int
 	// Channels to publish to, round-robin, with each one's subscriber count
 	// so expected deliveries can be summed per successful publish.
 	Channels []string
@@ -119,6 +122,13 @@ func runPublishers(p publishPlan) publishResult {
 				}
 				sent := time.Now()
 				data = appendBenchData(data[:0], sent.UnixNano(), p.Step)
+				if p.PadBytes > 0 {
+					data = append(data[:len(data)-1], `,\"pad\":\"`...)
+					for range p.PadBytes {
+						data = append(data, 'x')
+					}
+					data = append(data, `\"}`...)
+				}
 				body = appendEventBody(body[:0], "bench", chans, data)
 				status, err := c.post(body)
 				local.Request.record(time.Since(sent).Nanoseconds())

@@ -23,8 +23,10 @@ type runResult struct {
 	Steps       []stepResult   `json:"steps,omitempty"`
 	Sweep       *sweepSummary  `json:"sweep,omitempty"`
 	Client      clientSummary  `json:"client"`
-	Errors      []string       `json:"errors,omitempty"`
-	Notes       []string       `json:"notes,omitempty"`
+	// Health is GET /up's latency while the scenario ran (publish --probe-up).
+	Health *latencySummary `json:"health_probe,omitempty"`
+	Errors []string        `json:"errors,omitempty"`
+	Notes  []string        `json:"notes,omitempty"`
 }
 
 type socketSummary struct {
