@@ -13,6 +13,9 @@ func TestMain(m *testing.M) {
 	if isWorker() {
 		workerMain()
 	}
+	if isHealthProbe() {
+		healthProbeMain()
+	}
 	os.Exit(m.Run())
 }
 
@@ -109,4 +112,11 @@ func TestScenariosAgainstFakeServer(t *testing.T) {
 			checkRun(t, "publish", r, err)
 		})
 	}
+	t.Run("publish-probe-up-padded", func(t *testing.T) {
+		r, err := runPublish(smokeOptions(t, "publish", addr, "--probe-up", "20ms", "--pad-bytes", "2000"))
+		checkRun(t, "publish-probe-up", r, err)
+		if r.Health == nil || r.Health.Count == 0 || r.Health.MaxMs <= 0 {
+			t.Errorf("no /up latency measured: %+v", r.Health)
+		}
+	})
 }
