@@ -29,6 +29,7 @@ type options struct {
 	NoKeepAlive      bool
 	ProbeUp          time.Duration
 	PadBytes         int
+	PublishChannel   string
 	Sweep            bool
 	P99Bound         time.Duration
 	MaxSteps         int
@@ -78,6 +79,7 @@ func newFlagSet(o *options, scenario string) *flag.FlagSet {
 	fs.IntVar(&o.SourceIPs, "source-ips", 8, "bind sockets to 127.0.0.2..(2+n-1) (IPv4 loopback targets)")
 	fs.IntVar(&o.Conns, "conns", 4, "HTTP publisher connections")
 	fs.BoolVar(&o.NoKeepAlive, "no-keepalive", false, "publish: new connection per request")
+	fs.StringVar(&o.PublishChannel, "publish-channel", "bench-publish", "publish: channel the events go to (a cache- channel also stores each event)")
 	fs.IntVar(&o.PadBytes, "pad-bytes", 0, "publish: bytes of padding in each event's data (slower to verify and parse; max 90000)")
 	fs.DurationVar(&o.ProbeUp, "probe-up", 0, "publish: time GET /up on a fresh connection at this interval during the run (0 = off)")
 	fs.BoolVar(&o.Sweep, "sweep", false, "fanout/whisper: raise the rate until p99 exceeds --p99")

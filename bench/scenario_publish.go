@@ -21,7 +21,7 @@ func runPublish(o *options) (*runResult, error) {
 	}
 	label := fmt.Sprintf("publish over %d connection(s), %s, %s", o.Conns, mode, rateStr)
 	r := newResult(o, label, map[string]any{"conns": o.Conns, "keepalive": !o.NoKeepAlive, "rate": o.Rate, "duration": o.Duration.String(),
-		"pad_bytes": o.PadBytes, "probe_up": o.ProbeUp.String()})
+		"pad_bytes": o.PadBytes, "channel": o.PublishChannel, "probe_up": o.ProbeUp.String()})
 	start := time.Now()
 	srv0, hasSrv := pidsCPU(o.ServerPIDs)
 	a := snapshot{at: start, client: selfCPU(), server: srv0, hasServer: hasSrv}
@@ -36,7 +36,7 @@ func runPublish(o *options) (*runResult, error) {
 		}
 	}
 	pub := runPublishers(publishPlan{Targets: o.targets, App: o.App, Conns: o.Conns, Rate: o.Rate,
-		Duration: min(o.Duration, o.remaining()), Step: 1, KeepAlive: !o.NoKeepAlive, SourceIPs: o.SourceIPs, PadBytes: o.PadBytes})
+		Duration: min(o.Duration, o.remaining()), Step: 1, KeepAlive: !o.NoKeepAlive, SourceIPs: o.SourceIPs, PadBytes: o.PadBytes, Channel: o.PublishChannel})
 	stop()
 	if probe != nil {
 		h, failed := probe.finish()
