@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -77,9 +78,9 @@ func (p *healthProbe) finish() (latencySummary, int) {
 func isHealthProbe() bool { return os.Getenv(probeEnv) != "" }
 
 func healthProbeMain() {
-	var addr string
-	var every time.Duration
-	if _, err := fmt.Sscanf(os.Getenv(probeEnv), "%s %v", &addr, &every); err != nil || every <= 0 {
+	addr, interval, _ := strings.Cut(os.Getenv(probeEnv), " ")
+	every, err := time.ParseDuration(interval)
+	if err != nil || every <= 0 {
 		fmt.Fprintln(os.Stderr, "bench: bad", probeEnv, os.Getenv(probeEnv))
 		os.Exit(2)
 	}
