@@ -20,6 +20,7 @@ var scenarios = map[string]func(*options) (*runResult, error){
 	"fanout":  runFanout,
 	"whisper": runWhisper,
 	"publish": runPublish,
+	"slow":    runSlow,
 }
 
 func main() {
@@ -41,6 +42,7 @@ scenarios:
   fanout   --n subscribers over --channels; HTTP publishes at --rate; latency and loss (--sweep)
   whisper  presence rooms of --room-size; client events at --rate; latency and loss (--sweep)
   publish  signed HTTP publishes/s over --conns connections (--no-keepalive to compare)
+  slow     --n sockets that never read while events arrive: peak server heap against n x --bound, kernel TCP memory, a fast subscriber's latency
   suite    start bin/resound and run the standard suite into bench/results/
 
 every scenario accepts --smoke for a tiny, seconds-long run; targets must be loopback.`)

@@ -26,6 +26,7 @@ type options struct {
 	InFlight         int
 	SourceIPs        int
 	Conns            int
+	Bound            int
 	NoKeepAlive      bool
 	ProbeUp          time.Duration
 	PadBytes         int
@@ -78,6 +79,7 @@ func newFlagSet(o *options, scenario string) *flag.FlagSet {
 	fs.IntVar(&o.InFlight, "inflight", 512, "max handshakes in flight (all processes together)")
 	fs.IntVar(&o.SourceIPs, "source-ips", 8, "bind sockets to 127.0.0.2..(2+n-1) (IPv4 loopback targets)")
 	fs.IntVar(&o.Conns, "conns", 4, "HTTP publisher connections")
+	fs.IntVar(&o.Bound, "bound", 1<<20, "slow: the server's max_outbound_bytes, to compare peak memory with")
 	fs.BoolVar(&o.NoKeepAlive, "no-keepalive", false, "publish: new connection per request")
 	fs.StringVar(&o.PublishChannel, "publish-channel", "bench-publish", "publish: channel the events go to (a cache- channel also stores each event)")
 	fs.IntVar(&o.PadBytes, "pad-bytes", 0, "publish: bytes of padding in each event's data (slower to verify and parse; max 90000)")
@@ -234,6 +236,7 @@ var scenarioDefaults = map[string]scenarioDefault{
 	"fanout":  {n: 1000, channels: 1, rate: 10, duration: 5 * time.Second},
 	"whisper": {n: 1000, rate: 1000, duration: 5 * time.Second},
 	"publish": {duration: 5 * time.Second},
+	"slow":    {n: 200, rate: 200, duration: 5 * time.Second},
 	"suite":   {duration: 3 * time.Second},
 }
 
@@ -243,6 +246,7 @@ var smokeDefaults = map[string]scenarioDefault{
 	"fanout":  {n: 20, channels: 2, rate: 20, duration: 2 * time.Second},
 	"whisper": {n: 20, rate: 40, duration: 2 * time.Second},
 	"publish": {rate: 200, duration: 2 * time.Second},
+	"slow":    {n: 10, rate: 200, duration: 2 * time.Second},
 	"suite":   {duration: time.Second},
 }
 

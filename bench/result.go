@@ -22,6 +22,7 @@ type runResult struct {
 	Connect     *connectResult `json:"connect,omitempty"`
 	Steps       []stepResult   `json:"steps,omitempty"`
 	Sweep       *sweepSummary  `json:"sweep,omitempty"`
+	Slow        *slowResult    `json:"slow,omitempty"`
 	Client      clientSummary  `json:"client"`
 	// Health is GET /up's latency while the scenario ran (publish --probe-up).
 	Health *latencySummary `json:"health_probe,omitempty"`

@@ -30,6 +30,7 @@ func standardSuite(smoke bool) []suiteStep {
 			{"whisper", "whisper", nil},
 			{"publish-keepalive", "publish", nil},
 			{"publish-no-keepalive", "publish", func(o *options) { o.NoKeepAlive = true }},
+			{"slow", "slow", nil},
 		}
 	}
 	return []suiteStep{
@@ -48,6 +49,7 @@ func standardSuite(smoke bool) []suiteStep {
 		}},
 		{"publish-keepalive", "publish", func(o *options) { o.Conns = 4 }},
 		{"publish-no-keepalive", "publish", func(o *options) { o.Conns = 4; o.NoKeepAlive = true }},
+		{"slow-200", "slow", nil},
 	}
 }
 

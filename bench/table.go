@@ -28,6 +28,9 @@ func printResult(w io.Writer, r *runResult) {
 		fmt.Fprintf(tw, "client RSS (growth)\t%s\t\t%s\t\n", bytesStr(r.Client.RSSPerSock), bytesStr(float64(r.Client.RSSBytes)))
 		tw.Flush()
 	}
+	if r.Slow != nil {
+		printSlow(w, r.Slow)
+	}
 	if c := r.Connect; c != nil {
 		fmt.Fprintf(tw, "opened\tfailed\tseconds\thandshakes/s\tin flight\tp50 ms\tp99 ms\tmax ms\t\n")
 		fmt.Fprintf(tw, "%d\t%d\t%.2f\t%.0f\t%d\t%.2f\t%.2f\t%.2f\t\n", c.Opened, c.Failed, c.Seconds, c.PerSecond, c.InFlight,

@@ -14,9 +14,10 @@ import (
 type connState uint8
 
 const (
-	stateHTTP    connState = iota // no request seen yet, or an API keep-alive connection
-	stateSocket                   // upgraded WebSocket
-	stateClosing                  // close sent, waiting to go
+	stateHTTP      connState = iota // no request seen yet, or an API keep-alive connection
+	stateSocket                     // upgraded WebSocket
+	stateLingering                  // close frame sent; reading and discarding until the client goes
+	stateClosing                    // closed by us, waiting for gnet's OnClose
 )
 
 // conn is everything we keep for one TCP connection; small on purpose, since
@@ -37,9 +38,17 @@ type conn struct {
 	// controlPings: the client pings with WebSocket control frames, so we do too.
 	controlPings bool
 	httpBusy     bool
+	// scan is the progress of framing the current HTTP request.
+	scan requestScan
 
 	fragOp ws.OpCode
 	frag   []byte
+
+	// backlog holds frames gnet is not yet given (see outbound.go).
+	backlog        outbound
+	backlogWatched bool
+	// lingerUntil is the unix second a lingering close gives up waiting.
+	lingerUntil int64
 }
 
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
@@ -47,6 +56,9 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	l := s.loopOf(c)
+	if s.opts.SocketSendBuffer > 0 {
+		_ = c.SetWriteBuffer(s.opts.SocketSendBuffer)
+	}
 	cn := &conn{c: c, srv: s, loop: l, lastSeen: time.Now().Unix()}
 	l.conns[cn] = struct{}{}
 	c.SetContext(cn)
@@ -62,6 +74,7 @@ func (s *Server) OnClose(c gnet.Conn, _ error) gnet.Action {
 	c.SetContext(nil)
 	delete(cn.loop.conns, cn)
 	s.open.Add(-1)
+	cn.backlog.reset()
 	if cn.sess != nil {
 		if s.opts.Debug {
 			s.debugf("socket %s closed", cn.sess.ID)
@@ -83,7 +96,7 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 		return cn.readFrames()
 	case stateHTTP:
 		return cn.readHTTP()
-	default:
+	default: // lingering or closing: the client's bytes no longer matter
 		_, _ = c.Discard(-1)
 		return gnet.None
 	}
@@ -123,38 +136,14 @@ func (cn *conn) refuse(code int, msg string) {
 	cn.Kick(code, msg)
 }
 
-// Send implements hub.Outbox: one write for all frames, and a slow consumer
-// that lets too much pile up is cut off rather than buffered forever.
-func (cn *conn) Send(frames ...[]byte) {
-	if cn.state != stateSocket {
-		return
-	}
-	var err error
-	if len(frames) == 1 {
-		_, err = cn.c.Write(frames[0])
-	} else {
-		_, err = cn.c.Writev(frames)
-	}
-	if err != nil {
-		return
-	}
-	if cn.c.OutboundBuffered() > cn.srv.opts.MaxOutboundBytes {
-		if cn.srv.opts.Debug && cn.sess != nil {
-			cn.srv.debugf("socket %s cut off: over %d bytes unsent (slow consumer)", cn.sess.ID, cn.srv.opts.MaxOutboundBytes)
-		}
-		cn.state = stateClosing
-		_ = cn.c.Close()
-	}
-}
-
-// Kick implements hub.Outbox: pusher:error, a close frame with the code, close.
+// Kick implements hub.Outbox: pusher:error, a close frame with the code, then
+// a lingering close.
 func (cn *conn) Kick(code int, msg string) {
 	if cn.state != stateSocket {
 		return
 	}
 	_, _ = cn.c.Writev([][]byte{textFrame(protocol.Error(code, msg)), closeFrame(ws.StatusCode(code), msg)})
-	cn.state = stateClosing
-	_ = cn.c.Close()
+	cn.linger()
 }
 
 // readFrames parses every complete frame buffered, without copying.
@@ -217,18 +206,17 @@ func (cn *conn) handleFrame(h ws.Header, payload []byte) gnet.Action {
 	case ws.OpPong:
 		return gnet.None
 	case ws.OpClose:
-		code, reason := ws.ParseCloseFrameDataUnsafe(payload)
-		if len(payload) == 1 {
-			return cn.closeWith(ws.StatusProtocolError, "Protocol error: close payload of 1 byte")
-		}
-		if code.Empty() {
+		switch {
+		case len(payload) == 0:
 			_, _ = cn.c.Write(appendFrame(nil, ws.OpClose, nil))
-		} else if err := ws.CheckCloseFrameData(code, reason); err != nil {
-			return cn.closeWith(ws.StatusProtocolError, "Protocol error: "+err.Error())
-		} else {
-			var body [2]byte
-			binary.BigEndian.PutUint16(body[:], uint16(code))
-			_, _ = cn.c.Write(appendFrame(nil, ws.OpClose, body[:]))
+		case len(payload) == 1:
+			return cn.closeWith(ws.StatusProtocolError, "Protocol error: close payload of 1 byte")
+		case !closeCodeAllowed(binary.BigEndian.Uint16(payload)):
+			return cn.closeWith(ws.StatusProtocolError, "Protocol error: close code "+itoa(int(binary.BigEndian.Uint16(payload)))+" may not be sent")
+		case !utf8.Valid(payload[2:]):
+			return cn.closeWith(ws.StatusInvalidFramePayloadData, "Close reason is not valid UTF-8")
+		default:
+			_, _ = cn.c.Write(appendFrame(nil, ws.OpClose, payload[:2]))
 		}
 		cn.state = stateClosing
 		return gnet.Close
@@ -260,11 +248,48 @@ func (cn *conn) handleFrame(h ws.Header, payload []byte) gnet.Action {
 	return gnet.None
 }
 
-// closeWith starts the close handshake with a status and closes.
+// closeWith starts the close handshake with a status, then lingers.
 func (cn *conn) closeWith(code ws.StatusCode, reason string) gnet.Action {
 	_, _ = cn.c.Write(closeFrame(code, reason))
-	cn.state = stateClosing
-	return gnet.Close
+	cn.linger()
+	return gnet.None
+}
+
+// lingerSeconds bounds a lingering close; the per-loop sweep (once a second)
+// closes it, so the fd is released at most lingerSeconds+1 s later.
+const lingerSeconds = 2
+
+// linger stops writing after a close frame and discards what the client
+// still sends until it closes or lingerSeconds pass. Closing at once while
+// the client is still sending (a 2 MB frame over the limit) makes the kernel
+// answer with a reset, and the client loses our close frame (1006, not 1009).
+func (cn *conn) linger() {
+	if sess := cn.sess; sess != nil {
+		// The socket is gone for the hub now (presence, connection counts),
+		// not when the TCP connection ends; after this callback, as a close
+		// would, since the hub may be calling us mid-iteration.
+		cn.sess = nil
+		if cn.srv.opts.Debug {
+			cn.srv.debugf("socket %s closing", sess.ID)
+		}
+		cn.loop.Execute(sess.Close)
+	}
+	cn.backlog.reset()
+	cn.frag = nil
+	cn.state = stateLingering
+	cn.lingerUntil = time.Now().Unix() + lingerSeconds
+	_, _ = cn.c.Discard(-1)
+}
+
+// closeCodeAllowed says whether a peer may put the code in a close frame
+// (RFC 6455 section 7.4): 1000-1003, 1007-1014 and 3000-4999.
+func closeCodeAllowed(code uint16) bool {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
+		return true
+	default:
+		return code >= 3000 && code <= 4999
+	}
 }
 
 func itoa(n int) string {

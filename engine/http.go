@@ -43,14 +43,22 @@ func (cn *conn) readHTTP() gnet.Action {
 		cn.requestStart = now
 	}
 	cn.lastSeen = now
-	buf, _ := c.Peek(buffered)
-	f, bad := frameRequest(buf, cn.srv.maxBody)
+	var buf []byte
+	if cn.scan.head == 0 {
+		// Only the head is looked at until it is parsed; after that, the
+		// body is waited for by its length, without peeking (a peek across
+		// gnet's buffers copies every byte buffered so far).
+		buf, _ = c.Peek(cn.scan.needs(buffered))
+	}
+	f, bad := cn.scan.frame(buf, buffered, cn.srv.maxBody)
 	if bad != nil {
 		return cn.httpError(bad.status, bad.msg)
 	}
 	if f.total == 0 {
 		return gnet.None
 	}
+	cn.scan = requestScan{}
+	buf, _ = c.Peek(f.total)
 	if f.upgrade {
 		cn.requestStart = 0
 		req, err := upgrade(buf[:f.head], cn.srv.opts.Path, c)

@@ -75,6 +75,8 @@ func FuzzReadHTTP(f *testing.F) {
 	f.Add([]byte("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"))
 	f.Add([]byte("GET /up HTTP/1.1\r\nContent-Length: -5\r\n\r\n"))
 	f.Add([]byte("GET /app/k HTTP/1.1\r\nUpgrade: websocket\r\n\r\n\x81\x80"))
+	f.Add([]byte("GET /app/k HTTP/1.1\r\nUpgrade: websocket\r\nX: a\x00b\r\n\r\n"))
+	f.Add([]byte("POST /x HTTP/1.1\r\nHost: x\r\nX: a\rb\r\nContent-Length: 1\r\n\r\n1"))
 	f.Fuzz(func(t *testing.T, buf []byte) {
 		fr, bad := frameRequest(buf, 1000)
 		if bad != nil {
@@ -88,6 +90,32 @@ func FuzzReadHTTP(f *testing.F) {
 		}
 		if fr.total-fr.head > 1000 {
 			t.Fatalf("body of %d bytes over the limit", fr.total-fr.head)
+		}
+	})
+}
+
+// FuzzIncrementalFraming: a request arriving in pieces frames exactly as it
+// does in one piece, whatever the piece size.
+func FuzzIncrementalFraming(f *testing.F) {
+	f.Add([]byte("POST /apps/1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"), uint8(1))
+	f.Add([]byte("GET /up HTTP/1.1\r\nHost: x\r\n\r\nGET /up HTTP/1.1\r\n\r\n"), uint8(7))
+	f.Add([]byte("GET /app/k HTTP/1.1\r\nUpgrade: websocket\r\nX: a\x00\r\n\r\n"), uint8(3))
+	f.Add([]byte("GET /x HTTP/1.1\r\n\r\r\n\r\n"), uint8(2))
+	f.Add([]byte("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 900\r\n\r\n"), uint8(200))
+	f.Fuzz(func(t *testing.T, req []byte, step uint8) {
+		want, wantBad := frameRequest(req, 1000)
+		got, bad, _ := feed(req, int(step)+1, 1000)
+		if (bad == nil) != (wantBad == nil) {
+			t.Fatalf("in pieces of %d: %v, one shot: %v", int(step)+1, bad, wantBad)
+		}
+		if bad != nil {
+			if bad.status != wantBad.status {
+				t.Fatalf("in pieces: %d, one shot: %d", bad.status, wantBad.status)
+			}
+			return
+		}
+		if got != want {
+			t.Fatalf("in pieces of %d: %+v, one shot: %+v", int(step)+1, got, want)
 		}
 	})
 }

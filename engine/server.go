@@ -27,6 +27,12 @@ type Options struct {
 	// MaxOutboundBytes is how much unsent data a socket may hold before it is
 	// cut off as a slow consumer (1 MiB).
 	MaxOutboundBytes int
+	// SocketSendBuffer caps the kernel send buffer (SO_SNDBUF) of every
+	// connection, so a socket that stops reading pins at most about twice
+	// this in kernel memory (Linux doubles the value) besides
+	// MaxOutboundBytes in ours (128 KiB; negative: leave it to the kernel's
+	// autotuning, up to net.ipv4.tcp_wmem's maximum, often 4 MiB).
+	SocketSendBuffer int
 	// ShutdownGrace bounds a graceful stop (5 s).
 	ShutdownGrace time.Duration
 	// RequestTimeout: an HTTP request's head and body must arrive within it
@@ -48,6 +54,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxOutboundBytes <= 0 {
 		o.MaxOutboundBytes = 1 << 20
+	}
+	if o.SocketSendBuffer == 0 {
+		o.SocketSendBuffer = 128 << 10
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 10 * time.Second
@@ -159,6 +168,9 @@ type loop struct {
 	el    gnet.EventLoop
 	index int
 	conns map[*conn]struct{}
+	// Sockets with a backlog, polled while backlogArmed (outbound.go).
+	backlogged   []*conn
+	backlogArmed bool
 }
 
 // Execute runs fn on the loop; it implements hub.Executor.

@@ -57,6 +57,11 @@ func (l *loop) sweep(now int64, requestTimeout time.Duration) {
 					cn.Send(textFrame(protocol.Ping))
 				}
 			}
+		case stateLingering:
+			if now >= cn.lingerUntil {
+				cn.state = stateClosing
+				_ = cn.c.Close()
+			}
 		case stateHTTP:
 			if cn.httpBusy {
 				continue

@@ -12,16 +12,6 @@ import (
 // maxHeaderBytes caps an HTTP request head, upgrade or API.
 const maxHeaderBytes = 8 << 10
 
-// headEnd returns the length of the HTTP head at the start of b (through the
-// blank line), or -1 when it is not all there yet.
-func headEnd(b []byte) int {
-	i := bytes.Index(b, []byte("\r\n\r\n"))
-	if i < 0 {
-		return -1
-	}
-	return i + 4
-}
-
 // isUpgrade tells a WebSocket handshake from an API request by its headers.
 func isUpgrade(head []byte) bool {
 	lower := bytes.ToLower(head)

@@ -38,7 +38,21 @@ type AppConfig struct {
 	MaxBatchSize int `json:"max_batch_size"`
 	// CacheTTL: seconds a cache channel keeps its last event (1800).
 	CacheTTL int `json:"cache_ttl"`
+	// MaxChannelsPerConnection: channels one socket may be subscribed to at
+	// once (1000; -1 for no limit). Pusher and Reverb set none; this bounds
+	// what one socket can make the server hold.
+	MaxChannelsPerConnection int `json:"max_channels_per_connection"`
+	// MaxPresenceMembersPerChannel: distinct users on one presence channel
+	// (100, Pusher's limit; -1 for no limit). Every joiner receives the
+	// whole member list, so this bounds each join's cost.
+	MaxPresenceMembersPerChannel int `json:"max_presence_members_per_channel"`
+	// MaxPresenceMemberSize: bytes of a member's user_info JSON (1024,
+	// Pusher's 1 KB; -1 for no limit).
+	MaxPresenceMemberSize int `json:"max_presence_member_size"`
 }
+
+// NoLimit is the value that lifts a limit whose zero value means "default".
+const NoLimit = -1
 
 // WithDefaults fills every zero field with its default.
 func (c AppConfig) WithDefaults() AppConfig {
@@ -56,6 +70,16 @@ func (c AppConfig) WithDefaults() AppConfig {
 	def(&c.MaxChannelsPerEvent, 100)
 	def(&c.MaxBatchSize, 10)
 	def(&c.CacheTTL, 1800)
+	limit := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		} else if *v < 0 {
+			*v = NoLimit
+		}
+	}
+	limit(&c.MaxChannelsPerConnection, 1000)
+	limit(&c.MaxPresenceMembersPerChannel, 100)
+	limit(&c.MaxPresenceMemberSize, 1024)
 	if c.MaxConnections < 0 {
 		c.MaxConnections = 0
 	}

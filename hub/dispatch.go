@@ -70,29 +70,45 @@ func (d *dispatcher) drain() {
 		}
 	}
 	for i, s := range d.dirty {
-		frames := s.pending
-		s.pending = s.pending[:0]
-		if cap(s.pending) > 64 {
-			s.pending = nil
-		}
+		d.flush(s)
 		s.queued = false
 		d.dirty[i] = nil
-		if !s.closed {
-			s.out.Send(frames...)
-		}
 	}
 	d.dirty = d.dirty[:0]
 	clear(batch)
 	d.spare = batch[:0]
 }
 
+// flushPendingBytes caps what one drain stages for a socket before handing
+// it to the engine, whose outbound accounting (max_outbound_bytes) then sees
+// it: a burst cannot pile up here unbounded and unaccounted.
+const flushPendingBytes = 64 << 10
+
 func (d *dispatcher) stage(s *Session, frame []byte) {
 	if s.closed {
 		return
 	}
 	s.pending = append(s.pending, frame)
+	s.pendingBytes += len(frame)
 	if !s.queued {
 		s.queued = true
 		d.dirty = append(d.dirty, s)
+	}
+	if s.pendingBytes >= flushPendingBytes {
+		d.flush(s)
+	}
+}
+
+// flush hands a socket's staged frames to its outbox; the frames are shared
+// with other sockets and the outbox keeps no reference to the slice itself.
+func (d *dispatcher) flush(s *Session) {
+	frames := s.pending
+	s.pending = s.pending[:0]
+	s.pendingBytes = 0
+	if cap(s.pending) > 64 {
+		s.pending = nil
+	}
+	if !s.closed && len(frames) > 0 {
+		s.out.Send(frames...)
 	}
 }

@@ -15,11 +15,15 @@ type Session struct {
 	loop int
 
 	subs []subscription
+	// byName indexes subs by channel name once there are many (see
+	// subscriptions.go); nil for the usual handful.
+	byName map[string]int32
 
 	// Dispatcher state: frames waiting for this loop's flush.
-	pending [][]byte
-	queued  bool
-	closed  bool
+	pending      [][]byte
+	pendingBytes int
+	queued       bool
+	closed       bool
 
 	// Client-event rate window.
 	windowStart int64
@@ -83,15 +87,6 @@ func (s *Session) admits(it *delivery) bool {
 		return false
 	}
 	return it.version == 0 || it.version > sub.version
-}
-
-func (s *Session) subOn(ch *Channel) *subscription {
-	for i := range s.subs {
-		if s.subs[i].ch == ch {
-			return &s.subs[i]
-		}
-	}
-	return nil
 }
 
 // Open admits a socket to the app. It returns the session, or a Pusher
@@ -183,11 +178,8 @@ func (s *Session) Handle(payload []byte) {
 			s.send(protocol.Error(protocol.ErrReconnect, err.Error()))
 			return
 		}
-		for i := range s.subs {
-			if s.subs[i].name == sub.Channel {
-				s.unsubscribeAt(i)
-				break
-			}
+		if i := s.subIndex(sub.Channel); i >= 0 {
+			s.unsubscribeAt(i)
 		}
 		h.logf("socket %s unsubscribed from %q", s.ID, sub.Channel)
 	default:
@@ -216,14 +208,16 @@ func (s *Session) subscribe(data []byte) {
 			"Invalid channel name: use 1-164 characters from a-z A-Z 0-9 - _ = @ , . ;", 400))
 		return
 	}
-	for i := range s.subs {
-		if s.subs[i].name == name {
-			// Already subscribed: confirm again, nothing changes.
-			if s.subs[i].join == nil {
-				s.resendSucceeded(i)
-			}
-			return
+	if i := s.subIndex(name); i >= 0 {
+		// Already subscribed: confirm again, nothing changes.
+		if s.subs[i].join == nil {
+			s.resendSucceeded(i)
 		}
+		return
+	}
+	if max := a.MaxChannelsPerConnection; max > 0 && len(s.subs) >= max {
+		s.refuseOverLimit(name, "This socket is already subscribed to "+itoa(max)+" channels, the app's max_channels_per_connection: unsubscribe from one first", 403)
+		return
 	}
 	kind := protocol.KindOf(name)
 	if kind.NeedsAuth() {
@@ -243,26 +237,36 @@ func (s *Session) subscribe(data []byte) {
 			s.authFailed(name, err.Error())
 			return
 		}
+		if max := a.MaxPresenceMemberSize; max > 0 && len(mem.Info) > max {
+			s.refuseOverLimit(name, "user_info is "+itoa(len(mem.Info))+" bytes, over the app's max_presence_member_size of "+itoa(max)+" bytes: send less user_info from your authorizer", 413)
+			return
+		}
 		m = &mem
 	}
-	a.hub.logf("socket %s subscribed to %q (auth ok)", s.ID, name)
 	ch := a.join(name, kind, s)
-	s.subs = append(s.subs, subscription{name: name, ch: ch, member: m})
 	if m == nil {
-		s.sendSucceeded(len(s.subs) - 1)
+		a.hub.logf("socket %s subscribed to %q (auth ok)", s.ID, name)
+		s.sendSucceeded(s.addSub(subscription{name: name, ch: ch}))
 		s.replayCache(ch)
 		return
 	}
+	first, version, ok := a.admitMember(ch, *m)
+	if !ok {
+		a.leave(ch, s)
+		s.refuseOverLimit(name, presenceFullMessage(name, a.MaxPresenceMembersPerChannel), 403)
+		return
+	}
+	a.hub.logf("socket %s subscribed to %q (auth ok)", s.ID, name)
+	i := s.addSub(subscription{name: name, ch: ch, member: m})
 	a.trackUser(m.ID, s, 1)
-	first, version := ch.addMember(*m)
 	if a.hub.cluster != nil {
-		s.joinCluster(len(s.subs)-1, first)
+		s.joinCluster(i, first)
 		return
 	}
 	if first {
 		a.broadcastLocal(ch, protocol.MemberAdded(name, m.IDJSON, m.Info), s, m.ID, version)
 	}
-	s.sendSucceeded(len(s.subs) - 1)
+	s.sendSucceeded(i)
 	s.replayCache(ch)
 }
 
@@ -319,18 +323,9 @@ func (s *Session) joinCluster(i int, firstHere bool) {
 		})
 	})
 	if !queued {
-		s.unsubscribeAt(s.indexOfJoin(pj))
+		s.unsubscribeAt(s.subIndex(name))
 		s.send(protocol.SubscriptionError(name, "ServerBusy", "The server is too busy to join presence channels right now: retry", 503))
 	}
-}
-
-func (s *Session) indexOfJoin(pj *pendingJoin) int {
-	for i := range s.subs {
-		if s.subs[i].join == pj {
-			return i
-		}
-	}
-	return -1
 }
 
 // leaveCluster removes one socket of a user from a presence channel in
@@ -403,6 +398,13 @@ func (s *Session) replayCache(ch *Channel, alreadySent ...[]byte) {
 	}
 }
 
+// refuseOverLimit answers a subscription that would break one of the app's
+// limits; the socket and its other subscriptions stay.
+func (s *Session) refuseOverLimit(channel, why string, status int) {
+	s.app.hub.logf("socket %s subscription to %q refused: %s", s.ID, channel, why)
+	s.send(protocol.SubscriptionError(channel, "LimitReached", why, status))
+}
+
 func (s *Session) authFailed(channel, why string) {
 	s.app.hub.logf("socket %s subscription to %q refused: %s", s.ID, channel, why)
 	s.send(protocol.SubscriptionError(channel, "AuthError", why, 401))
@@ -413,11 +415,11 @@ func (s *Session) authFailed(channel, why string) {
 func (s *Session) sendSucceeded(i int) {
 	ch := s.subs[i].ch
 	if ch.kind.IsPresence() {
-		data, version := ch.presenceData()
+		frame, version := ch.presenceSucceeded(s.app.hub.opts.Frame)
 		if s.app.hub.cluster == nil {
 			s.subs[i].version = version
 		}
-		s.send(protocol.PresenceSucceeded(ch.name, data))
+		s.out.Send(frame)
 		return
 	}
 	s.send(protocol.SubscriptionSucceeded(ch.name))
@@ -450,11 +452,7 @@ func (s *Session) resendSucceeded(i int) {
 }
 
 func (s *Session) unsubscribeAt(i int) {
-	sub := s.subs[i]
-	last := len(s.subs) - 1
-	s.subs[i] = s.subs[last]
-	s.subs[last] = subscription{}
-	s.subs = s.subs[:last]
+	sub := s.removeSubAt(i)
 	a := s.app
 	a.leave(sub.ch, s)
 	if sub.member == nil {
@@ -494,11 +492,8 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 		return
 	}
 	var sub *subscription
-	for i := range s.subs {
-		if s.subs[i].name == msg.Channel {
-			sub = &s.subs[i]
-			break
-		}
+	if i := s.subIndex(msg.Channel); i >= 0 {
+		sub = &s.subs[i]
 	}
 	if sub == nil || sub.join != nil {
 		s.send(protocol.Error(protocol.ErrClientEvent, "Client event rejected: subscribe to "+quote(msg.Channel)+" before sending to it"))

@@ -24,20 +24,46 @@ var (
 	ErrBadSubscribe = errors.New("Invalid subscribe: data must be an object with a string \"channel\" (and \"auth\", \"channel_data\" strings where needed)")
 )
 
-// DecodeClientMessage parses a client frame. It never panics on any input.
+// DecodeClientMessage parses a client frame in one strict pass. It never
+// panics on any input. Data aliases b: use it before b is reused.
 func DecodeClientMessage(b []byte) (ClientMessage, error) {
 	var m ClientMessage
-	b = bytes.TrimSpace(b)
-	// goccy's decoder is fast but lets some invalid JSON through into
-	// RawMessage; a whisper relays Data verbatim, so the strict scanner
-	// checks the whole message first.
-	if len(b) == 0 || b[0] != '{' || !stdjson.Valid(b) {
+	s := scanner{b: b}
+	s.skipSpace()
+	if s.i >= len(b) || b[s.i] != '{' {
 		return m, ErrNotJSON
 	}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return m, ErrNoEvent // a wrong type for "event" or "channel"
+	wrongType := false
+	ok := s.object(func(key []byte) bool {
+		s.skipSpace()
+		switch string(key) {
+		case "event", "channel":
+			if s.i < len(b) && b[s.i] == '"' {
+				raw, escaped, ok := s.str()
+				if string(key) == "event" {
+					m.Event = text(raw, escaped)
+				} else {
+					m.Channel = text(raw, escaped)
+				}
+				return ok
+			}
+			// null leaves the field as it was; any other type is wrong.
+			wrongType = wrongType || s.i >= len(b) || b[s.i] != 'n'
+		case "data":
+			start := s.i
+			if !s.value() {
+				return false
+			}
+			m.Data = b[start:s.i]
+			return true
+		}
+		return s.value()
+	})
+	s.skipSpace()
+	if !ok || s.i != len(b) {
+		return ClientMessage{}, ErrNotJSON
 	}
-	if m.Event == "" {
+	if wrongType || m.Event == "" {
 		return m, ErrNoEvent
 	}
 	return m, nil

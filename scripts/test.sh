@@ -21,7 +21,9 @@ fuzz() {
   go test -run '^$' -fuzz '^FuzzFrameHeader$' -fuzztime "$t" ./engine
   go test -run '^$' -fuzz '^FuzzUpgrade$' -fuzztime "$t" ./engine
   go test -run '^$' -fuzz '^FuzzReadHTTP$' -fuzztime "$t" ./engine
+  go test -run '^$' -fuzz '^FuzzIncrementalFraming$' -fuzztime "$t" ./engine
   go test -run '^$' -fuzz '^FuzzDecodeClientMessage$' -fuzztime "$t" ./protocol
+  go test -run '^$' -fuzz '^FuzzDecodeClientMessageMatchesEncodingJSON$' -fuzztime "$t" ./protocol
   go test -run '^$' -fuzz '^FuzzDecodeMember$' -fuzztime "$t" ./protocol
   go test -run '^$' -fuzz '^FuzzAppendString$' -fuzztime "$t" ./protocol
 }

@@ -22,6 +22,8 @@ type Config struct {
 	Debug bool   `json:"debug"` // log every connection, subscription and message
 	// MaxOutboundBytes: unsent bytes a socket may hold before it is cut off.
 	MaxOutboundBytes int `json:"max_outbound_bytes"`
+	// SocketSendBuffer: SO_SNDBUF per connection in bytes (131072; -1: kernel autotuning).
+	SocketSendBuffer int `json:"socket_send_buffer"`
 	// AuthTimestampWindow: seconds auth_timestamp may be from now (600).
 	AuthTimestampWindow int `json:"auth_timestamp_window"`
 	// ShutdownGrace: seconds a graceful stop may take (5).
@@ -139,6 +141,7 @@ func (c Config) engineOptions() engine.Options {
 		Port:             c.Port,
 		Path:             c.Path,
 		MaxOutboundBytes: c.MaxOutboundBytes,
+		SocketSendBuffer: c.SocketSendBuffer,
 		ShutdownGrace:    time.Duration(c.ShutdownGrace) * time.Second,
 		RequestTimeout:   time.Duration(c.RequestTimeout) * time.Second,
 		Debug:            c.Debug,

@@ -1,0 +1,170 @@
+package engine
+
+import (
+	"time"
+)
+
+// Outbound accounting for slow consumers.
+//
+// gnet copies whatever the kernel does not take into a per-socket buffer: a
+// ring that grows by doubling, then a list of power-of-two sized copies of
+// each frame. A slow socket fed through it costs up to twice its unsent
+// bytes, plus the garbage of every ring growth, and a check made after the
+// write lets one batch overshoot. So a socket hands gnet only what the kernel
+// is likely to take: while gnet still holds unsent bytes for it, further
+// frames wait in the socket's backlog as references to the frames the hub
+// shares between subscribers (no copy per socket). The bound counts gnet's
+// unsent bytes, the backlog and the batch being added, and is checked before
+// anything is queued.
+
+// backlogPoll is how often a loop looks at its backlogged sockets: gnet has
+// no "writable" callback, and one timer per loop (armed only while some
+// socket there is backlogged) is cheaper than one per socket.
+const backlogPoll = 10 * time.Millisecond
+
+// backlogChunk is the most handed to gnet in one write from a backlog, so
+// what gnet copies for a socket stays small.
+const backlogChunk = 64 << 10
+
+// outbound is the per-socket backlog: frames not yet handed to gnet.
+type outbound struct {
+	frames [][]byte
+	head   int // frames[:head] were written and released
+	bytes  int
+}
+
+func (o *outbound) empty() bool { return o.head == len(o.frames) }
+
+func (o *outbound) push(frames [][]byte, size int) {
+	if o.head > 0 && o.head == len(o.frames) {
+		o.frames, o.head = o.frames[:0], 0
+	}
+	o.frames = append(o.frames, frames...)
+	o.bytes += size
+}
+
+// next returns up to backlogChunk bytes of frames (at least one frame) and
+// their size.
+func (o *outbound) next() ([][]byte, int) {
+	end, size := o.head, 0
+	for end < len(o.frames) && (end == o.head || size+len(o.frames[end]) <= backlogChunk) {
+		size += len(o.frames[end])
+		end++
+	}
+	return o.frames[o.head:end], size
+}
+
+// release drops the first n frames, size bytes, handed to gnet (whose
+// writev may have shortened them in place: size is counted before).
+func (o *outbound) release(n, size int) {
+	for i := o.head; i < o.head+n; i++ {
+		o.frames[i] = nil
+	}
+	o.bytes -= size
+	o.head += n
+	if o.head == len(o.frames) {
+		o.frames, o.head, o.bytes = o.frames[:0], 0, 0
+		if cap(o.frames) > 256 {
+			o.frames = nil
+		}
+	}
+}
+
+func (o *outbound) reset() { *o = outbound{} }
+
+// queuedBytes is everything waiting for this socket: gnet's unsent bytes
+// and the backlog.
+func (cn *conn) queuedBytes() int { return cn.c.OutboundBuffered() + cn.backlog.bytes }
+
+// Send implements hub.Outbox: one write for all frames when the socket keeps
+// up; otherwise the frames wait in the backlog, and a socket whose queue
+// would pass max_outbound_bytes is cut off instead of buffered.
+func (cn *conn) Send(frames ...[]byte) {
+	if cn.state != stateSocket {
+		return
+	}
+	if cn.backlog.empty() && cn.c.OutboundBuffered() == 0 {
+		cn.write(frames)
+		if cn.state == stateSocket && cn.c.OutboundBuffered() > cn.srv.opts.MaxOutboundBytes {
+			cn.cutOff()
+		}
+		return
+	}
+	size := 0
+	for _, f := range frames {
+		size += len(f)
+	}
+	if cn.queuedBytes()+size > cn.srv.opts.MaxOutboundBytes {
+		cn.cutOff()
+		return
+	}
+	cn.backlog.push(frames, size)
+	cn.loop.watchBacklog(cn)
+}
+
+func (cn *conn) write(frames [][]byte) {
+	if len(frames) == 1 {
+		_, _ = cn.c.Write(frames[0])
+	} else {
+		_, _ = cn.c.Writev(frames)
+	}
+}
+
+// cutOff closes a slow consumer: it cannot read a close frame anyway.
+func (cn *conn) cutOff() {
+	if cn.srv.opts.Debug && cn.sess != nil {
+		cn.srv.debugf("socket %s cut off: over %d bytes unsent (slow consumer)", cn.sess.ID, cn.srv.opts.MaxOutboundBytes)
+	}
+	cn.backlog.reset()
+	cn.state = stateClosing
+	_ = cn.c.Close()
+}
+
+// flushBacklog hands the backlog to gnet while gnet has nothing unsent,
+// and reports whether some is left.
+func (cn *conn) flushBacklog() bool {
+	for cn.state == stateSocket && !cn.backlog.empty() {
+		if cn.c.OutboundBuffered() > 0 {
+			return true
+		}
+		chunk, size := cn.backlog.next()
+		n := len(chunk)
+		cn.write(chunk)
+		cn.backlog.release(n, size)
+	}
+	if cn.state != stateSocket {
+		cn.backlog.reset()
+	}
+	return false
+}
+
+// watchBacklog makes the loop poll cn until its backlog is written.
+func (l *loop) watchBacklog(cn *conn) {
+	if cn.backlogWatched {
+		return
+	}
+	cn.backlogWatched = true
+	l.backlogged = append(l.backlogged, cn)
+	if !l.backlogArmed {
+		l.backlogArmed = true
+		time.AfterFunc(backlogPoll, func() { l.Execute(l.pollBacklogs) })
+	}
+}
+
+func (l *loop) pollBacklogs() {
+	l.backlogArmed = false
+	kept := l.backlogged[:0]
+	for _, cn := range l.backlogged {
+		if cn.flushBacklog() {
+			kept = append(kept, cn)
+		} else {
+			cn.backlogWatched = false
+		}
+	}
+	clear(l.backlogged[len(kept):])
+	l.backlogged = kept
+	if len(kept) > 0 {
+		l.backlogArmed = true
+		time.AfterFunc(backlogPoll, func() { l.Execute(l.pollBacklogs) })
+	}
+}

@@ -1,0 +1,56 @@
+package engine
+
+import (
+	"bytes"
+	"testing"
+)
+
+func TestBacklogChunksKeepOrderAndCount(t *testing.T) {
+	var o outbound
+	var want []byte
+	for i := 0; i < 100; i++ {
+		f := bytes.Repeat([]byte{byte(i)}, 3000)
+		want = append(want, f...)
+		o.push([][]byte{f}, len(f))
+	}
+	if o.bytes != len(want) {
+		t.Fatalf("backlog counts %d bytes, holds %d", o.bytes, len(want))
+	}
+	var got []byte
+	for !o.empty() {
+		chunk, size := o.next()
+		for _, f := range chunk {
+			got = append(got, f...)
+		}
+		if len(chunk) > 1 && size > backlogChunk {
+			t.Fatalf("chunk of %d bytes over %d", size, backlogChunk)
+		}
+		chunk[0] = chunk[0][1:] // as a partial writev leaves it
+		o.release(len(chunk), size)
+		if o.bytes != len(want)-len(got) {
+			t.Fatalf("backlog counts %d bytes, holds %d", o.bytes, len(want)-len(got))
+		}
+	}
+	if !bytes.Equal(got, want) || o.bytes != 0 {
+		t.Fatalf("written %d bytes (equal %v), %d left counted", len(got), bytes.Equal(got, want), o.bytes)
+	}
+	// A frame larger than a chunk still goes out, alone.
+	big := make([]byte, 2*backlogChunk)
+	o.push([][]byte{big, {1}}, len(big)+1)
+	if chunk, _ := o.next(); len(chunk) != 1 || len(chunk[0]) != len(big) {
+		t.Fatalf("big frame chunk: %d frames", len(chunk))
+	}
+}
+
+func TestBacklogReleasesFrames(t *testing.T) {
+	var o outbound
+	o.push([][]byte{{1}, {2}, {3}}, 3)
+	o.release(2, 2)
+	if o.frames[0] != nil || o.frames[1] != nil || o.bytes != 1 {
+		t.Fatalf("released frames still referenced: %v, %d bytes", o.frames, o.bytes)
+	}
+	o.release(1, 1)
+	if !o.empty() || o.bytes != 0 || len(o.frames) != 0 {
+		t.Fatalf("backlog not reset: %+v", o)
+	}
+}
