@@ -13,6 +13,9 @@ func TestMain(m *testing.M) {
 	if isWorker() {
 		workerMain()
 	}
+	if isHealthProbe() {
+		healthProbeMain()
+	}
 	os.Exit(m.Run())
 }
 
@@ -109,4 +112,12 @@ func TestScenariosAgainstFakeServer(t *testing.T) {
 			checkRun(t, "publish", r, err)
 		})
 	}
+	t.Run("publish-probe-up-padded", func(t *testing.T) {
+		r, err := runPublish(smokeOptions(t, "publish", addr, "--probe-up", "20ms", "--pad-bytes", "2000"))
+		checkRun(t, "publish-probe-up", r, err)
+		// --smoke publishes for 2 s: at one probe per 20 ms that is about 100.
+		if r.Health == nil || r.Health.Count == 0 || r.Health.Count > 150 || r.Health.MaxMs <= 0 {
+			t.Errorf("/up not probed every 20 ms: %+v", r.Health)
+		}
+	})
 }

@@ -30,6 +30,9 @@ func main() {
 	if isWorker() {
 		workerMain()
 	}
+	if isHealthProbe() {
+		healthProbeMain()
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -28,6 +28,9 @@ type options struct {
 	Conns            int
 	Bound            int
 	NoKeepAlive      bool
+	ProbeUp          time.Duration
+	PadBytes         int
+	PublishChannel   string
 	Sweep            bool
 	P99Bound         time.Duration
 	MaxSteps         int
@@ -82,6 +85,9 @@ func newFlagSet(o *options, scenario string) *flag.FlagSet {
 	fs.IntVar(&o.Conns, "conns", 4, "HTTP publisher connections")
 	fs.IntVar(&o.Bound, "bound", 1<<20, "slow: the server's max_outbound_bytes, to compare peak memory with")
 	fs.BoolVar(&o.NoKeepAlive, "no-keepalive", false, "publish: new connection per request")
+	fs.StringVar(&o.PublishChannel, "publish-channel", "bench-publish", "publish: channel the events go to (a cache- channel also stores each event)")
+	fs.IntVar(&o.PadBytes, "pad-bytes", 0, "publish: bytes of padding in each event's data (slower to verify and parse; max 90000)")
+	fs.DurationVar(&o.ProbeUp, "probe-up", 0, "publish: time GET /up on a fresh connection at this interval during the run (0 = off)")
 	fs.BoolVar(&o.Sweep, "sweep", false, "fanout/whisper: raise the rate until p99 exceeds --p99")
 	fs.DurationVar(&o.P99Bound, "p99", 50*time.Millisecond, "sweep: p99 latency bound")
 	fs.Func("rates", "sweep: explicit comma-separated rate ladder instead of the search (e.g. 1,2,4,8)", func(v string) error {
@@ -197,8 +203,12 @@ func (o *options) finish() error {
 		return fmt.Errorf("--max-steps must be 1..%d", maxSteps)
 	case o.StepFactor <= 1:
 		return fmt.Errorf("--step-factor must be > 1")
-	case o.Conns < 1 || o.Conns > 256:
-		return fmt.Errorf("--conns must be 1..256")
+	case o.Conns < 1 || o.Conns > 8000:
+		return fmt.Errorf("--conns must be 1..8000")
+	case o.PadBytes < 0 || o.PadBytes > 90000:
+		return fmt.Errorf("--pad-bytes must be 0..90000")
+	case o.ProbeUp < 0 || (o.ProbeUp > 0 && o.ProbeUp < time.Millisecond):
+		return fmt.Errorf("--probe-up must be 0 (off) or at least 1ms")
 	case o.InFlight < 1 || o.InFlight > 4096:
 		return fmt.Errorf("--inflight must be 1..4096")
 	case o.RoomSize < 2:

@@ -19,6 +19,11 @@ type publishPlan struct {
 	Step      int64
 	KeepAlive bool
 	SourceIPs int
+	// PadBytes adds a string of that many bytes to each event's data, to
+	// make requests slower for the server to verify and parse.
+	PadBytes int
+	// Channel receives every event when Channels is empty.
+	Channel string
 	// Channels to publish to, round-robin, with each one's subscriber count
 	// so expected deliveries can be summed per successful publish.
 	Channels []string
@@ -72,6 +77,9 @@ func runPublishers(p publishPlan) publishResult {
 		// only add rounding error to the schedule.
 		conns = min(conns, max(1, int(math.Ceil(p.Rate))))
 	}
+	if p.Channel == "" {
+		p.Channel = "bench-publish"
+	}
 	res := publishResult{Offered: p.Rate, Request: &histogram{}}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -115,10 +123,17 @@ func runPublishers(p publishPlan) publishResult {
 					ci = (g + k*conns) % len(p.Channels)
 					chans[0] = p.Channels[ci]
 				} else {
-					chans[0] = "bench-publish"
+					chans[0] = p.Channel
 				}
 				sent := time.Now()
 				data = appendBenchData(data[:0], sent.UnixNano(), p.Step)
+				if p.PadBytes > 0 {
+					data = append(data[:len(data)-1], `,\"pad\":\"`...)
+					for range p.PadBytes {
+						data = append(data, 'x')
+					}
+					data = append(data, `\"}`...)
+				}
 				body = appendEventBody(body[:0], "bench", chans, data)
 				status, err := c.post(body)
 				local.Request.record(time.Since(sent).Nanoseconds())

@@ -24,8 +24,10 @@ type runResult struct {
 	Sweep       *sweepSummary  `json:"sweep,omitempty"`
 	Slow        *slowResult    `json:"slow,omitempty"`
 	Client      clientSummary  `json:"client"`
-	Errors      []string       `json:"errors,omitempty"`
-	Notes       []string       `json:"notes,omitempty"`
+	// Health is GET /up's latency while the scenario ran (publish --probe-up).
+	Health *latencySummary `json:"health_probe,omitempty"`
+	Errors []string        `json:"errors,omitempty"`
+	Notes  []string        `json:"notes,omitempty"`
 }
 
 type socketSummary struct {

@@ -20,16 +20,33 @@ func runPublish(o *options) (*runResult, error) {
 		rateStr = fmt.Sprintf("%.0f/s", o.Rate)
 	}
 	label := fmt.Sprintf("publish over %d connection(s), %s, %s", o.Conns, mode, rateStr)
-	r := newResult(o, label, map[string]any{"conns": o.Conns, "keepalive": !o.NoKeepAlive, "rate": o.Rate, "duration": o.Duration.String()})
+	r := newResult(o, label, map[string]any{"conns": o.Conns, "keepalive": !o.NoKeepAlive, "rate": o.Rate, "duration": o.Duration.String(),
+		"pad_bytes": o.PadBytes, "channel": o.PublishChannel, "probe_up": o.ProbeUp.String()})
 	start := time.Now()
 	srv0, hasSrv := pidsCPU(o.ServerPIDs)
 	a := snapshot{at: start, client: selfCPU(), server: srv0, hasServer: hasSrv}
 	stop := o.progress.every(time.Second, func() string {
 		return fmt.Sprintf("publishing (%s), %v", mode, time.Since(start).Round(time.Second))
 	})
+	var probe *healthProbe
+	if o.ProbeUp > 0 {
+		var err error
+		if probe, err = startHealthProbe(o.targets[0], o.ProbeUp); err != nil {
+			return nil, fmt.Errorf("starting the /up probe: %w", err)
+		}
+	}
 	pub := runPublishers(publishPlan{Targets: o.targets, App: o.App, Conns: o.Conns, Rate: o.Rate,
-		Duration: min(o.Duration, o.remaining()), Step: 1, KeepAlive: !o.NoKeepAlive, SourceIPs: o.SourceIPs})
+		Duration: min(o.Duration, o.remaining()), Step: 1, KeepAlive: !o.NoKeepAlive, SourceIPs: o.SourceIPs, PadBytes: o.PadBytes, Channel: o.PublishChannel})
 	stop()
+	if probe != nil {
+		h, failed := probe.finish()
+		r.Health = &h
+		r.Notes = append(r.Notes, fmt.Sprintf("GET /up every %v during the run: %d answered, p50 %.2f ms, p99 %.2f ms, max %.2f ms; %d failed",
+			o.ProbeUp, h.Count, h.P50Ms, h.P99Ms, h.MaxMs, failed))
+		if failed > 0 {
+			r.Errors = append(r.Errors, fmt.Sprintf("%d health probes failed or were not 200", failed))
+		}
+	}
 	srv1, _ := pidsCPU(o.ServerPIDs)
 	b := snapshot{at: time.Now(), client: selfCPU(), server: srv1, hasServer: hasSrv}
 	req := pub.Request.summary()

@@ -1,9 +1,7 @@
 package engine
 
 import (
-	"bufio"
 	"bytes"
-	"sync"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -22,8 +20,9 @@ func maxBodyBytes(h *hub.Hub) int {
 }
 
 // readHTTP frames one request from the buffered bytes: a WebSocket handshake
-// is answered here on the loop; an API request is copied out and handled by
-// a worker so HMAC, JSON and fan-out never stall the loop's other sockets.
+// is answered here on the loop; any other request is copied out and handed
+// to the HTTP handler (the API), which keeps HMAC, JSON and fan-out off the
+// loop.
 // Only one request per connection is in flight; pipelined ones wait buffered.
 func (cn *conn) readHTTP() gnet.Action {
 	if cn.httpBusy {
@@ -84,12 +83,7 @@ func (cn *conn) readHTTP() gnet.Action {
 	raw := append([]byte(nil), buf[:f.total]...)
 	_, _ = c.Discard(f.total)
 	cn.requestStart = 0
-	cn.httpBusy = true
-	if !cn.srv.api.submit(job{cn: cn, raw: raw, remote: c.RemoteAddr().String()}) {
-		cn.httpBusy = false
-		return cn.httpError(503, "Server busy: too many API requests in flight, retry shortly")
-	}
-	return gnet.None
+	return cn.handOff(raw)
 }
 
 // httpError answers on the loop and closes: the stream cannot be trusted.
@@ -117,55 +111,3 @@ func firstLine(s string) string {
 
 // maxPipelinedBytes bounds what a client may send ahead of its responses.
 const maxPipelinedBytes = 4 << 20
-
-// job is one complete API request waiting for a worker.
-type job struct {
-	cn     *conn
-	raw    []byte
-	remote string
-}
-
-// readerPool's readers hold a whole request head: fasthttp refuses heads
-// larger than its reader's buffer.
-var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, maxHeaderBytes+512) }}
-
-// serve runs on a worker goroutine: parse with fasthttp, route, answer with
-// an async write whose callback (on the loop) lets the next request through.
-func (a *api) serve(j job) {
-	ctx := &fasthttp.RequestCtx{}
-	br := readerPool.Get().(*bufio.Reader)
-	br.Reset(bytes.NewReader(j.raw))
-	err := ctx.Request.Read(br)
-	readerPool.Put(br)
-	if err != nil {
-		ctx.Response.SetStatusCode(400)
-		ctx.Response.SetBodyString("Bad request: " + firstLine(err.Error()) + "\n")
-		ctx.Response.SetConnectionClose()
-	} else {
-		a.handle(ctx)
-		if ctx.Request.Header.ConnectionClose() {
-			ctx.Response.SetConnectionClose()
-		}
-	}
-	var out bytes.Buffer
-	_, _ = ctx.Response.WriteTo(&out)
-	closeAfter := ctx.Response.ConnectionClose()
-	bw := out.Bytes()
-	if out.Len() == 0 {
-		return
-	}
-	cn := j.cn
-	_ = cn.c.AsyncWrite(bw, func(c gnet.Conn, err error) error {
-		cn.httpBusy = false
-		if err != nil || closeAfter || cn.state != stateHTTP {
-			return c.Close()
-		}
-		cn.lastSeen = time.Now().Unix()
-		if c.InboundBuffered() > 0 {
-			if cn.readHTTP() == gnet.Close {
-				return c.Close()
-			}
-		}
-		return nil
-	})
-}

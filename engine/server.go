@@ -38,8 +38,6 @@ type Options struct {
 	// MaxOutboundBytes in ours (128 KiB; negative: leave it to the kernel's
 	// autotuning, up to net.ipv4.tcp_wmem's maximum, often 4 MiB).
 	SocketSendBuffer int
-	// AuthTimestampWindow is how far auth_timestamp may be from now (600 s).
-	AuthTimestampWindow time.Duration
 	// ShutdownGrace bounds how long closed sockets may take to go once the
 	// drain has told them all to reconnect (5 s).
 	ShutdownGrace time.Duration
@@ -60,10 +58,8 @@ type Options struct {
 	// RequestTimeout: an HTTP request's head and body must arrive within it
 	// (10 s), so slowloris clients cannot hold connections.
 	RequestTimeout time.Duration
-	// ExposeStats serves GET /stats (process memory, for benchmarks).
-	ExposeStats bool
-	Debug       bool
-	Logger      *log.Logger
+	Debug          bool
+	Logger         *log.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -81,9 +77,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.SocketSendBuffer == 0 {
 		o.SocketSendBuffer = 128 << 10
-	}
-	if o.AuthTimestampWindow <= 0 {
-		o.AuthTimestampWindow = 600 * time.Second
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 10 * time.Second
@@ -120,7 +113,7 @@ type Server struct {
 	gnet.BuiltinEventEngine
 	opts Options
 	hub  *hub.Hub
-	api  *api
+	http HTTPHandler
 
 	eng         gnet.Engine
 	loopsMu     sync.Mutex
@@ -174,7 +167,6 @@ func New(apps []hub.AppConfig, opts Options, shared hub.Options) (*Server, error
 	}
 	s.hub = h
 	s.maxBody = maxBodyBytes(h)
-	s.api = newAPI(s)
 	return s, nil
 }
 

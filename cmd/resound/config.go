@@ -8,6 +8,7 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
+	httpapi "github.com/resound/resound/api"
 	"github.com/resound/resound/engine"
 	"github.com/resound/resound/hub"
 )
@@ -41,9 +42,15 @@ type Config struct {
 	// all at once).
 	DrainWindow *int `json:"drain_window"`
 	// RequestTimeout: seconds an HTTP request may take to arrive (10).
-	RequestTimeout int             `json:"request_timeout"`
-	ExposeStats    bool            `json:"expose_stats"`
-	Apps           []hub.AppConfig `json:"apps"`
+	RequestTimeout int `json:"request_timeout"`
+	// APIWorkers, APIBusWorkers, APIQueue, APITimeout size the HTTP API's
+	// pools and bound each call (see httpapi.Options for the defaults).
+	APIWorkers    int             `json:"api_workers"`
+	APIBusWorkers int             `json:"api_bus_workers"`
+	APIQueue      int             `json:"api_queue"`
+	APITimeout    float64         `json:"api_timeout"`
+	ExposeStats   bool            `json:"expose_stats"`
+	Apps          []hub.AppConfig `json:"apps"`
 	// Scaling runs several nodes as one over Redis (off by default).
 	Scaling hub.RedisConfig `json:"scaling"`
 }
@@ -148,15 +155,25 @@ func (c Config) engineOptions() engine.Options {
 		Path:                c.Path,
 		MaxOutboundBytes:    c.MaxOutboundBytes,
 		SocketSendBuffer:    c.SocketSendBuffer,
-		AuthTimestampWindow: time.Duration(c.AuthTimestampWindow) * time.Second,
 		ShutdownGrace:       time.Duration(c.ShutdownGrace) * time.Second,
 		MaxTotalConnections: c.MaxTotalConnections,
 		HandshakeTimeout:    time.Duration(c.HandshakeTimeout) * time.Second,
 		DrainDelay:          optionalSeconds(c.DrainDelay),
 		DrainWindow:         optionalSeconds(c.DrainWindow),
 		RequestTimeout:      time.Duration(c.RequestTimeout) * time.Second,
-		ExposeStats:         c.ExposeStats,
 		Debug:               c.Debug,
+	}
+}
+
+func (c Config) apiOptions() httpapi.Options {
+	return httpapi.Options{
+		Path:                c.Path,
+		AuthTimestampWindow: time.Duration(c.AuthTimestampWindow) * time.Second,
+		Workers:             c.APIWorkers,
+		BusWorkers:          c.APIBusWorkers,
+		Queue:               c.APIQueue,
+		Timeout:             time.Duration(c.APITimeout * float64(time.Second)),
+		ExposeStats:         c.ExposeStats,
 	}
 }
 

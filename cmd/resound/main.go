@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	httpapi "github.com/resound/resound/api"
 	"github.com/resound/resound/engine"
 	"github.com/resound/resound/hub"
 )
@@ -103,6 +104,7 @@ func start(args []string) error {
 	if err != nil {
 		return err
 	}
+	srv.HandleHTTP(httpapi.New(srv.Hub(), srv, cfg.apiOptions()))
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	go handleSignals(sig, srv)
