@@ -23,6 +23,7 @@ import (
 
 	"github.com/resound/resound/hub"
 	"github.com/resound/resound/internal/ratelog"
+	"github.com/resound/resound/protocol"
 )
 
 // Server is what the API reads from the engine serving it.
@@ -70,12 +71,7 @@ func (o Options) withDefaults() Options {
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second
 	}
-	for len(o.Path) > 0 && o.Path[len(o.Path)-1] == '/' {
-		o.Path = o.Path[:len(o.Path)-1]
-	}
-	if o.Path != "" && o.Path[0] != '/' {
-		o.Path = "/" + o.Path
-	}
+	o.Path = protocol.RoutePrefix(o.Path)
 	if o.Logger == nil {
 		o.Logger = log.Default()
 	}

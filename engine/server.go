@@ -19,6 +19,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/resound/resound/hub"
+	"github.com/resound/resound/protocol"
 )
 
 // Options configure the server. Zero values take the defaults in comments.
@@ -96,12 +97,7 @@ func (o Options) withDefaults() Options {
 	if o.MaxTotalConnections <= 0 {
 		o.MaxTotalConnections = int(defaultMaxTotal(fdLimit()))
 	}
-	for len(o.Path) > 0 && o.Path[len(o.Path)-1] == '/' {
-		o.Path = o.Path[:len(o.Path)-1]
-	}
-	if o.Path != "" && o.Path[0] != '/' {
-		o.Path = "/" + o.Path
-	}
+	o.Path = protocol.RoutePrefix(o.Path)
 	if o.Logger == nil {
 		o.Logger = log.Default()
 	}

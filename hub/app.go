@@ -119,7 +119,7 @@ func (a *App) Users(ctx context.Context, name string) ([]string, error) {
 func (a *App) CachedEvent(ctx context.Context, channel string) []byte {
 	p, err := a.hub.cache.Get(ctx, a.ID, channel)
 	if err != nil {
-		a.hub.rlog.logf("cache-get", "cache: reading the last event of %s failed: %v", channel, err)
+		a.hub.rlog.Printf("cache-get", "cache: reading the last event of %s failed: %v", channel, err)
 	}
 	return p
 }
@@ -164,7 +164,7 @@ func (a *App) Publish(ctx context.Context, events []Event) error {
 	for _, m := range msgs {
 		if m.Cached {
 			if err := a.hub.cache.Put(ctx, a.ID, m.Channel, m.Payload, ttl); err != nil {
-				a.hub.rlog.logf("cache-put", "cache: storing the last event of %s failed (it was delivered): %v", m.Channel, err)
+				a.hub.rlog.Printf("cache-put", "cache: storing the last event of %s failed (it was delivered): %v", m.Channel, err)
 			}
 		}
 	}

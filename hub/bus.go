@@ -2,8 +2,11 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"sync"
 )
+
+var errBusClosed = errors.New("the bus is closed")
 
 // MessageKind says what a bus message asks every node to do.
 type MessageKind uint8

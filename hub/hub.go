@@ -5,9 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/resound/resound/internal/ratelog"
 )
 
 // Executor runs fn on one event loop's goroutine, later.
@@ -66,7 +69,7 @@ type Hub struct {
 	reads  chan func()
 	done   chan struct{}
 	closed sync.Once
-	rlog   rateLog
+	rlog   *ratelog.Logger
 	nodeID string
 
 	presence  Presence
@@ -92,7 +95,7 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 	if opts.Frame == nil {
 		return nil, errors.New("hub: Options.Frame is required")
 	}
-	h := &Hub{opts: opts, apps: map[string]*App{}, byKey: map[string]*App{}}
+	h := &Hub{opts: opts, apps: map[string]*App{}, byKey: map[string]*App{}, rlog: ratelog.New(log.Default(), time.Second)}
 	h.nodeID = opts.NodeID
 	if h.nodeID == "" {
 		h.nodeID = strconv.FormatUint(randomUint64(), 36)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 
 	json "github.com/goccy/go-json"
 	"github.com/redis/rueidis"
+	"github.com/resound/resound/internal/ratelog"
 )
 
 // RedisBus is the Bus of a cluster: one Redis stream per app. A publish is
@@ -46,7 +48,7 @@ type RedisBus struct {
 	offset     atomic.Int64
 	offsetRTT  atomic.Int64 // ns; the round trip of that sample
 	offsetSeen atomic.Bool
-	log        rateLog
+	log        *ratelog.Logger
 }
 
 // Defaults of the bus settings in RedisConfig.
@@ -70,7 +72,7 @@ func NewRedisBus(client rueidis.Client, cfg RedisConfig, appIDs []string) *Redis
 		maxLen = defaultStreamLength
 	}
 	return &RedisBus{client: client, prefix: cfg.Prefix, apps: appIDs, timeout: timeout,
-		maxLen: strconv.Itoa(maxLen), outbox: make(chan Message, 65536)}
+		maxLen: strconv.Itoa(maxLen), outbox: make(chan Message, 65536), log: ratelog.New(log.Default(), time.Second)}
 }
 
 func (b *RedisBus) stream(app string) string { return b.prefix + ":" + app + ":stream" }
@@ -153,7 +155,7 @@ func (b *RedisBus) PublishWait(ctx context.Context, msgs []Message) error {
 	}
 	err := b.append(ctx, msgs)
 	if err != nil {
-		b.log.logf("publish", "scaling: publish to app %s failed, answered 503 and delivered nowhere: %v", msgs[0].AppID, err)
+		b.log.Printf("publish", "scaling: publish to app %s failed, answered 503 and delivered nowhere: %v", msgs[0].AppID, err)
 	}
 	return err
 }
@@ -250,7 +252,7 @@ func (b *RedisBus) Publish(m Message) error {
 	case b.outbox <- m:
 		return nil
 	default:
-		b.log.logf("backlog", "scaling: bus backlog is full (Redis is too slow or down): a client event or presence update was dropped")
+		b.log.Printf("backlog", "scaling: bus backlog is full (Redis is too slow or down): a client event or presence update was dropped")
 		return errors.New("scaling bus backlog is full: Redis is too slow or down")
 	}
 }
@@ -293,7 +295,7 @@ func (b *RedisBus) publishLoop() {
 			case rueidis.IsRedisNil(err), errors.Is(err, context.DeadlineExceeded):
 				// Redis may still take it (a timeout) or dropped it: either
 				// way, delivering it here too could send it twice.
-				b.log.logf("queued-timeout", "scaling: publish to app %s timed out; a client event or presence update on %q may be lost", batch[i].AppID, batch[i].Channel)
+				b.log.Printf("queued-timeout", "scaling: publish to app %s timed out; a client event or presence update on %q may be lost", batch[i].AppID, batch[i].Channel)
 			case b.ctx.Err() != nil:
 				return
 			default:
@@ -308,7 +310,7 @@ func (b *RedisBus) publishLoop() {
 }
 
 func (b *RedisBus) down(err error) {
-	b.log.logf("down", "scaling: Redis unavailable for the bus: %v", err)
+	b.log.Printf("down", "scaling: Redis unavailable for the bus: %v", err)
 	if b.onDown != nil {
 		b.onDown()
 	}
@@ -335,7 +337,7 @@ func (b *RedisBus) read(ids []string) {
 			return
 		}
 		if err != nil && !rueidis.IsRedisNil(err) {
-			b.log.logf("read", "scaling: reading the bus from Redis failed (%v); resuming from the last event delivered", err)
+			b.log.Printf("read", "scaling: reading the bus from Redis failed (%v); resuming from the last event delivered", err)
 			b.down(err)
 			sleepCtx(b.ctx, backoff)
 			backoff = min(backoff*2, time.Second)
@@ -358,7 +360,7 @@ func (b *RedisBus) read(ids []string) {
 func (b *RedisBus) deliverEntry(body string) {
 	var ws []wireMessage
 	if err := json.Unmarshal([]byte(body), &ws); err != nil {
-		b.log.logf("decode", "scaling: undecodable bus entry skipped: %v", err)
+		b.log.Printf("decode", "scaling: undecodable bus entry skipped: %v", err)
 		return
 	}
 	for _, w := range ws {

@@ -449,7 +449,7 @@ func (s *Session) replayCache(ch *Channel, alreadySent ...[]byte) {
 		p, err := cache.Get(ctx, a.ID, ch.name)
 		cancel()
 		if err != nil {
-			a.hub.rlog.logf("cache-get", "cache: reading the last event of %s failed: %v", ch.name, err)
+			a.hub.rlog.Printf("cache-get", "cache: reading the last event of %s failed: %v", ch.name, err)
 		}
 		s.runOnLoop(func() {
 			sub := s.subOn(ch)

@@ -104,3 +104,15 @@ func ValidEventName(name string) bool {
 	}
 	return true
 }
+
+// RoutePrefix normalises Reverb's "path" setting: "" or "/prefix", never a
+// trailing slash, so "{prefix}/app/{key}" and "{prefix}/apps/..." match.
+func RoutePrefix(p string) string {
+	for len(p) > 0 && p[len(p)-1] == '/' {
+		p = p[:len(p)-1]
+	}
+	if p != "" && p[0] != '/' {
+		p = "/" + p
+	}
+	return p
+}

@@ -120,3 +120,11 @@ func TestDecodeSubscribeAcceptsStringData(t *testing.T) {
 		t.Fatalf("%+v %v", s, err)
 	}
 }
+
+func TestRoutePrefix(t *testing.T) {
+	for in, want := range map[string]string{"": "", "/": "", "ws": "/ws", "/ws/": "/ws", "/a/b//": "/a/b"} {
+		if got := RoutePrefix(in); got != want {
+			t.Errorf("RoutePrefix(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
