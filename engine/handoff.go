@@ -42,7 +42,10 @@ func (cn *conn) handOff(raw []byte) gnet.Action {
 func (cn *conn) reply(resp []byte, closeAfter bool) {
 	_ = cn.c.AsyncWrite(resp, func(c gnet.Conn, err error) error {
 		cn.httpBusy = false
-		if err != nil || closeAfter || cn.state != stateHTTP {
+		// While the node stops, a kept-alive connection ends with the reply
+		// it was waiting for rather than at the next sweep, which could cut
+		// a request already on its way.
+		if err != nil || closeAfter || cn.state != stateHTTP || cn.srv.stopping.Load() {
 			return c.Close()
 		}
 		cn.lastSeen = time.Now().Unix()

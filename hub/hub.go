@@ -222,16 +222,22 @@ func (h *Hub) offLoop(fn func()) bool {
 }
 
 // Close finishes queued joins and leaves, leaves the cluster (this node's
-// members leave at once) and stops.
+// members leave at once) and stops. Only the first call does anything: the
+// engine closes the hub when it stops, and a drain may too.
 func (h *Hub) Close() error {
-	h.work.close()
-	close(h.stop)
-	h.resyncWG.Wait()
-	_ = h.liveness.Close()
-	_ = h.presence.Close()
-	_ = h.occupancy.Close()
-	err := h.bus.Close()
-	h.closed.Do(func() { close(h.done) })
+	var err error
+	h.closed.Do(func() {
+		h.work.close()
+		close(h.stop)
+		h.resyncWG.Wait()
+		// Occupancy stops sharing this node's count before liveness removes
+		// the node, or a last tick could write the count back for good.
+		_ = h.occupancy.Close()
+		_ = h.liveness.Close()
+		_ = h.presence.Close()
+		err = h.bus.Close()
+		close(h.done)
+	})
 	return err
 }
 

@@ -62,6 +62,7 @@ func (o *RedisOccupancy) shareConnections() {
 		}
 		ctx, cancel := o.conn.timeout(o.ctx)
 		counts := map[string]int{}
+		failed := false
 		for _, app := range o.apps {
 			key := o.connsKey(app)
 			res := o.conn.client.DoMulti(ctx,
@@ -69,6 +70,7 @@ func (o *RedisOccupancy) shareConnections() {
 				o.conn.client.B().Hgetall().Key(key).Build())
 			all, err := res[1].AsIntMap()
 			if err != nil {
+				failed = true
 				break
 			}
 			for n, v := range all {
@@ -78,6 +80,9 @@ func (o *RedisOccupancy) shareConnections() {
 			}
 		}
 		cancel()
+		if failed {
+			continue // Redis is down: the other nodes count as last seen
+		}
 		o.mu.Lock()
 		o.others = counts
 		o.mu.Unlock()
