@@ -100,8 +100,8 @@ func (b *LocalBus) PublishWait(ctx context.Context, msgs []Message) error {
 		return errBusClosed
 	}
 	b.seq++
-	for _, m := range msgs {
-		m.Order = Order{Seq: b.seq}
+	for i, m := range msgs {
+		m.Order = Order{Seq: b.seq, Pos: uint32(i)}
 		b.deliver(m)
 	}
 	return nil

@@ -13,11 +13,11 @@ func CacheContract(t *testing.T, newCache func(t *testing.T) EventCache) {
 	ctx := context.Background()
 	t.Run("a stored event is read back, by every node", func(t *testing.T) {
 		a, b := newCache(t), newCache(t)
-		if err := a.Put(ctx, "app", "cache-x", []byte(`{"event":"e1"}`), Order{1700000000000, 3}, time.Minute); err != nil {
+		if err := a.Put(ctx, "app", "cache-x", []byte(`{"event":"e1"}`), Order{Ms: 1700000000000, Seq: 3}, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		for i, c := range []EventCache{a, b} {
-			if p, order, err := c.Get(ctx, "app", "cache-x"); err != nil || string(p) != `{"event":"e1"}` || order != (Order{1700000000000, 3}) {
+			if p, order, err := c.Get(ctx, "app", "cache-x"); err != nil || string(p) != `{"event":"e1"}` || order != (Order{Ms: 1700000000000, Seq: 3}) {
 				t.Fatalf("cache %d read %q at %v, %v", i, p, order, err)
 			}
 		}

@@ -116,3 +116,40 @@ func TestRedisBusLocalFallbackOnlyWhenNeverSent(t *testing.T) {
 		}
 	}
 }
+
+// One API call publishing two events on a channel: a subscriber replayed the
+// first (all this node had delivered yet) still gets the second.
+func TestCacheReplayMidBatchGetsTheRestOfTheBatch(t *testing.T) {
+	f := newCacheFixture(t, nil, 60)
+	_, first := f.socket("cache-news", "")
+	first.waitEvents(t, f.loop, 2)
+	rec := &recorder{}
+	second := cachedOn("cache-news", "b", 3)
+	second.Order.Pos = 1
+	f.loop.do(func() {
+		f.hub.receive(cachedOn("cache-news", "a", 3))
+		s, _, _ := f.hub.Open(f.app, 0, rec)
+		f.subscribe(s, "cache-news", "")
+		f.hub.receive(second)
+	})
+	if got := rec.waitEvents(t, f.loop, 3); strings.Join(got, " ") != "pusher_internal:subscription_succeeded e=a e=b" {
+		t.Fatalf("got %v, want e=a then e=b", got)
+	}
+}
+
+func TestOrderParsesWhatItPrints(t *testing.T) {
+	for _, o := range []Order{{1700000000000, 3, 0}, {1, 0, 7}} {
+		if got, ok := parseOrder(o.String()); !ok || got != o {
+			t.Fatalf("%v printed %q, parsed back %v %v", o, o.String(), got, ok)
+		}
+	}
+	if o, ok := parseOrder("1700000000000-3"); !ok || o != (Order{Ms: 1700000000000, Seq: 3}) {
+		t.Fatalf("a stream id parsed as %v %v", o, ok)
+	}
+	if _, ok := parseOrder("garbage"); ok {
+		t.Fatal("garbage parsed")
+	}
+	if !(Order{1, 2, 1}).After(Order{1, 2, 0}) || (Order{1, 2, 0}).After(Order{1, 2, 0}) || !(Order{2, 0, 0}).After(Order{1, 9, 9}) {
+		t.Fatal("After is wrong")
+	}
+}

@@ -108,9 +108,9 @@ func encodeEntry(msgs []Message) (string, error) {
 // Redis's socket buffer past the moment its caller gave up is dropped here,
 // so an event answered 503 is delivered nowhere, even late. KEYS[2..] are
 // the cache keys of the entry's cached events, with their TTL (ms) and
-// payload in ARGV[2i] and ARGV[2i+1]: each gets "<entry id> <payload>" in the
-// same step, so the cache holds the last event in stream order, and nothing
-// answered 503.
+// "<position in the entry> <payload>" in ARGV[2i] and ARGV[2i+1]: each gets
+// "<entry id>.<position> <payload>" in the same step, so the cache holds the
+// last event in stream order, and nothing answered 503.
 var publishScript = rueidis.NewLuaScript(`
 if ARGV[1] ~= '0' then
   local t = redis.call('TIME')
@@ -120,7 +120,7 @@ if ARGV[1] ~= '0' then
 end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'm', ARGV[3])
 for i = 2, #KEYS do
-  redis.call('SET', KEYS[i], id .. ' ' .. ARGV[2 * i + 1], 'PX', ARGV[2 * i])
+  redis.call('SET', KEYS[i], id .. '.' .. ARGV[2 * i + 1], 'PX', ARGV[2 * i])
 end
 return id
 `)
@@ -133,10 +133,10 @@ func (b *RedisBus) publishArgs(msgs []Message, deadline time.Time) ([]string, []
 	}
 	keys := []string{b.stream(msgs[0].AppID)}
 	args := []string{b.redisDeadline(deadline), b.maxLen, body}
-	for _, m := range msgs {
+	for i, m := range msgs {
 		if m.Cached && m.CacheTTL > 0 {
 			keys = append(keys, redisCacheKey(b.prefix, m.AppID, m.Channel))
-			args = append(args, strconv.FormatInt(m.CacheTTL.Milliseconds(), 10), string(m.Payload))
+			args = append(args, strconv.FormatInt(m.CacheTTL.Milliseconds(), 10), strconv.Itoa(i)+" "+string(m.Payload))
 		}
 	}
 	return keys, args, nil
@@ -398,10 +398,11 @@ func (b *RedisBus) deliverEntry(body string, order Order) {
 		b.log.Printf("decode", "scaling: undecodable bus entry skipped: %v", err)
 		return
 	}
-	for _, w := range ws {
+	for i, w := range ws {
 		if b.closed.Load() {
 			return
 		}
+		order.Pos = uint32(i)
 		b.deliver(Message{Kind: w.Kind, AppID: w.AppID, Channel: w.Channel, Payload: w.Payload, ExceptSocket: w.ExceptSocket,
 			UserID: w.UserID, Origin: w.Origin, Version: w.Version, SkipOrigin: w.SkipOrigin, Cached: w.Cached, Order: order})
 	}

@@ -141,7 +141,31 @@ func TestRedisBusStoresTheCacheInStreamOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if order.String() != last[0].ID || string(p) != string(entry[0].Payload) {
+	if order.String() != last[0].ID+".0" || string(p) != string(entry[0].Payload) {
 		t.Fatalf("cache holds %s at %v; the stream ends with %s at %s", p, order, entry[0].Payload, last[0].ID)
 	}
+}
+
+// Two events on one channel in one publish: the cache holds the second.
+func TestRedisBusCachesTheLastEventOfAnEntry(t *testing.T) {
+	addr := startRedis(t)
+	cfg := RedisConfig{Prefix: "batch"}
+	client := redisClient(t, addr)
+	b := NewRedisBus(redisClient(t, addr), cfg, []string{"a"})
+	box := &inbox{}
+	if err := b.Start("n", box.add); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	msg := func(p string) Message {
+		return Message{Kind: KindEvent, AppID: "a", Channel: "cache-x", Payload: []byte(p), Cached: true, CacheTTL: time.Minute}
+	}
+	if err := b.PublishWait(context.Background(), []Message{msg(`"first"`), msg(`"second"`)}); err != nil {
+		t.Fatal(err)
+	}
+	p, order, err := NewRedisCache(client, cfg).Get(context.Background(), "a", "cache-x")
+	if err != nil || string(p) != `"second"` || order.Pos != 1 {
+		t.Fatalf("cache holds %s at %v, %v; want the second event at position 1", p, order, err)
+	}
+	box.waitFor(t, 2)
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // RedisCache is the EventCache of a cluster: one key per cache channel,
-// expiring with the TTL, holding "<stream entry id> <payload>". RedisBus
+// expiring with the TTL, holding "<stream entry id>.<position> <payload>". RedisBus
 // writes it in the same script as the stream entry, so it always holds the
 // latest event in stream order. Reads go through rueidis's client-side
 // cache after a fence (see RedisConn.fence): never stale, and a repeated
