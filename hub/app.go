@@ -26,9 +26,6 @@ type App struct {
 	// users maps a presence user_id to its sockets (with how many presence
 	// subscriptions each has), for terminate_connections.
 	users map[string]map[*Session]int
-
-	// frames is the last cached event this node delivered per cache channel.
-	frames lastFrames
 }
 
 func newApp(h *Hub, c AppConfig) *App {
@@ -38,7 +35,6 @@ func newApp(h *Hub, c AppConfig) *App {
 		channels:  map[string]*Channel{},
 		sockets:   map[string]*Session{},
 		users:     map[string]map[*Session]int{},
-		frames:    lastFrames{ttl: time.Duration(c.CacheTTL) * time.Second},
 	}
 }
 
@@ -117,7 +113,7 @@ func (a *App) Users(ctx context.Context, name string) ([]string, error) {
 
 // CachedEvent returns the payload a cache channel would replay, or nil.
 func (a *App) CachedEvent(ctx context.Context, channel string) []byte {
-	p, err := a.hub.cache.Get(ctx, a.ID, channel)
+	p, _, err := a.hub.cache.Get(ctx, a.ID, channel)
 	if err != nil {
 		a.hub.rlog.Printf("cache-get", "cache: reading the last event of %s failed: %v", channel, err)
 	}
@@ -148,25 +144,15 @@ func (a *App) Publish(ctx context.Context, events []Event) error {
 		n += len(e.Channels)
 	}
 	msgs := make([]Message, 0, n)
+	ttl := time.Duration(a.CacheTTL) * time.Second
 	for _, e := range events {
 		for _, name := range e.Channels {
 			msgs = append(msgs, Message{Kind: KindEvent, AppID: a.ID, Channel: name, Payload: protocol.AppEvent(e.Name, name, e.Data),
-				ExceptSocket: e.ExceptSocket, Origin: a.hub.nodeID, Cached: protocol.KindOf(name).IsCache()})
+				ExceptSocket: e.ExceptSocket, Origin: a.hub.nodeID, Cached: protocol.KindOf(name).IsCache(), CacheTTL: ttl})
 		}
 	}
 	if err := a.hub.bus.PublishWait(ctx, msgs); err != nil {
 		return fmt.Errorf("%w: %v", ErrBusUnavailable, err)
-	}
-	// Stored once delivered, so an event answered 503 is never replayed.
-	// Nodes replay what they delivered themselves; the shared copy serves
-	// nodes that started after the event.
-	ttl := time.Duration(a.CacheTTL) * time.Second
-	for _, m := range msgs {
-		if m.Cached {
-			if err := a.hub.cache.Put(ctx, a.ID, m.Channel, m.Payload, ttl); err != nil {
-				a.hub.rlog.Printf("cache-put", "cache: storing the last event of %s failed (it was delivered): %v", m.Channel, err)
-			}
-		}
 	}
 	return nil
 }
@@ -195,8 +181,11 @@ func (h *Hub) receive(m Message) {
 
 func (a *App) deliver(m Message) {
 	frame := a.hub.opts.Frame(m.Payload)
-	if m.Cached {
-		a.frames.put(m.Channel, frame, time.Now())
+	if m.Cached && m.Origin == a.hub.nodeID && a.hub.cacheOnDeliver {
+		// In bus order and before any fan-out, so a publish answered 503 is
+		// never cached and a subscriber never reads an older event than the
+		// one it is sent next. A cache stored by the bus needs nothing here.
+		_ = a.hub.cache.Put(context.Background(), a.ID, m.Channel, m.Payload, m.Order, m.CacheTTL)
 	}
 	a.mu.RLock()
 	ch := a.channels[m.Channel]
@@ -208,7 +197,10 @@ func (a *App) deliver(m Message) {
 	if ch == nil {
 		return
 	}
-	a.fanOut(delivery{ch: ch, except: except, exceptUser: m.UserID, version: m.Version, frame: frame, cached: m.Cached})
+	if m.Cached {
+		ch.last.Store(&lastFrame{frame: frame, order: m.Order, expires: time.Now().Add(time.Duration(a.CacheTTL) * time.Second)})
+	}
+	a.fanOut(delivery{ch: ch, except: except, exceptUser: m.UserID, version: m.Version, frame: frame, cached: m.Cached, order: m.Order})
 }
 
 func (a *App) terminateLocal(userID string) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 )
 
 var errBusClosed = errors.New("the bus is closed")
@@ -42,6 +43,13 @@ type Message struct {
 	// channel: the only kind of message a cache channel keeps as its last
 	// event (never presence news, never a whisper).
 	Cached bool `json:"ca,omitempty"`
+	// Order is the message's place in its app's bus order, set by the bus
+	// when it delivers (a subscriber replayed a cached event skips cached
+	// deliveries up to it).
+	Order Order `json:"-"`
+	// CacheTTL is how long a Cached event stays its channel's last event
+	// (the app's cache_ttl); a bus that stores the cache uses it.
+	CacheTTL time.Duration `json:"-"`
 }
 
 // Bus carries messages between the nodes of a cluster. Every node receives
@@ -68,6 +76,8 @@ type Bus interface {
 type LocalBus struct {
 	mu      sync.Mutex
 	deliver func(Message)
+	// seq numbers the publishes: the Order of what it delivers.
+	seq uint64
 }
 
 // NewLocalBus returns a bus for one node.
@@ -89,7 +99,9 @@ func (b *LocalBus) PublishWait(ctx context.Context, msgs []Message) error {
 	if b.deliver == nil {
 		return errBusClosed
 	}
-	for _, m := range msgs {
+	b.seq++
+	for i, m := range msgs {
+		m.Order = Order{Seq: b.seq, Pos: uint32(i)}
 		b.deliver(m)
 	}
 	return nil
@@ -101,6 +113,8 @@ func (b *LocalBus) Publish(m Message) error {
 	if b.deliver == nil {
 		return errBusClosed
 	}
+	b.seq++
+	m.Order = Order{Seq: b.seq}
 	b.deliver(m)
 	return nil
 }

@@ -10,12 +10,17 @@ import (
 // cache channel, for a TTL, also while nobody is subscribed (as Pusher
 // does), for every node of a cluster.
 type EventCache interface {
-	// Put stores payload as the channel's last event for ttl.
-	Put(ctx context.Context, appID, channel string, payload []byte, ttl time.Duration) error
-	// Get returns the channel's last event, or nil when there is none or it
-	// expired.
-	Get(ctx context.Context, appID, channel string) ([]byte, error)
+	// Put stores payload, at order in bus order, as the channel's last
+	// event for ttl, unless the channel already holds a later one.
+	Put(ctx context.Context, appID, channel string, payload []byte, order Order, ttl time.Duration) error
+	// Get returns the channel's last event and its order, or nil when there
+	// is none or it expired.
+	Get(ctx context.Context, appID, channel string) ([]byte, Order, error)
 }
+
+// busStoredCache is an EventCache that the bus itself writes, atomically with
+// the publish and in bus order (RedisCache with RedisBus): nobody else Puts.
+type busStoredCache interface{ storedByBus() }
 
 // MemoryCache is the EventCache of a single node.
 type MemoryCache struct {
@@ -29,6 +34,7 @@ type cacheKey struct{ app, channel string }
 
 type memoryEntry struct {
 	payload []byte
+	order   Order
 	expires time.Time
 }
 
@@ -42,26 +48,30 @@ func (c *MemoryCache) clock() time.Time {
 	return time.Now()
 }
 
-func (c *MemoryCache) Put(_ context.Context, appID, channel string, payload []byte, ttl time.Duration) error {
+func (c *MemoryCache) Put(_ context.Context, appID, channel string, payload []byte, order Order, ttl time.Duration) error {
+	now := c.clock()
+	k := cacheKey{appID, channel}
 	c.mu.Lock()
-	c.entries[cacheKey{appID, channel}] = memoryEntry{payload, c.clock().Add(ttl)}
+	if e, ok := c.entries[k]; !ok || !now.Before(e.expires) || !e.order.After(order) {
+		c.entries[k] = memoryEntry{payload, order, now.Add(ttl)}
+	}
 	c.mu.Unlock()
 	return nil
 }
 
-func (c *MemoryCache) Get(_ context.Context, appID, channel string) ([]byte, error) {
+func (c *MemoryCache) Get(_ context.Context, appID, channel string) ([]byte, Order, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	k := cacheKey{appID, channel}
 	e, ok := c.entries[k]
 	if !ok {
-		return nil, nil
+		return nil, Order{}, nil
 	}
 	if !c.clock().Before(e.expires) {
 		delete(c.entries, k)
-		return nil, nil
+		return nil, Order{}, nil
 	}
-	return e.payload, nil
+	return e.payload, e.order, nil
 }
 
 // Sweep drops expired entries.
@@ -75,50 +85,12 @@ func (c *MemoryCache) Sweep(now time.Time) {
 	c.mu.Unlock()
 }
 
-// lastFrames is this node's copy of the last cached event it delivered on
-// each cache channel, kept as the very frame that was broadcast, so a
-// subscriber that got it by replay can recognise (and skip) the broadcast
-// copy, and a replay needs no round trip to the shared cache.
-type lastFrames struct {
-	ttl     time.Duration
-	mu      sync.Mutex
-	entries map[string]lastFrame
-}
-
+// lastFrame is the last cached event this node delivered on a channel with
+// local subscribers, kept on the channel (so it goes with the channel's last
+// subscriber; the shared cache serves everyone else) as the very frame that
+// was broadcast, so a replay needs no round trip to the shared cache.
 type lastFrame struct {
 	frame   []byte
+	order   Order
 	expires time.Time
-}
-
-func (c *lastFrames) put(channel string, frame []byte, now time.Time) {
-	c.mu.Lock()
-	if c.entries == nil {
-		c.entries = map[string]lastFrame{}
-	}
-	c.entries[channel] = lastFrame{frame, now.Add(c.ttl)}
-	c.mu.Unlock()
-}
-
-func (c *lastFrames) get(channel string, now time.Time) []byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[channel]
-	if !ok {
-		return nil
-	}
-	if !now.Before(e.expires) {
-		delete(c.entries, channel)
-		return nil
-	}
-	return e.frame
-}
-
-func (c *lastFrames) sweep(now time.Time) {
-	c.mu.Lock()
-	for k, e := range c.entries {
-		if !now.Before(e.expires) {
-			delete(c.entries, k)
-		}
-	}
-	c.mu.Unlock()
 }

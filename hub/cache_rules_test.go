@@ -236,8 +236,8 @@ func TestCacheSharedReplayIsNotFollowedByALateBroadcast(t *testing.T) {
 	if got := rec.waitEvents(t, b.loop, 2); strings.Join(got, " ") != "pusher_internal:subscription_succeeded e=1" {
 		t.Fatalf("got %v, want the shared cache's event", got)
 	}
-	b.hub.receive(Message{Kind: KindEvent, AppID: "1", Channel: "cache-news", Payload: protocol.AppEvent("e", "cache-news", "1"), Cached: true})
-	b.hub.receive(Message{Kind: KindEvent, AppID: "1", Channel: "cache-news", Payload: protocol.AppEvent("e", "cache-news", "2"), Cached: true})
+	b.hub.receive(Message{Kind: KindEvent, AppID: "1", Channel: "cache-news", Payload: protocol.AppEvent("e", "cache-news", "1"), Cached: true, Order: Order{Seq: 1}})
+	b.hub.receive(Message{Kind: KindEvent, AppID: "1", Channel: "cache-news", Payload: protocol.AppEvent("e", "cache-news", "2"), Cached: true, Order: Order{Seq: 2}})
 	if got := rec.waitEvents(t, b.loop, 3); strings.Join(got, " ") != "pusher_internal:subscription_succeeded e=1 e=2" {
 		t.Fatalf("got %v, want e=1 once then e=2", got)
 	}

@@ -21,6 +21,10 @@ type Channel struct {
 	// subscriptions is guarded by the app's mu.
 	subscriptions int
 
+	// last is the last cached event this node delivered here (cache
+	// channels only).
+	last atomic.Pointer[lastFrame]
+
 	mu sync.Mutex
 	// members are this node's sockets per user (presence only).
 	members map[string]*member

@@ -16,6 +16,8 @@ type delivery struct {
 	frame   []byte
 	// cached: an API event on a cache channel (what a replay stands for).
 	cached bool
+	// order of a cached event in its app's bus order.
+	order Order
 }
 
 // dispatcher queues deliveries for one event loop. Publishers append under a

@@ -65,6 +65,9 @@ type Hub struct {
 	loops []*dispatcher
 	bus   Bus
 	cache EventCache
+	// cacheOnDeliver: the cache is not written by the bus, so the node that
+	// published a cached event stores it as it delivers it.
+	cacheOnDeliver bool
 	// reads runs cache reads that a subscribe on an event loop needs.
 	reads  chan func()
 	done   chan struct{}
@@ -127,6 +130,8 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 	if h.cache == nil {
 		h.cache = NewMemoryCache()
 	}
+	_, stored := h.cache.(busStoredCache)
+	h.cacheOnDeliver = !stored
 	h.reads, h.done = make(chan func(), 4096), make(chan struct{})
 	for i := 0; i < cacheReaders; i++ {
 		go h.readLoop()
@@ -243,9 +248,6 @@ func (h *Hub) Close() error {
 
 // Sweep drops expired cache entries; the engine calls it now and then.
 func (h *Hub) Sweep(now time.Time) {
-	for _, a := range h.apps {
-		a.frames.sweep(now)
-	}
 	if s, ok := h.cache.(interface{ Sweep(time.Time) }); ok {
 		s.Sweep(now)
 	}

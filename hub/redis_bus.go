@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -104,7 +106,11 @@ func encodeEntry(msgs []Message) (string, error) {
 // publishScript appends one entry unless Redis's own clock is past the
 // deadline (ms, Redis time; 0 for none). A publish that waited in a hung
 // Redis's socket buffer past the moment its caller gave up is dropped here,
-// so an event answered 503 is delivered nowhere, even late.
+// so an event answered 503 is delivered nowhere, even late. KEYS[2..] are
+// the cache keys of the entry's cached events, with their TTL (ms) and
+// "<position in the entry> <payload>" in ARGV[2i] and ARGV[2i+1]: each gets
+// "<entry id>.<position> <payload>" in the same step, so the cache holds the
+// last event in stream order, and nothing answered 503.
 var publishScript = rueidis.NewLuaScript(`
 if ARGV[1] ~= '0' then
   local t = redis.call('TIME')
@@ -112,8 +118,29 @@ if ARGV[1] ~= '0' then
     return false
   end
 end
-return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'm', ARGV[3])
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'm', ARGV[3])
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], id .. '.' .. ARGV[2 * i + 1], 'PX', ARGV[2 * i])
+end
+return id
 `)
+
+// publishArgs are publishScript's keys and arguments for one entry.
+func (b *RedisBus) publishArgs(msgs []Message, deadline time.Time) ([]string, []string, error) {
+	body, err := encodeEntry(msgs)
+	if err != nil {
+		return nil, nil, err
+	}
+	keys := []string{b.stream(msgs[0].AppID)}
+	args := []string{b.redisDeadline(deadline), b.maxLen, body}
+	for i, m := range msgs {
+		if m.Cached && m.CacheTTL > 0 {
+			keys = append(keys, redisCacheKey(b.prefix, m.AppID, m.Channel))
+			args = append(args, strconv.FormatInt(m.CacheTTL.Milliseconds(), 10), strconv.Itoa(i)+" "+string(m.Payload))
+		}
+	}
+	return keys, args, nil
+}
 
 // errExpired: Redis ran the publish after its deadline and dropped it.
 var errExpired = errors.New("Redis was too slow: the event was dropped, not delivered")
@@ -161,18 +188,17 @@ func (b *RedisBus) PublishWait(ctx context.Context, msgs []Message) error {
 }
 
 func (b *RedisBus) append(ctx context.Context, msgs []Message) error {
-	body, err := encodeEntry(msgs)
-	if err != nil {
-		return err
-	}
 	deadline := time.Now().Add(b.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
+	keys, args, err := b.publishArgs(msgs, deadline)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	res := publishScript.Exec(ctx, b.client, []string{b.stream(msgs[0].AppID)},
-		[]string{b.redisDeadline(deadline), b.maxLen, body})
+	res := publishScript.Exec(ctx, b.client, keys, args)
 	if err := res.Error(); err != nil {
 		if rueidis.IsRedisNil(err) {
 			return errExpired
@@ -282,8 +308,8 @@ func (b *RedisBus) publishLoop() {
 		deadline := time.Now().Add(b.timeout)
 		execs = execs[:0]
 		for _, m := range batch {
-			body, _ := encodeEntry([]Message{m})
-			execs = append(execs, rueidis.LuaExec{Keys: []string{b.stream(m.AppID)}, Args: []string{b.redisDeadline(deadline), b.maxLen, body}})
+			keys, args, _ := b.publishArgs([]Message{m}, deadline)
+			execs = append(execs, rueidis.LuaExec{Keys: keys, Args: args})
 		}
 		ctx, cancel := context.WithDeadline(b.ctx, deadline)
 		results := publishScript.ExecMulti(ctx, b.client, execs...)
@@ -298,12 +324,20 @@ func (b *RedisBus) publishLoop() {
 				b.log.Printf("queued-timeout", "scaling: publish to app %s timed out; a client event or presence update on %q may be lost", batch[i].AppID, batch[i].Channel)
 			case b.ctx.Err() != nil:
 				return
-			default:
-				// Redis is down: at least this node's own sockets get it.
+			case neverSent(err):
+				// Redis is down and never saw it: at least this node's own
+				// sockets get it. The reader is failing too, so this does
+				// not interleave with its deliveries.
 				b.down(err)
 				if !b.closed.Load() {
 					b.deliver(batch[i])
 				}
+			default:
+				// The connection broke with the script possibly run: the
+				// reader may yet deliver it, so delivering it here could
+				// send it twice.
+				b.down(err)
+				b.log.Printf("queued-lost", "scaling: publish to app %s failed (%v); a client event or presence update on %q may be lost", batch[i].AppID, err, batch[i].Channel)
 			}
 		}
 	}
@@ -351,25 +385,40 @@ func (b *RedisBus) read(ids []string) {
 			}
 			for _, e := range entries {
 				ids[i] = e.ID
-				b.deliverEntry(e.FieldValues["m"])
+				order, _ := parseOrder(e.ID)
+				b.deliverEntry(e.FieldValues["m"], order)
 			}
 		}
 	}
 }
 
-func (b *RedisBus) deliverEntry(body string) {
+func (b *RedisBus) deliverEntry(body string, order Order) {
 	var ws []wireMessage
 	if err := json.Unmarshal([]byte(body), &ws); err != nil {
 		b.log.Printf("decode", "scaling: undecodable bus entry skipped: %v", err)
 		return
 	}
-	for _, w := range ws {
+	for i, w := range ws {
 		if b.closed.Load() {
 			return
 		}
+		order.Pos = uint32(i)
 		b.deliver(Message{Kind: w.Kind, AppID: w.AppID, Channel: w.Channel, Payload: w.Payload, ExceptSocket: w.ExceptSocket,
-			UserID: w.UserID, Origin: w.Origin, Version: w.Version, SkipOrigin: w.SkipOrigin, Cached: w.Cached})
+			UserID: w.UserID, Origin: w.Origin, Version: w.Version, SkipOrigin: w.SkipOrigin, Cached: w.Cached, Order: order})
 	}
+}
+
+// neverSent says whether a publish error proves the command never reached
+// Redis: no connection could be made (refused, unreachable, dial timeout)
+// or the client is closing. Any other failure may have come after Redis ran
+// the script.
+func neverSent(err error) bool {
+	if errors.Is(err, rueidis.ErrClosing) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // Close stops reading and publishing; queued messages get a moment to go.

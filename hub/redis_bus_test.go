@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	json "github.com/goccy/go-json"
 )
 
 // A publish that times out while Redis hangs is delivered nowhere, also
@@ -90,4 +92,80 @@ func TestRedisBusPublishFailsFastWithoutRedis(t *testing.T) {
 	if errors.Is(err, errBusClosed) {
 		t.Fatalf("wrong error: %v", err)
 	}
+}
+
+// Two nodes publishing to one cache channel at once: the shared cache ends
+// with the last entry of the stream, with its id, never an older one.
+func TestRedisBusStoresTheCacheInStreamOrder(t *testing.T) {
+	addr := startRedis(t)
+	cfg := RedisConfig{Prefix: "order"}
+	client := redisClient(t, addr)
+	buses := make([]*RedisBus, 2)
+	for i := range buses {
+		buses[i] = NewRedisBus(redisClient(t, addr), cfg, []string{"a"})
+		if err := buses[i].Start(fmt.Sprint("n", i), func(Message) {}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = buses[i].Close() })
+	}
+	const each = 200
+	errs := make(chan error, 2)
+	for i, b := range buses {
+		go func() {
+			for j := 0; j < each; j++ {
+				p := fmt.Sprintf(`"%d-%d"`, i, j)
+				err := b.PublishWait(context.Background(), []Message{{Kind: KindEvent, AppID: "a", Channel: "cache-x", Payload: []byte(p), Cached: true, CacheTTL: time.Minute}})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range buses {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	last, err := client.Do(context.Background(), client.B().Xrevrange().Key("order:a:stream").End("+").Start("-").Count(1).Build()).AsXRange()
+	if err != nil || len(last) != 1 {
+		t.Fatalf("reading the stream: %v", err)
+	}
+	var entry []wireMessage
+	if err := json.Unmarshal([]byte(last[0].FieldValues["m"]), &entry); err != nil {
+		t.Fatal(err)
+	}
+	cache := NewRedisCache(client, cfg)
+	p, order, err := cache.Get(context.Background(), "a", "cache-x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if order.String() != last[0].ID+".0" || string(p) != string(entry[0].Payload) {
+		t.Fatalf("cache holds %s at %v; the stream ends with %s at %s", p, order, entry[0].Payload, last[0].ID)
+	}
+}
+
+// Two events on one channel in one publish: the cache holds the second.
+func TestRedisBusCachesTheLastEventOfAnEntry(t *testing.T) {
+	addr := startRedis(t)
+	cfg := RedisConfig{Prefix: "batch"}
+	client := redisClient(t, addr)
+	b := NewRedisBus(redisClient(t, addr), cfg, []string{"a"})
+	box := &inbox{}
+	if err := b.Start("n", box.add); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	msg := func(p string) Message {
+		return Message{Kind: KindEvent, AppID: "a", Channel: "cache-x", Payload: []byte(p), Cached: true, CacheTTL: time.Minute}
+	}
+	if err := b.PublishWait(context.Background(), []Message{msg(`"first"`), msg(`"second"`)}); err != nil {
+		t.Fatal(err)
+	}
+	p, order, err := NewRedisCache(client, cfg).Get(context.Background(), "a", "cache-x")
+	if err != nil || string(p) != `"second"` || order.Pos != 1 {
+		t.Fatalf("cache holds %s at %v, %v; want the second event at position 1", p, order, err)
+	}
+	box.waitFor(t, 2)
 }

@@ -96,8 +96,10 @@ func (c *RedisConn) usable() error {
 // plain commands over one), so once PING returns the invalidation has been
 // applied. A cached read after it costs no data transfer when nothing
 // changed, and is never stale.
-func (c *RedisConn) fence(ctx context.Context) error {
-	return c.client.Do(ctx, c.client.B().Ping().Build()).Error()
+func (c *RedisConn) fence(ctx context.Context) error { return fence(ctx, c.client) }
+
+func fence(ctx context.Context, client rueidis.Client) error {
+	return client.Do(ctx, client.B().Ping().Build()).Error()
 }
 
 func (c *RedisConn) timeout(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"time"
@@ -48,12 +47,10 @@ type subscription struct {
 	// reg says whether the shared state took the subscription; only its
 	// worker reads and writes it, in order.
 	reg *registration
-	// replayed is the cached frame sent on subscribing; its broadcast copy,
-	// if still queued, is not sent again.
-	replayed []byte
-	// replayedPayload is a cached event read from the shared cache and
-	// replayed; its broadcast, if this node delivers it later, is skipped.
-	replayedPayload []byte
+	// replayed is the bus order of the cached event sent on subscribing:
+	// cached deliveries up to it (its own broadcast copy, or older events
+	// this node delivers late) are not sent; the first later one clears it.
+	replayed Order
 	// awaitingReplay is set while the shared cache is read; a cached event
 	// broadcast meanwhile is newer news, and the replay is then dropped.
 	awaitingReplay bool
@@ -90,13 +87,11 @@ func (s *Session) admits(it *delivery) bool {
 		return false
 	}
 	if it.cached {
-		if sub.replayed != nil && len(it.frame) > 0 && &sub.replayed[0] == &it.frame[0] {
-			sub.replayed = nil
-			return false
-		}
-		if p := sub.replayedPayload; p != nil && len(it.frame) >= len(p) && bytes.Equal(it.frame[len(it.frame)-len(p):], p) {
-			sub.replayedPayload = nil
-			return false
+		if !sub.replayed.IsZero() {
+			if !it.order.After(sub.replayed) {
+				return false
+			}
+			sub.replayed = Order{}
 		}
 		sub.awaitingReplay = false
 	}
@@ -432,21 +427,21 @@ func (s *Session) replayCache(ch *Channel, alreadySent ...[]byte) {
 	if sub == nil {
 		return
 	}
-	if frame := a.frames.get(ch.name, time.Now()); frame != nil {
+	if last := ch.last.Load(); last != nil && time.Now().Before(last.expires) {
 		for _, sent := range alreadySent {
-			if len(sent) > 0 && &sent[0] == &frame[0] {
+			if len(sent) > 0 && &sent[0] == &last.frame[0] {
 				return // held while joining and sent just now
 			}
 		}
-		s.out.Send(frame)
-		sub.replayed = frame
+		s.out.Send(last.frame)
+		sub.replayed = last.order
 		return
 	}
 	sub.awaitingReplay = true
 	cache := a.hub.cache
 	ok := a.hub.offLoop(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		p, err := cache.Get(ctx, a.ID, ch.name)
+		p, order, err := cache.Get(ctx, a.ID, ch.name)
 		cancel()
 		if err != nil {
 			a.hub.rlog.Printf("cache-get", "cache: reading the last event of %s failed: %v", ch.name, err)
@@ -458,7 +453,7 @@ func (s *Session) replayCache(ch *Channel, alreadySent ...[]byte) {
 			}
 			sub.awaitingReplay = false
 			if p != nil {
-				sub.replayedPayload = p
+				sub.replayed = order
 				s.send(p)
 			} else {
 				s.send(protocol.CacheMiss(ch.name))
