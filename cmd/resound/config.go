@@ -55,9 +55,11 @@ type Config struct {
 	Scaling hub.RedisConfig `json:"scaling"`
 }
 
-// loadConfig reads the file (if any), then applies Reverb's environment
-// names, so a Laravel .env works unchanged.
-func loadConfig(path string, getenv func(string) string) (Config, error) {
+// loadConfig reads the config file (if any), then applies Reverb's
+// variables from the process environment and, where it does not set them,
+// from the Laravel .env at envFile (if any), so an app's own .env works
+// unchanged.
+func loadConfig(path, envFile string, lookupEnv func(string) (string, bool)) (Config, error) {
 	var c Config
 	if path != "" {
 		b, err := os.ReadFile(path)
@@ -70,76 +72,127 @@ func loadConfig(path string, getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("config %s: %w (see README.md for the keys)", path, err)
 		}
 	}
-	if err := applyEnv(&c, getenv); err != nil {
+	file, err := readEnvFile(envFile)
+	if err != nil {
+		return c, err
+	}
+	if err := applyEnv(&c, envVars{lookup: lookupEnv, file: file, filePath: envFile}); err != nil {
 		return c, err
 	}
 	return c, nil
 }
 
-func applyEnv(c *Config, getenv func(string) string) error {
-	if v := getenv("REVERB_SERVER_HOST"); v != "" {
+// applyEnv reads the variables config/reverb.php reads. REVERB_HOST and
+// REVERB_PORT are where Laravel's broadcaster and browsers reach the server
+// (often a proxy on 443), not where it binds, so they are not read.
+func applyEnv(c *Config, env envVars) error {
+	if v, _ := env.get("REVERB_SERVER_HOST"); v != "" {
 		c.Host = v
 	}
-	if v := getenv("REVERB_SERVER_PORT"); v != "" {
+	if v, from := env.get("REVERB_SERVER_PORT"); v != "" {
 		p, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("REVERB_SERVER_PORT=%q: expected a port number", v)
+		if err != nil || p < 1 || p > 65535 {
+			return fmt.Errorf("REVERB_SERVER_PORT=%q in %s: expected a port number (1-65535)", v, from)
 		}
 		c.Port = p
 	}
-	if v := getenv("REVERB_SERVER_PATH"); v != "" {
+	if v, _ := env.get("REVERB_SERVER_PATH"); v != "" {
 		c.Path = v
 	}
-	if v := getenv("REVERB_SCALING_ENABLED"); v != "" {
-		c.Scaling.Enabled = v == "true" || v == "1"
+	if v, from := env.get("REVERB_SCALING_ENABLED"); v != "" {
+		on, ok := parseBool(v)
+		if !ok {
+			return fmt.Errorf("REVERB_SCALING_ENABLED=%q in %s: expected true or false", v, from)
+		}
+		c.Scaling.Enabled = on
 	}
-	if v := getenv("REVERB_SCALING_CHANNEL"); v != "" {
-		c.Scaling.Prefix = v
-	}
-	if v := getenv("REDIS_URL"); v != "" {
-		c.Scaling.URL = v
-	}
-	if v := getenv("REDIS_HOST"); v != "" {
-		c.Scaling.Host = v
-	}
-	if v := getenv("REDIS_PASSWORD"); v != "" {
-		c.Scaling.Password = v
-	}
-	for name, dst := range map[string]*int{"REDIS_PORT": &c.Scaling.Port, "REDIS_DB": &c.Scaling.DB} {
-		if v := getenv(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return fmt.Errorf("%s=%q: expected a whole number", name, v)
-			}
-			*dst = n
+	if c.Scaling.Enabled {
+		if err := applyRedisEnv(&c.Scaling, env); err != nil {
+			return err
 		}
 	}
-	id, key, secret := getenv("REVERB_APP_ID"), getenv("REVERB_APP_KEY"), getenv("REVERB_APP_SECRET")
-	if id == "" && key == "" && secret == "" {
+	return applyAppEnv(c, env)
+}
+
+// applyRedisEnv reads REDIS_* only when scaling is on: a Laravel .env
+// always holds them for the app's cache and queues.
+func applyRedisEnv(r *hub.RedisConfig, env envVars) error {
+	if v, _ := env.get("REVERB_SCALING_CHANNEL"); v != "" {
+		r.Prefix = v
+	}
+	if v, _ := env.get("REDIS_URL"); v != "" {
+		r.URL = v
+	}
+	if v, _ := env.get("REDIS_HOST"); v != "" {
+		r.Host = v
+	}
+	if v, _ := env.get("REDIS_PASSWORD"); v != "" {
+		r.Password = v
+	}
+	if v, from := env.get("REDIS_PORT"); v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 1 || p > 65535 {
+			return fmt.Errorf("REDIS_PORT=%q in %s: expected a port number (1-65535)", v, from)
+		}
+		r.Port = p
+	}
+	if v, from := env.get("REDIS_DB"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("REDIS_DB=%q in %s: expected a database number (0 or more)", v, from)
+		}
+		r.DB = n
+	}
+	return nil
+}
+
+func applyAppEnv(c *Config, env envVars) error {
+	names := [3]string{"REVERB_APP_ID", "REVERB_APP_KEY", "REVERB_APP_SECRET"}
+	var values, origins [3]string
+	set := 0
+	for i, name := range names {
+		values[i], origins[i] = env.get(name)
+		if values[i] != "" {
+			set++
+		}
+	}
+	if set == 0 {
 		return nil
 	}
-	if id == "" || key == "" || secret == "" {
-		return fmt.Errorf("REVERB_APP_ID, REVERB_APP_KEY and REVERB_APP_SECRET must be set together")
+	if set < 3 {
+		var have, missing []string
+		for i, name := range names {
+			if values[i] == "" {
+				missing = append(missing, name)
+			} else {
+				have = append(have, name+" (in "+origins[i]+")")
+			}
+		}
+		return fmt.Errorf("%s set but %s not: set REVERB_APP_ID, REVERB_APP_KEY and REVERB_APP_SECRET together",
+			strings.Join(have, ", "), strings.Join(missing, ", "))
 	}
-	app := hub.AppConfig{ID: id, Key: key, Secret: secret, AllowedOrigins: []string{"*"}}
-	ints := map[string]*int{
-		"REVERB_APP_PING_INTERVAL":    &app.PingInterval,
-		"REVERB_APP_ACTIVITY_TIMEOUT": &app.ActivityTimeout,
-		"REVERB_APP_MAX_MESSAGE_SIZE": &app.MaxMessageSize,
-		"REVERB_APP_MAX_CONNECTIONS":  &app.MaxConnections,
+	app := hub.AppConfig{ID: values[0], Key: values[1], Secret: values[2], AllowedOrigins: []string{"*"}}
+	ints := []struct {
+		name string
+		dst  *int
+	}{
+		{"REVERB_APP_PING_INTERVAL", &app.PingInterval},
+		{"REVERB_APP_ACTIVITY_TIMEOUT", &app.ActivityTimeout},
+		{"REVERB_APP_MAX_MESSAGE_SIZE", &app.MaxMessageSize},
+		{"REVERB_APP_MAX_CONNECTIONS", &app.MaxConnections},
 	}
-	for name, dst := range ints {
-		if v := getenv(name); v != "" {
+	for _, field := range ints {
+		if v, from := env.get(field.name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				return fmt.Errorf("%s=%q: expected a whole number", name, v)
+				return fmt.Errorf("%s=%q in %s: expected a whole number", field.name, v, from)
 			}
-			*dst = n
+			*field.dst = n
 		}
 	}
 	// An env app replaces a file app with the same id.
 	for i := range c.Apps {
-		if c.Apps[i].ID == id {
+		if c.Apps[i].ID == app.ID {
 			c.Apps = append(c.Apps[:i], c.Apps[i+1:]...)
 			break
 		}

@@ -25,10 +25,16 @@ var version = "0.1.0-dev"
 const usage = `resound: a Pusher-protocol WebSocket server (drop-in for Laravel Reverb)
 
 Usage:
-  resound start [--host 0.0.0.0] [--port 8080] [--path PREFIX] [--config FILE] [--debug] [--expose-stats]
+  resound start [--host 0.0.0.0] [--port 8080] [--path PREFIX] [--config FILE] [--env-file PATH]
+                [--debug] [--expose-stats]
   resound version
 
-With no config file and no REVERB_APP_* environment it serves one default app
+--env-file reads Reverb's variables (REVERB_SERVER_*, REVERB_APP_*, and with
+REVERB_SCALING_ENABLED=true the REDIS_* ones) from a Laravel .env. Flags win
+over the environment, the environment over the .env, the .env over the
+config file.
+
+With no config file and no REVERB_APP_* variables it serves one default app
 and prints its id, key and secret.
 `
 
@@ -57,12 +63,13 @@ func start(args []string) error {
 	port := fs.Int("port", 0, "port for WebSockets and the HTTP API (default 8080)")
 	path := fs.String("path", "", "route prefix in front of /app and /apps")
 	configPath := fs.String("config", "", "JSON config file (see README.md)")
+	envFile := fs.String("env-file", "", "Laravel .env to read Reverb's variables from (the environment wins over it)")
 	debug := fs.Bool("debug", false, "log every connection, subscription and message")
 	stats := fs.Bool("expose-stats", false, "serve GET /stats with process memory (for benchmarks)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*configPath, os.Getenv)
+	cfg, err := loadConfig(*configPath, *envFile, os.LookupEnv)
 	if err != nil {
 		return err
 	}
