@@ -72,14 +72,15 @@ func loadConfig(path, envFile string, lookupEnv func(string) (string, bool)) (Co
 			return c, fmt.Errorf("config %s: %w (see README.md for the keys)", path, err)
 		}
 	}
-	file, err := readEnvFile(envFile)
+	env, err := readEnvFile(envFile)
 	if err != nil {
 		return c, err
 	}
-	if err := applyEnv(&c, envVars{lookup: lookupEnv, file: file, filePath: envFile}); err != nil {
+	env.lookup = lookupEnv
+	if err := applyEnv(&c, env); err != nil {
 		return c, err
 	}
-	return c, nil
+	return c, env.checkDollars()
 }
 
 // applyEnv reads the variables config/reverb.php reads. REVERB_HOST and

@@ -150,6 +150,9 @@ func TestConfigEnvErrorsNameKeyAndSource(t *testing.T) {
 			`REVERB_APP_MAX_CONNECTIONS="lots" in ENVFILE: expected a whole number`},
 		{"incomplete app", "REVERB_APP_ID=a\n", map[string]string{"REVERB_APP_KEY": "k"},
 			`REVERB_APP_ID (in ENVFILE), REVERB_APP_KEY (in the environment) set but REVERB_APP_SECRET not`},
+		{"bare dollar in a secret", "REVERB_APP_ID=a\nREVERB_APP_KEY=k\nREVERB_APP_SECRET=\"s3cr$ET\"\n", nil,
+			`REVERB_APP_SECRET in ENVFILE: a $ followed by a name is read as a variable here but literally by Laravel`},
+		{"bare dollar unquoted", "REVERB_SCALING_ENABLED=true\nREDIS_PASSWORD=x$(Y)\n", nil, `REDIS_PASSWORD in ENVFILE: a $`},
 		{"malformed line", "REVERB_APP_KEY=\"unterminated\n", nil, `--env-file ENVFILE: unterminated quoted value`},
 	}
 	for _, tc := range cases {
@@ -164,10 +167,32 @@ func TestConfigEnvErrorsNameKeyAndSource(t *testing.T) {
 	}
 }
 
+// TestConfigDollarOnlyWhereItMatters: a $ is refused only in a value Resound
+// takes from the file, and never in single quotes or ${NAME}.
+func TestConfigDollarOnlyWhereItMatters(t *testing.T) {
+	envPath := writeTemp(t, ".env", `REVERB_APP_ID=a
+REVERB_APP_KEY="${APP_NAME}-key"
+REVERB_APP_SECRET='s3cr$ET'
+REDIS_PASSWORD="pa$WORD"
+MAIL_PASSWORD=pa$WORD
+DB_PASSWORD=pa\$WORD
+`)
+	if _, err := loadConfig("", envPath, fakeEnv(nil)); err != nil {
+		t.Errorf("scaling off, so REDIS_PASSWORD is not read: %v", err)
+	}
+	if _, err := loadConfig("", envPath, fakeEnv(map[string]string{"REVERB_SCALING_ENABLED": "true", "REDIS_PASSWORD": "x"})); err != nil {
+		t.Errorf("the environment's REDIS_PASSWORD wins, so the file's is not read: %v", err)
+	}
+	_, err := loadConfig("", envPath, fakeEnv(map[string]string{"REVERB_SCALING_ENABLED": "true"}))
+	if err == nil || !strings.Contains(err.Error(), "REDIS_PASSWORD in "+envPath) {
+		t.Errorf("error = %v, want one naming REDIS_PASSWORD and the file", err)
+	}
+}
+
 func TestConfigEnvFileMissing(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nope.env")
 	_, err := loadConfig("", missing, fakeEnv(nil))
-	if err == nil || !strings.Contains(err.Error(), "--env-file "+missing) {
+	if err == nil || !strings.Contains(err.Error(), "--env-file: open "+missing) {
 		t.Errorf("error = %v, want one naming %s", err, missing)
 	}
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/joho/godotenv"
@@ -15,18 +18,58 @@ type envVars struct {
 	lookup   func(string) (string, bool) // the process environment
 	file     map[string]string
 	filePath string
+	// dollar holds the file's keys whose value has a bare $NAME outside
+	// single quotes: the parser expands it, Laravel keeps it literally.
+	dollar map[string]bool
+	// taken records the keys whose value came from the file.
+	taken map[string]bool
 }
 
+// bareDollar is what the parser expands and phpdotenv does not ($NAME,
+// $(NAME); phpdotenv only expands ${NAME}).
+var bareDollar = regexp.MustCompile(`(^|[^\\])\$\(?[A-Z0-9_]`)
+
 // readEnvFile parses a Laravel .env; an empty path means no file.
-func readEnvFile(path string) (map[string]string, error) {
+func readEnvFile(path string) (envVars, error) {
+	env := envVars{filePath: path, taken: map[string]bool{}}
 	if path == "" {
-		return nil, nil
+		return env, nil
 	}
-	vars, err := godotenv.Read(path)
+	src, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("--env-file %s: %w", path, err)
+		return env, fmt.Errorf("--env-file: %w", err)
 	}
-	return vars, nil
+	if env.file, err = godotenv.UnmarshalBytes(src); err != nil {
+		return env, fmt.Errorf("--env-file %s: %w", path, err)
+	}
+	env.dollar = map[string]bool{}
+	for _, line := range strings.Split(string(src), "\n") {
+		line = strings.TrimPrefix(strings.TrimSpace(line), "export ")
+		key, value, ok := strings.Cut(line, "=")
+		value = strings.TrimSpace(value)
+		if ok && !strings.HasPrefix(value, "'") && bareDollar.MatchString(value) {
+			env.dollar[strings.TrimSpace(key)] = true
+		}
+	}
+	return env, nil
+}
+
+// checkDollars refuses a value Laravel and Resound would read differently
+// (a secret or password with a $ in it), rather than start with the wrong
+// one.
+func (e envVars) checkDollars() error {
+	var keys []string
+	for key := range e.taken {
+		if e.dollar[key] {
+			keys = append(keys, key)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	sort.Strings(keys)
+	return fmt.Errorf("%s in %s: a $ followed by a name is read as a variable here but literally by Laravel; put the value in single quotes ('...') or write ${NAME} if it is one",
+		strings.Join(keys, ", "), e.filePath)
 }
 
 // get returns the value as Laravel's env() helper would see it, and where it
@@ -37,6 +80,7 @@ func (e envVars) get(name string) (value, origin string) {
 		return laravelValue(v), "the environment"
 	}
 	if v := e.file[name]; v != "" {
+		e.taken[name] = true
 		return laravelValue(v), e.filePath
 	}
 	return "", ""

@@ -79,7 +79,7 @@ func TestEnvFileBadValueStopsStart(t *testing.T) {
 	missing := bad + ".missing"
 	for file, want := range map[string]string{
 		bad:     `REVERB_SERVER_PORT="abc" in ` + bad + `: expected a port number`,
-		missing: `--env-file ` + missing + `: open ` + missing,
+		missing: `--env-file: open ` + missing + `: no such file`,
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		cmd := exec.CommandContext(ctx, binary_, "start", "--port", fmt.Sprint(freePort(t)), "--env-file", file)
