@@ -21,23 +21,13 @@ func runFanout(o *options) (*runResult, error) {
 	}
 	r := newResult(o, label, params)
 	start := time.Now()
-	spec := popSpec{Targets: targetStrings(o), App: o.App, N: o.N, TotalN: o.N, Channels: o.Channels,
-		InFlight: o.InFlight, SourceIPs: o.SourceIPs, KernelTS: o.KernelTS}
-	f, err := openFleet(o, spec)
+	f, step, snap0, err := openPublishFleet(o, r)
+	if f != nil {
+		defer f.close()
+	}
 	if err != nil {
-		return nil, err
+		return r, err
 	}
-	defer f.close()
-	f.socketSummary(r)
-	names, subs := channelsBySubs(spec, f.open.ChanSubs)
-	if len(names) == 0 {
-		return r, fmt.Errorf("no socket subscribed: %s", f.open.LastError)
-	}
-	snap0, _, err := f.snapshot()
-	if err != nil {
-		return nil, err
-	}
-	step := publishStep(o, f, names, subs)
 	if err := runSteps(o, r, o.Rate, step, 0); err != nil {
 		return nil, err
 	}
@@ -137,4 +127,26 @@ func publishStep(o *options, f *fleet, names []string, subs []int) func(rate flo
 		}
 		return s, nil
 	}
+}
+
+// openPublishFleet opens --n subscribers over --channels and returns the
+// fleet (to close, also on error), the step that publishes to their
+// channels, and the servers' state before the first step.
+func openPublishFleet(o *options, r *runResult) (*fleet, func(float64, int64) (stepResult, error), snapshot, error) {
+	spec := popSpec{Targets: targetStrings(o), App: o.App, N: o.N, TotalN: o.N, Channels: o.Channels,
+		InFlight: o.InFlight, SourceIPs: o.SourceIPs, KernelTS: o.KernelTS}
+	f, err := openFleet(o, spec)
+	if err != nil {
+		return nil, nil, snapshot{}, err
+	}
+	f.socketSummary(r)
+	names, subs := channelsBySubs(spec, f.open.ChanSubs)
+	if len(names) == 0 {
+		return f, nil, snapshot{}, fmt.Errorf("no socket subscribed: %s", f.open.LastError)
+	}
+	snap0, _, err := f.snapshot()
+	if err != nil {
+		return f, nil, snapshot{}, err
+	}
+	return f, publishStep(o, f, names, subs), snap0, nil
 }

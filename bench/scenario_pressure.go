@@ -22,23 +22,13 @@ func runPressure(o *options) (*runResult, error) {
 	label := fmt.Sprintf("pressure: %d subscribers, %d flood connections held", o.N, o.Flood)
 	r := newResult(o, label, map[string]any{"n": o.N, "channels": o.Channels, "flood": o.Flood, "rate": o.Rate, "duration": o.Duration.String()})
 	start := time.Now()
-	spec := popSpec{Targets: targetStrings(o), App: o.App, N: o.N, TotalN: o.N, Channels: o.Channels,
-		InFlight: o.InFlight, SourceIPs: o.SourceIPs, KernelTS: o.KernelTS}
-	f, err := openFleet(o, spec)
+	f, step, snap0, err := openPublishFleet(o, r)
+	if f != nil {
+		defer f.close()
+	}
 	if err != nil {
-		return nil, err
+		return r, err
 	}
-	defer f.close()
-	f.socketSummary(r)
-	names, subs := channelsBySubs(spec, f.open.ChanSubs)
-	if len(names) == 0 {
-		return r, fmt.Errorf("no socket subscribed: %s", f.open.LastError)
-	}
-	snap0, _, err := f.snapshot()
-	if err != nil {
-		return nil, err
-	}
-	step := publishStep(o, f, names, subs)
 	base, err := step(o.Rate, 1)
 	if err != nil {
 		return nil, err
