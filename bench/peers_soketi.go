@@ -43,17 +43,7 @@ func startSoketi(bin string) (*serverProc, error) {
 	exited := make(chan struct{})
 	s := &serverProc{cmd: cmd, dir: dir, target: t, log: logf, exited: exited}
 	go func() { _ = cmd.Wait(); close(exited) }()
-	up := make(chan error, 1)
-	go func() { up <- waitRootOK(t, 60*time.Second) }()
-	select {
-	case err := <-up:
-		if err != nil {
-			s.stop()
-			return nil, fmt.Errorf("%v (log: %s)", err, s.tail())
-		}
-	case <-exited:
-		err := fmt.Errorf("soketi exited at startup: %s", s.tail())
-		s.stop() // closes the log and removes the temporary directory
+	if err := s.awaitStart("soketi", func() error { return waitRootOK(t, 60*time.Second) }); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -61,16 +61,8 @@ func startServer(bin string) (*serverProc, error) {
 	exited := make(chan struct{})
 	s := &serverProc{cmd: cmd, dir: dir, target: t, log: logf, exited: exited}
 	go func() { _ = cmd.Wait(); close(exited) }()
-	up := make(chan error, 1)
-	go func() { up <- waitUp(t, 20*time.Second) }()
-	select {
-	case err := <-up:
-		if err != nil {
-			s.stop()
-			return nil, fmt.Errorf("%v (log: %s)", err, s.tail())
-		}
-	case <-exited:
-		return nil, fmt.Errorf("server exited at startup: %s", s.tail())
+	if err := s.awaitStart("server", func() error { return waitUp(t, 20*time.Second) }); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -102,4 +94,25 @@ func (s *serverProc) stop() {
 	}
 	s.log.Close()
 	os.RemoveAll(s.dir)
+}
+
+// awaitStart waits until up reports the server answering, or the process
+// exits first; on failure the process is stopped (its log closed and its
+// directory removed) and the error carries the log's tail.
+func (s *serverProc) awaitStart(name string, up func() error) error {
+	answered := make(chan error, 1)
+	go func() { answered <- up() }()
+	select {
+	case err := <-answered:
+		if err == nil {
+			return nil
+		}
+		err = fmt.Errorf("%v (log: %s)", err, s.tail())
+		s.stop()
+		return err
+	case <-s.exited:
+		err := fmt.Errorf("%s exited at startup: %s", name, s.tail())
+		s.stop()
+		return err
+	}
 }
