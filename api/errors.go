@@ -1,8 +1,11 @@
 package api
 
 import (
+	"errors"
 	"strings"
 	"time"
+
+	"github.com/resound/resound/hub"
 )
 
 // apiError is an HTTP status with a one-line message saying what is wrong.
@@ -41,8 +44,14 @@ func unavailable(err error) *apiError {
 }
 
 // notPublished reports a publish the bus did not take: nothing was
-// delivered, so a retry cannot duplicate it.
+// delivered, so a retry cannot duplicate it. A publish whose outcome is
+// unknown is a 504 instead, without Retry-After: it may be delivered (once),
+// and only the caller knows whether a duplicate is worse than a loss.
 func notPublished(err error) *apiError {
+	if errors.Is(err, hub.ErrUnconfirmed) {
+		return &apiError{status: 504, logKind: "bus-unconfirmed",
+			msg: "Not confirmed: " + firstLine(err.Error()) + "; the event is delivered at most once, so a retry may deliver it twice"}
+	}
 	return busy("bus", "Not published: "+firstLine(err.Error())+"; nothing was delivered, retry after the Retry-After delay")
 }
 

@@ -130,14 +130,15 @@ type Event struct {
 }
 
 // ErrBusUnavailable wraps every error of a publish the bus did not take: the
-// caller answers 503 and may retry, since nothing was delivered.
+// caller answers 503 and may retry, since nothing was delivered. An error
+// that is also ErrUnconfirmed is the exception: the bus may have taken it.
 var ErrBusUnavailable = errors.New("the bus did not take the event")
 
 // Publish sends events from the HTTP API to every subscriber of their
 // channels on every node. It returns once the bus has taken every event (all
 // of them as one unit), so a publisher that waits for the answer keeps its
 // order cluster-wide; an error (wrapping ErrBusUnavailable) means none of
-// them was delivered, anywhere.
+// them was delivered, anywhere, unless it also wraps ErrUnconfirmed.
 func (a *App) Publish(ctx context.Context, events []Event) error {
 	n := 0
 	for _, e := range events {
@@ -152,7 +153,7 @@ func (a *App) Publish(ctx context.Context, events []Event) error {
 		}
 	}
 	if err := a.hub.bus.PublishWait(ctx, msgs); err != nil {
-		return fmt.Errorf("%w: %v", ErrBusUnavailable, err)
+		return busError(err)
 	}
 	return nil
 }
@@ -160,9 +161,18 @@ func (a *App) Publish(ctx context.Context, events []Event) error {
 // TerminateUser closes every socket of a user on every node.
 func (a *App) TerminateUser(ctx context.Context, userID string) error {
 	if err := a.hub.bus.PublishWait(ctx, []Message{{Kind: KindTerminate, AppID: a.ID, UserID: userID, Origin: a.hub.nodeID}}); err != nil {
-		return fmt.Errorf("%w: %v", ErrBusUnavailable, err)
+		return busError(err)
 	}
 	return nil
+}
+
+// busError wraps a failed publish so callers can tell "not taken" from
+// "not confirmed" with errors.Is.
+func busError(err error) error {
+	if errors.Is(err, ErrUnconfirmed) {
+		return fmt.Errorf("%w: %w", ErrBusUnavailable, err)
+	}
+	return fmt.Errorf("%w: %v", ErrBusUnavailable, err)
 }
 
 // receive carries out a bus message on this node.

@@ -9,6 +9,13 @@ import (
 
 var errBusClosed = errors.New("the bus is closed")
 
+// ErrUnconfirmed marks a publish whose outcome is unknown: it was sent, and
+// the answer did not come in time. No bus can rule out both losing and
+// duplicating such an event (Redis may have run it just before it hung), so
+// the API says so instead of promising either: the event is delivered at
+// most once, and a blind retry may deliver it twice.
+var ErrUnconfirmed = errors.New("the publish was not confirmed")
+
 // MessageKind says what a bus message asks every node to do.
 type MessageKind uint8
 

@@ -181,7 +181,10 @@ func (b *RedisBus) PublishWait(ctx context.Context, msgs []Message) error {
 		return errBusClosed
 	}
 	err := b.append(ctx, msgs)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrUnconfirmed):
+		b.log.Printf("publish-unconfirmed", "scaling: publish to app %s not confirmed (%v): answered 504; it is delivered once if Redis took it just before its answer was lost, else nowhere", msgs[0].AppID, err)
+	case err != nil:
 		b.log.Printf("publish", "scaling: publish to app %s failed, answered 503 and delivered nowhere: %v", msgs[0].AppID, err)
 	}
 	return err
@@ -200,13 +203,18 @@ func (b *RedisBus) append(ctx context.Context, msgs []Message) error {
 	defer cancel()
 	res := publishScript.Exec(ctx, b.client, keys, args)
 	if err := res.Error(); err != nil {
-		if rueidis.IsRedisNil(err) {
+		var redisErr *rueidis.RedisError
+		switch {
+		case rueidis.IsRedisNil(err):
 			return errExpired
+		case errors.As(err, &redisErr), neverSent(err):
+			// Redis refused the script, or never saw it.
+			return err
+		case errors.Is(err, context.DeadlineExceeded):
+			return fmt.Errorf("%w: Redis did not answer within publish_timeout_ms; it drops the event if it runs it later than that", ErrUnconfirmed)
+		default:
+			return fmt.Errorf("%w: %v", ErrUnconfirmed, err)
 		}
-		if errors.Is(err, context.DeadlineExceeded) {
-			return errors.New("Redis did not answer in time: if the publish reaches it later, Redis drops it")
-		}
-		return err
 	}
 	return nil
 }

@@ -48,6 +48,9 @@ func TestRedisBusHungRedisDropsTimedOutPublish(t *testing.T) {
 		t.Fatal("a publish to a hung Redis succeeded")
 	}
 	t.Logf("publish to a hung Redis failed after %v: %v", time.Since(started), err)
+	if !errors.Is(err, ErrUnconfirmed) {
+		t.Fatalf("a publish sent to a hung Redis must be reported as not confirmed (the API answers 504), got %v", err)
+	}
 	if took := time.Since(started); took > 2*time.Second {
 		t.Fatalf("the publish failed only after %v; the timeout is 400ms", took)
 	}
@@ -91,6 +94,16 @@ func TestRedisBusPublishFailsFastWithoutRedis(t *testing.T) {
 	}
 	if errors.Is(err, errBusClosed) {
 		t.Fatalf("wrong error: %v", err)
+	}
+	// Publishes on the connection Redis dropped fail as not confirmed (EOF:
+	// Redis may have run them); once a new connection is refused, the
+	// publish was never sent: a plain refusal (503).
+	deadline := time.Now().Add(5 * time.Second)
+	for errors.Is(err, ErrUnconfirmed) && time.Now().Before(deadline) {
+		err = b.PublishWait(context.Background(), []Message{{Kind: KindEvent, AppID: "a", Payload: []byte(`2`)}})
+	}
+	if err == nil || errors.Is(err, ErrUnconfirmed) {
+		t.Fatalf("a publish with Redis gone for good must be refused as never sent, got %v", err)
 	}
 }
 

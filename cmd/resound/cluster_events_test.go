@@ -49,7 +49,7 @@ func publishID(id, ch string, n *server) (int, string) {
 // checkDelivery reads a subscriber until every event answered 200 arrived,
 // then checks: each exactly once, none answered 503, each publisher's
 // events in its order. mayMiss lists 200 events that may be missing.
-func checkDelivery(t *testing.T, name string, c *client, ch string, l *eventLedger, mayMiss map[string]bool) (got int) {
+func checkDelivery(t *testing.T, name string, c *client, ch string, l *eventLedger, mayMiss map[string]bool) (got, unconfirmed int) {
 	t.Helper()
 	l.mu.Lock()
 	want := map[string]bool{}
@@ -110,6 +110,9 @@ func checkDelivery(t *testing.T, name string, c *client, ch string, l *eventLedg
 			t.Errorf("%s: event %s was never published", name, id)
 		case o.status == 503:
 			t.Errorf("%s: event %s was answered 503 but delivered", name, id)
+		case o.status == 504:
+			// Not confirmed: delivered at most once (checked above).
+			unconfirmed++
 		case o.status != 200 && o.status != 0:
 			t.Errorf("%s: event %s answered %d but delivered", name, id, o.status)
 		}
@@ -132,7 +135,7 @@ func checkDelivery(t *testing.T, name string, c *client, ch string, l *eventLedg
 			}
 		}
 	}
-	return len(seen)
+	return len(seen), unconfirmed
 }
 
 // 2. A sequential publisher whose requests go round-robin over the nodes
@@ -204,8 +207,12 @@ func (l *eventLedger) summary() string {
 }
 
 // 3. Redis hangs (SIGSTOP) under load: every event answered 200 reaches
-// every subscriber once, in order; every event answered 503 reaches nobody,
-// also after Redis resumes and runs what waited in its socket buffers.
+// every subscriber once, in order; every event answered 503 reaches nobody.
+// An event answered 504 (not confirmed) reaches everyone once or nobody:
+// only a publish Redis ran just before it stopped, or whose answer came
+// back late just after it resumed, can be delivered, so there are at most
+// two per publisher; the deadline guard drops everything else that waited
+// in Redis's socket buffers.
 func TestClusterHungRedisUnderLoadLosesNothingAnswered200(t *testing.T) {
 	r := startRedis(t)
 	nodes := startCluster(t, 3, clusterConfig(r, "resound", 30, defaultAppList))
@@ -234,19 +241,23 @@ func TestClusterHungRedisUnderLoadLosesNothingAnswered200(t *testing.T) {
 	wg.Wait()
 	t.Logf("%s", l.summary())
 	l.mu.Lock()
-	n503 := 0
+	failed := 0
 	for _, o := range l.outcomes {
-		if o.status == 503 {
-			n503++
+		if o.status == 503 || o.status == 504 {
+			failed++
 		}
 	}
 	l.mu.Unlock()
-	if n503 == 0 {
-		t.Fatalf("no publish was answered 503 while Redis hung for 6 s: the test did not test the outage (%s)", l.summary())
+	if failed == 0 {
+		t.Fatalf("no publish was refused while Redis hung for 6 s: the test did not test the outage (%s)", l.summary())
 	}
+	const publishers = 3 * 2
 	for i, c := range subs {
-		got := checkDelivery(t, fmt.Sprintf("subscriber %d on node %d", i, i/2), c, ch, l, nil)
-		t.Logf("subscriber %d received %d distinct events", i, got)
+		got, unconfirmed := checkDelivery(t, fmt.Sprintf("subscriber %d on node %d", i, i/2), c, ch, l, nil)
+		t.Logf("subscriber %d received %d distinct events, %d of them answered 504", i, got, unconfirmed)
+		if unconfirmed > 2*publishers {
+			t.Errorf("subscriber %d received %d events answered 504: the deadline guard lets through more than the few in flight at the stall and the resume", i, unconfirmed)
+		}
 	}
 	for i, n := range nodes {
 		if lines := strings.Count(n.logs.String(), "\n"); lines > 200 {
