@@ -149,7 +149,8 @@ func (a *App) Publish(ctx context.Context, events []Event) error {
 	for _, e := range events {
 		for _, name := range e.Channels {
 			msgs = append(msgs, Message{Kind: KindEvent, AppID: a.ID, Channel: name, Payload: protocol.AppEvent(e.Name, name, e.Data),
-				ExceptSocket: e.ExceptSocket, Origin: a.hub.nodeID, Cached: protocol.KindOf(name).IsCache(), CacheTTL: ttl})
+				ExceptSocket: e.ExceptSocket, Origin: a.hub.nodeID, Cached: protocol.KindOf(name).IsCache(), CacheTTL: ttl,
+				Event: e.Name, Data: e.Data})
 		}
 	}
 	if err := a.hub.bus.PublishWait(ctx, msgs); err != nil {

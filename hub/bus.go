@@ -57,6 +57,11 @@ type Message struct {
 	// CacheTTL is how long a Cached event stays its channel's last event
 	// (the app's cache_ttl); a bus that stores the cache uses it.
 	CacheTTL time.Duration `json:"-"`
+	// Event and Data, set on an HTTP API event, are what Payload encodes
+	// (protocol.AppEvent(Event, Channel, Data)): a bus that serialises
+	// messages sends Data once for all the channels of one event.
+	Event string `json:"-"`
+	Data  string `json:"-"`
 }
 
 // Bus carries messages between the nodes of a cluster. Every node receives

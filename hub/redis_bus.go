@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	json "github.com/goccy/go-json"
 	"github.com/redis/rueidis"
 	"github.com/resound/resound/internal/ratelog"
 )
@@ -78,30 +77,6 @@ func NewRedisBus(client rueidis.Client, cfg RedisConfig, appIDs []string) *Redis
 }
 
 func (b *RedisBus) stream(app string) string { return b.prefix + ":" + app + ":stream" }
-
-// wireMessage is a Message on the wire; Payload is JSON already.
-type wireMessage struct {
-	Kind         MessageKind     `json:"k"`
-	AppID        string          `json:"a"`
-	Channel      string          `json:"c,omitempty"`
-	Payload      json.RawMessage `json:"p,omitempty"`
-	ExceptSocket string          `json:"x,omitempty"`
-	UserID       string          `json:"u,omitempty"`
-	Origin       string          `json:"o,omitempty"`
-	Version      int64           `json:"v,omitempty"`
-	SkipOrigin   bool            `json:"s,omitempty"`
-	Cached       bool            `json:"ca,omitempty"`
-}
-
-func encodeEntry(msgs []Message) (string, error) {
-	w := make([]wireMessage, len(msgs))
-	for i, m := range msgs {
-		w[i] = wireMessage{Kind: m.Kind, AppID: m.AppID, Channel: m.Channel, Payload: m.Payload, ExceptSocket: m.ExceptSocket,
-			UserID: m.UserID, Origin: m.Origin, Version: m.Version, SkipOrigin: m.SkipOrigin, Cached: m.Cached}
-	}
-	body, err := json.Marshal(w)
-	return string(body), err
-}
 
 // publishScript appends one entry unless Redis's own clock is past the
 // deadline (ms, Redis time; 0 for none). A publish that waited in a hung
@@ -401,18 +376,18 @@ func (b *RedisBus) read(ids []string) {
 }
 
 func (b *RedisBus) deliverEntry(body string, order Order) {
-	var ws []wireMessage
-	if err := json.Unmarshal([]byte(body), &ws); err != nil {
+	msgs, err := decodeEntry(body)
+	if err != nil {
 		b.log.Printf("decode", "scaling: undecodable bus entry skipped: %v", err)
 		return
 	}
-	for i, w := range ws {
+	for i, m := range msgs {
 		if b.closed.Load() {
 			return
 		}
 		order.Pos = uint32(i)
-		b.deliver(Message{Kind: w.Kind, AppID: w.AppID, Channel: w.Channel, Payload: w.Payload, ExceptSocket: w.ExceptSocket,
-			UserID: w.UserID, Origin: w.Origin, Version: w.Version, SkipOrigin: w.SkipOrigin, Cached: w.Cached, Order: order})
+		m.Order = order
+		b.deliver(m)
 	}
 }
 
