@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"compress/flate"
+	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -270,3 +273,52 @@ func TestDeflateConfig(t *testing.T) {
 }
 
 func jsonString(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// A deflate socket that stops reading has its compressed frames queued in
+// the server (the kernel buffers fill up first); once it reads again it gets
+// every event, compressed, in order.
+func TestDeflateSlowReaderGetsEveryCompressedEventInOrder(t *testing.T) {
+	s := startServer(t, defaultApps)
+	c, ok := dialDeflate(t, s, appKey)
+	if !ok {
+		t.Fatal("deflate not negotiated")
+	}
+	_ = c.conn.(*net.TCPConn).SetReadBuffer(4096)
+	c.subscribe("backlog")
+	// Events of 6 KB that compress about 3.7x (random words from a list of
+	// 128): 400 of them are ~650 KB compressed, more than the kernel
+	// buffers of both ends hold (~260 KB), so the rest waits in the
+	// server's queue; as plain frames (2.4 MB) they would pass
+	// max_outbound_bytes (1 MiB) and the socket would be cut off.
+	words := make([]string, 128)
+	for i := range words {
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		words[i] = fmt.Sprintf("%x", b)
+	}
+	const events = 400
+	pick := make([]byte, 2000)
+	for i := range events {
+		_, _ = rand.Read(pick)
+		var rows strings.Builder
+		for j := 0; rows.Len() < 6000; j++ {
+			rows.WriteString(words[int(pick[j])%len(words)] + " ")
+		}
+		trigger(t, s, "backlog", "e", fmt.Sprintf(`{"i":%d,"rows":%q}`, i, rows.String()), "")
+	}
+	_ = c.conn.(*net.TCPConn).SetReadBuffer(1 << 20) // read at full speed now
+	for i := range events {
+		f := c.readWireFrame(10 * time.Second)
+		if !f.compressed {
+			t.Fatalf("event %d came plain: %.200q", i, f.payload)
+		}
+		var m message
+		if err := json.Unmarshal(inflateMessage(t, f.payload), &m); err != nil {
+			t.Fatalf("event %d: %v", i, err)
+		}
+		var d struct{ I int }
+		if err := json.Unmarshal([]byte(m.dataString()), &d); err != nil || d.I != i {
+			t.Fatalf("event %d in position %d (%v)", d.I, i, err)
+		}
+	}
+}
