@@ -189,7 +189,6 @@ func (h *Hub) receive(m Message) {
 }
 
 func (a *App) deliver(m Message) {
-	frame := a.frame(m.Payload)
 	if m.Cached && m.Origin == a.hub.nodeID && a.hub.cacheOnDeliver {
 		// In bus order and before any fan-out, so a publish answered 503 is
 		// never cached and a subscriber never reads an older event than the
@@ -206,6 +205,9 @@ func (a *App) deliver(m Message) {
 	if ch == nil {
 		return
 	}
+	// Framed (and compressed) only where someone subscribes: every node
+	// of a cluster hears every event.
+	frame := a.frame(m.Payload)
 	if m.Cached {
 		ch.last.Store(&lastFrame{frame: frame, order: m.Order, expires: time.Now().Add(time.Duration(a.CacheTTL) * time.Second)})
 	}
