@@ -322,3 +322,29 @@ func TestDeflateSlowReaderGetsEveryCompressedEventInOrder(t *testing.T) {
 		}
 	}
 }
+
+// A cache channel replays its last event to a late deflate subscriber as
+// the compressed frame kept with it.
+func TestDeflateCacheReplayIsCompressed(t *testing.T) {
+	s := startServer(t, defaultApps)
+	early, ok := dialDeflate(t, s, appKey)
+	if !ok {
+		t.Fatal("deflate not negotiated")
+	}
+	early.subscribe("cache-orders")
+	early.expect("pusher:cache_miss")
+	data := bigEventData(2048)
+	trigger(t, s, "cache-orders", "order.shipped", data, "")
+	first := early.readWireFrame(5 * time.Second)
+
+	late, _ := dialDeflate(t, s, appKey)
+	late.subscribe("cache-orders")
+	replay := late.readWireFrame(5 * time.Second)
+	if !first.compressed || !replay.compressed {
+		t.Fatalf("compressed: live %v, replay %v", first.compressed, replay.compressed)
+	}
+	var m message
+	if err := json.Unmarshal(inflateMessage(t, replay.payload), &m); err != nil || m.Event != "order.shipped" || m.dataString() != data {
+		t.Fatalf("replay: %v %s", err, m.Event)
+	}
+}
