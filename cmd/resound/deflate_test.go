@@ -348,3 +348,43 @@ func TestDeflateCacheReplayIsCompressed(t *testing.T) {
 		t.Fatalf("replay: %v %s", err, m.Event)
 	}
 }
+
+// In a cluster the node that holds the sockets compresses what the bus
+// brings it, and a cache channel replayed from Redis on another node is
+// compressed too.
+func TestClusterDeflate(t *testing.T) {
+	r := startRedis(t)
+	nodes := startCluster(t, 2, clusterConfig(r, "resound", 3, defaultAppList))
+	z, ok := dialDeflate(t, nodes[1], appKey)
+	if !ok {
+		t.Fatal("deflate not negotiated")
+	}
+	plain := dial(t, nodes[1])
+	z.subscribe("cache-orders")
+	z.expect("pusher:cache_miss")
+	plain.subscribe("cache-orders")
+	plain.expect("pusher:cache_miss")
+
+	data := bigEventData(2048)
+	trigger(t, nodes[0], "cache-orders", "order.shipped", data, "")
+	if f := plain.readWireFrame(10 * time.Second); f.compressed {
+		t.Fatal("the plain socket got a compressed frame")
+	}
+	live := z.readWireFrame(10 * time.Second)
+	if !live.compressed {
+		t.Fatal("a deflate socket on another node than the publisher's got a plain frame")
+	}
+
+	late, _ := dialDeflate(t, nodes[0], appKey) // node 0 has no subscriber: it replays from Redis
+	late.subscribe("cache-orders")
+	replay := late.readWireFrame(10 * time.Second)
+	if !replay.compressed {
+		t.Fatal("the replay from Redis came plain")
+	}
+	for _, f := range []wireFrame{live, replay} {
+		var m message
+		if err := json.Unmarshal(inflateMessage(t, f.payload), &m); err != nil || m.Event != "order.shipped" || m.dataString() != data {
+			t.Fatalf("inflated %v %s", err, m.Event)
+		}
+	}
+}
