@@ -23,12 +23,17 @@ func wsAccept(key string) string {
 }
 
 func buildUpgradeRequest(hostport, appKey string) []byte {
+	return buildUpgradeRequestWith(hostport, appKey, "")
+}
+
+// buildUpgradeRequestWith adds extra header lines (each ending in CRLF).
+func buildUpgradeRequestWith(hostport, appKey, extra string) []byte {
 	return []byte("GET /app/" + appKey + "?protocol=7&client=bench&version=1.0 HTTP/1.1\r\n" +
 		"Host: " + hostport + "\r\n" +
 		"Upgrade: websocket\r\n" +
 		"Connection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: " + wsClientKey + "\r\n" +
-		"Sec-WebSocket-Version: 13\r\n\r\n")
+		"Sec-WebSocket-Version: 13\r\n" + extra + "\r\n")
 }
 
 var (

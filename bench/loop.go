@@ -44,7 +44,8 @@ type clientLoop struct {
 	nextSweep int64
 
 	st      loopStats
-	rssBase int64 // process RSS before any socket, for per-socket deltas
+	inflate *inflater // compressed messages (spec.Deflate)
+	rssBase int64     // process RSS before any socket, for per-socket deltas
 
 	stopping   atomic.Bool
 	whispering atomic.Bool // read without mu to pick the epoll timeout
@@ -67,6 +68,7 @@ type loopStats struct {
 	firstDial, lastOpen                   int64
 	chanSubs                              map[int]int
 	delivered, stale, echoes              uint64
+	wireBytes, compressed                 uint64 // bytes read, compressed messages (per step)
 	whispersSent, whisperExpected         uint64
 	latency, handshake, clientLag         histogram
 }
@@ -113,7 +115,7 @@ func newClientLoop(spec popSpec) (*clientLoop, error) {
 	l.rssBase = selfRSS()
 	for _, t := range ts {
 		fam, sa := t.sockaddr()
-		l.targets = append(l.targets, loopTarget{family: fam, sa: sa, request: buildUpgradeRequest(t.HostPort, spec.App.Key)})
+		l.targets = append(l.targets, loopTarget{family: fam, sa: sa, request: buildUpgradeRequestWith(t.HostPort, spec.App.Key, deflateOfferHeader(spec.Deflate))})
 	}
 	l.sources = sourceAddrs(spec.SourceIPs)
 	if l.spec.InFlight <= 0 {

@@ -25,6 +25,8 @@ type popStats struct {
 	Delivered       uint64      `json:"delivered"`
 	Stale           uint64      `json:"stale"`
 	Echoes          uint64      `json:"echoes"`
+	WireBytes       uint64      `json:"wire_bytes"`
+	Compressed      uint64      `json:"compressed"`
 	WhispersSent    uint64      `json:"whispers_sent"`
 	WhisperExpected uint64      `json:"whisper_expected"`
 	Latency         sparseHist  `json:"latency"`
@@ -60,6 +62,7 @@ func (l *clientLoop) reset(step int64) {
 	defer l.mu.Unlock()
 	l.step = step
 	l.st.delivered, l.st.stale, l.st.echoes = 0, 0, 0
+	l.st.wireBytes, l.st.compressed = 0, 0
 	l.st.whispersSent, l.st.whisperExpected = 0, 0
 	l.st.serverErrors, l.st.lastError = 0, "" // per step; the open report kept its own
 	l.st.latency.reset()
@@ -85,6 +88,7 @@ func (l *clientLoop) report(withHistograms bool) popStats {
 		ConnectErrors: st.connectErrors, HandshakeErrors: st.handshakeErrors, Timeouts: st.timeouts,
 		FDLimit: st.fdLimit, ClosedByServer: st.closedByServer, ServerErrors: st.serverErrors,
 		LastError: st.lastError, Delivered: st.delivered, Stale: st.stale, Echoes: st.echoes,
+		WireBytes: st.wireBytes, Compressed: st.compressed,
 		WhispersSent: st.whispersSent, WhisperExpected: st.whisperExpected,
 	}
 	if st.lastOpen > st.firstDial {

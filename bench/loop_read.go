@@ -35,6 +35,7 @@ func (l *clientLoop) readable(c *wsConn) {
 		l.failConn(c, "closed by server")
 		return
 	}
+	l.st.wireBytes += uint64(n)
 	// Stamp receipt per read, not per epoll batch: a batch of 1024 sockets
 	// takes milliseconds to work through, and latency must not hide that.
 	l.now = time.Now().UnixNano()
@@ -84,6 +85,10 @@ func (l *clientLoop) onFrame(c *wsConn, f frame) {
 	case opText, opBinary:
 		if !f.fin {
 			c.frag = append(c.frag[:0], f.payload...)
+			return
+		}
+		if f.compressed {
+			l.onCompressed(c, f.payload)
 			return
 		}
 		l.onMessage(c, f.payload)

@@ -45,6 +45,7 @@ type options struct {
 	SVG              string
 	Smoke            bool
 	KernelTS         bool
+	Deflate          bool
 	Quiet            bool
 	ServerBin        string
 	ResultsDir       string
@@ -86,7 +87,8 @@ func newFlagSet(o *options, scenario string) *flag.FlagSet {
 	fs.IntVar(&o.Bound, "bound", 1<<20, "slow: the server's max_outbound_bytes, to compare peak memory with")
 	fs.BoolVar(&o.NoKeepAlive, "no-keepalive", false, "publish: new connection per request")
 	fs.StringVar(&o.PublishChannel, "publish-channel", "bench-publish", "publish: channel the events go to (a cache- channel also stores each event)")
-	fs.IntVar(&o.PadBytes, "pad-bytes", 0, "publish: bytes of padding in each event's data (slower to verify and parse; max 90000)")
+	fs.IntVar(&o.PadBytes, "pad-bytes", 0, "publish, fanout: bytes of padding in each event's data (slower to verify and parse; max 90000)")
+	fs.BoolVar(&o.Deflate, "deflate", false, "fanout, idle: sockets offer permessage-deflate (fanout: and inflate compressed events)")
 	fs.DurationVar(&o.ProbeUp, "probe-up", 0, "publish: time GET /up on a fresh connection at this interval during the run (0 = off)")
 	fs.BoolVar(&o.Sweep, "sweep", false, "fanout/whisper: raise the rate until p99 exceeds --p99")
 	fs.DurationVar(&o.P99Bound, "p99", 50*time.Millisecond, "sweep: p99 latency bound")

@@ -22,6 +22,7 @@ type popSpec struct {
 	Handshake  time.Duration `json:"handshake_timeout"`
 	OpenBudget time.Duration `json:"open_budget"` // give up opening after this long
 	KernelTS   bool          `json:"kernel_ts"`   // latency to kernel receive time (see kernelts.go)
+	Deflate    bool          `json:"deflate"`     // offer permessage-deflate and inflate compressed frames (deflate.go)
 }
 
 func (s popSpec) presence() bool { return s.RoomSize > 0 }

@@ -197,6 +197,8 @@ func mergeStats(all []popStats) mergedStats {
 		m.Delivered += s.Delivered
 		m.Stale += s.Stale
 		m.Echoes += s.Echoes
+		m.WireBytes += s.WireBytes
+		m.Compressed += s.Compressed
 		m.WhispersSent += s.WhispersSent
 		m.WhisperExpected += s.WhisperExpected
 		m.latency.merge(s.Latency.toHistogram())

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"net"
 	"sort"
@@ -20,7 +21,8 @@ type publishPlan struct {
 	KeepAlive bool
 	SourceIPs int
 	// PadBytes adds a string of that many bytes to each event's data, to
-	// make requests slower for the server to verify and parse.
+	// make requests slower for the server to verify and parse, or events
+	// as big as real ones (see padText).
 	PadBytes int
 	// Channel receives every event when Channels is empty.
 	Channel string
@@ -100,6 +102,7 @@ func runPublishers(p publishPlan) publishResult {
 			local := publishResult{Request: &histogram{}}
 			perConn := p.Rate / float64(conns) // 0 = closed loop, as fast as possible
 			var body, data []byte
+			pad := padText(p.PadBytes)
 			chans := make([]string, 1)
 			for k := 0; ; k++ {
 				now := time.Now()
@@ -129,9 +132,7 @@ func runPublishers(p publishPlan) publishResult {
 				data = appendBenchData(data[:0], sent.UnixNano(), p.Step)
 				if p.PadBytes > 0 {
 					data = append(data[:len(data)-1], `,\"pad\":\"`...)
-					for range p.PadBytes {
-						data = append(data, 'x')
-					}
+					data = append(data, pad...)
 					data = append(data, `\"}`...)
 				}
 				body = appendEventBody(body[:0], "bench", chans, data)
@@ -182,4 +183,25 @@ func appendBenchData(b []byte, sentNanos, step int64) []byte {
 	b = strconv.AppendInt(b, step, 10)
 	b = append(b, '}')
 	return b
+}
+
+// padText returns n bytes that compress about as well as a real event's
+// data (order lines with varying numbers, 3-4x with DEFLATE), not a run
+// of one letter that compresses a hundredfold: the deflate measurements
+// depend on it. No quotes or backslashes, so it sits in a JSON string as is.
+func padText(n int) []byte {
+	out := make([]byte, 0, n+64)
+	x := uint32(2463534242)
+	next := func(m uint32) int {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		return int(x % m)
+	}
+	statuses := []string{"paid", "packed", "shipped", "delivered", "returned"}
+	for i := 0; len(out) < n; i++ {
+		out = fmt.Appendf(out, "line %d sku A-%04d qty %d price %d.%02d %s %s; ", i, next(10000), 1+next(9),
+			next(500), next(100), statuses[next(uint32(len(statuses)))], time.Unix(1.7e9+int64(next(1e7)), 0).UTC().Format(time.DateOnly))
+	}
+	return out[:n]
 }

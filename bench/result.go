@@ -100,8 +100,12 @@ type stepResult struct {
 	ServerErrors   int             `json:"server_errors"`
 	ClosedByServer int             `json:"closed_by_server"`
 	Dials          int             `json:"dials,omitempty"`
-	WithinBound    bool            `json:"within_bound"`
-	LastError      string          `json:"last_error,omitempty"`
+	// WireBytes: everything the subscribers read in the step (frames and
+	// any control traffic); Compressed: deliveries that came compressed.
+	WireBytes   uint64 `json:"wire_bytes,omitempty"`
+	Compressed  uint64 `json:"compressed,omitempty"`
+	WithinBound bool   `json:"within_bound"`
+	LastError   string `json:"last_error,omitempty"`
 }
 
 type sweepSummary struct {

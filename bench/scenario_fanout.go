@@ -15,7 +15,8 @@ func runFanout(o *options) (*runResult, error) {
 		o.Channels = 1
 	}
 	label := fmt.Sprintf("fanout %d subscribers over %d channel(s)", o.N, o.Channels)
-	params := map[string]any{"n": o.N, "channels": o.Channels, "conns": o.Conns, "duration": o.Duration.String(), "sweep": o.Sweep}
+	params := map[string]any{"n": o.N, "channels": o.Channels, "conns": o.Conns, "duration": o.Duration.String(), "sweep": o.Sweep,
+		"pad_bytes": o.PadBytes, "deflate": o.Deflate}
 	if o.Sweep {
 		params["p99_bound"] = o.P99Bound.String()
 	}
@@ -97,7 +98,7 @@ func publishStep(o *options, f *fleet, names []string, subs []int) func(rate flo
 		})
 		pub := runPublishers(publishPlan{Targets: o.targets, App: o.App, Conns: o.Conns, Rate: rate,
 			Duration: min(o.Duration, o.remaining()), Step: id, KeepAlive: true, SourceIPs: o.SourceIPs,
-			Channels: names, Subs: subs})
+			Channels: names, Subs: subs, PadBytes: o.PadBytes})
 		stop()
 		m, _, err := f.drain(func(mergedStats) uint64 { return pub.Expected })
 		if err != nil {
@@ -110,7 +111,8 @@ func publishStep(o *options, f *fleet, names []string, subs []int) func(rate flo
 		s := stepResult{Step: id, Offered: rate, Achieved: pub.achievedRate(), Sent: pub.Sent, SendErrors: pub.Errors,
 			Expected: pub.Expected, Delivered: m.Delivered, Stale: m.Stale, Echoes: m.Echoes,
 			Latency: m.latency.summary(), Seconds: pub.Wall.Seconds(), ServerErrors: m.ServerErrors,
-			ClosedByServer: m.ClosedByServer, Dials: pub.Dials, LastError: firstNonEmpty(pub.LastError, m.LastError)}
+			ClosedByServer: m.ClosedByServer, Dials: pub.Dials, LastError: firstNonEmpty(pub.LastError, m.LastError),
+			WireBytes: m.WireBytes, Compressed: m.Compressed}
 		req := pub.Request.summary()
 		s.Request = &req
 		accountLoss(&s)
@@ -134,7 +136,7 @@ func publishStep(o *options, f *fleet, names []string, subs []int) func(rate flo
 // channels, and the servers' state before the first step.
 func openPublishFleet(o *options, r *runResult) (*fleet, func(float64, int64) (stepResult, error), snapshot, error) {
 	spec := popSpec{Targets: targetStrings(o), App: o.App, N: o.N, TotalN: o.N, Channels: o.Channels,
-		InFlight: o.InFlight, SourceIPs: o.SourceIPs, KernelTS: o.KernelTS}
+		InFlight: o.InFlight, SourceIPs: o.SourceIPs, KernelTS: o.KernelTS, Deflate: o.Deflate}
 	f, err := openFleet(o, spec)
 	if err != nil {
 		return nil, nil, snapshot{}, err

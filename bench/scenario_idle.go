@@ -18,7 +18,7 @@ func runIdle(o *options) (*runResult, error) {
 		return nil, err
 	}
 	f, err := openFleet(o, popSpec{Targets: targetStrings(o), App: o.App, N: o.N, TotalN: o.N, Channels: o.Channels,
-		InFlight: o.InFlight, SourceIPs: o.SourceIPs})
+		InFlight: o.InFlight, SourceIPs: o.SourceIPs, Deflate: o.Deflate})
 	if err != nil {
 		return nil, err
 	}

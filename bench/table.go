@@ -62,6 +62,7 @@ func printResult(w io.Writer, r *runResult) {
 				pct(s.ClientCPUPct), pct(s.ServerCPUPct), ok)
 		}
 		tw.Flush()
+		printWire(w, r.Steps)
 	}
 	if sw := r.Sweep; sw != nil {
 		fmt.Fprintf(w, "sweep: best rate holding p99 <= %.0f ms: %.0f/s (%.0f deliveries/s)", sw.P99BoundMs, sw.BestRate, sw.BestDelivery)
@@ -103,4 +104,20 @@ func bytesStr(v float64) string {
 		return fmt.Sprintf("%.1f KiB", v/(1<<10))
 	}
 	return fmt.Sprintf("%.0f B", v)
+}
+
+// printWire gives fan-out steps' bytes on the wire and server CPU per
+// delivery, the figures compression changes.
+func printWire(w io.Writer, steps []stepResult) {
+	for _, s := range steps {
+		if s.WireBytes == 0 || s.Delivered == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "step %d: %s read by subscribers, %.0f B per delivery, %d of %d deliveries compressed",
+			s.Step, bytesStr(float64(s.WireBytes)), float64(s.WireBytes)/float64(s.Delivered), s.Compressed, s.Delivered)
+		if s.ServerCPUSec > 0 {
+			fmt.Fprintf(w, ", server CPU %.2f s (%.2f µs per delivery)", s.ServerCPUSec, s.ServerCPUSec*1e6/float64(s.Delivered))
+		}
+		fmt.Fprintln(w)
+	}
 }

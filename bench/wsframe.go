@@ -54,9 +54,10 @@ func maskBytes(b []byte, mask [4]byte) {
 
 // frame is one parsed frame; payload aliases the input buffer.
 type frame struct {
-	fin     bool
-	opcode  byte
-	payload []byte
+	fin        bool
+	compressed bool // RSV1: permessage-deflate
+	opcode     byte
+	payload    []byte
 }
 
 // parseFrame parses one frame from the front of buf. It returns the number
@@ -68,6 +69,7 @@ func parseFrame(buf []byte) (f frame, consumed int, err error) {
 		return f, 0, nil
 	}
 	f.fin = buf[0]&0x80 != 0
+	f.compressed = buf[0]&0x40 != 0
 	f.opcode = buf[0] & 0x0F
 	masked := buf[1]&0x80 != 0
 	length := uint64(buf[1] & 0x7F)

@@ -28,6 +28,11 @@ type conn struct {
 	loop  *loop
 	sess  *hub.Session
 	state connState
+	// deflate: permessage-deflate was negotiated (deflate.go); fragDeflated:
+	// the fragmented message being collected is compressed. Kept next to
+	// state, in what would be padding, so a socket costs no more.
+	deflate      bool
+	fragDeflated bool
 
 	// lastSeen is the unix second of the last frame or request byte;
 	// pingedAt is when we pinged and are waiting for any reply (0: not).
@@ -125,8 +130,9 @@ func (cn *conn) startSocket(req upgradeRequest) gnet.Action {
 		return gnet.None
 	}
 	cn.sess = sess
+	cn.deflate = req.deflate
 	if s.opts.Debug {
-		s.debugf("socket %s connected to app %s from %s (origin %q)", sess.ID, app.ID, cn.c.RemoteAddr(), req.origin)
+		s.debugf("socket %s connected to app %s from %s (origin %q, deflate %v)", sess.ID, app.ID, cn.c.RemoteAddr(), req.origin, req.deflate)
 	}
 	cn.Send(textFrame(sess.Established()))
 	return gnet.None
@@ -167,14 +173,25 @@ func (cn *conn) readFrames() gnet.Action {
 		if cn.frag != nil || cn.fragOp != 0 {
 			state |= ws.StateFragmented
 		}
+		if cn.deflate {
+			state |= ws.StateExtended
+		}
 		if err == nil {
 			err = ws.CheckHeader(h, state)
+		}
+		if err == nil && cn.deflate {
+			err = checkCompressionBit(h)
 		}
 		if err != nil {
 			return cn.closeWith(ws.StatusProtocolError, "Protocol error: "+err.Error())
 		}
 		if h.OpCode.IsData() || h.OpCode == ws.OpContinuation {
-			if limit := cn.maxMessage(); int64(len(cn.frag))+h.Length > int64(limit) {
+			limit := cn.maxMessage()
+			wire := limit
+			if h.Rsv != 0 || (h.OpCode == ws.OpContinuation && cn.fragDeflated) {
+				wire = compressedWireLimit(limit)
+			}
+			if int64(len(cn.frag))+h.Length > int64(wire) {
 				return cn.closeWith(ws.StatusMessageTooBig, "Maximum message size exceeded: the limit is "+itoa(limit)+" bytes")
 			}
 		}
@@ -229,15 +246,27 @@ func (cn *conn) handleFrame(h ws.Header, payload []byte) gnet.Action {
 	if !h.Fin {
 		if h.OpCode != ws.OpContinuation {
 			cn.fragOp = h.OpCode
+			cn.fragDeflated = h.Rsv != 0
 		}
 		cn.frag = append(cn.frag, payload...)
 		return gnet.None
 	}
-	op := h.OpCode
+	op, deflated := h.OpCode, h.Rsv != 0
 	if op == ws.OpContinuation {
 		cn.frag = append(cn.frag, payload...)
-		payload, op = cn.frag, cn.fragOp
-		defer func() { cn.frag, cn.fragOp = nil, 0 }()
+		payload, op, deflated = cn.frag, cn.fragOp, cn.fragDeflated
+		defer func() { cn.frag, cn.fragOp, cn.fragDeflated = nil, 0, false }()
+	}
+	if deflated {
+		z := getInflater()
+		defer z.release()
+		var err error
+		if payload, err = z.inflate(payload, cn.maxMessage()); err != nil {
+			if err == errInflatedTooBig {
+				return cn.closeWith(ws.StatusMessageTooBig, "Maximum message size exceeded: the limit is "+itoa(cn.maxMessage())+" bytes, inflated")
+			}
+			return cn.closeWith(ws.StatusInvalidFramePayloadData, "Compressed message is not valid DEFLATE data")
+		}
 	}
 	if op == ws.OpText && !utf8.Valid(payload) {
 		return cn.closeWith(ws.StatusInvalidFramePayloadData, "Text message is not valid UTF-8")
@@ -279,7 +308,7 @@ func (cn *conn) linger() {
 		cn.loop.Execute(sess.Close)
 	}
 	cn.backlog.reset()
-	cn.frag = nil
+	cn.frag, cn.fragDeflated = nil, false
 	cn.state = stateLingering
 	cn.lingerUntil = time.Now().Unix() + lingerSeconds
 	_, _ = cn.c.Discard(-1)

@@ -62,7 +62,7 @@ func (cn *conn) readHTTP() gnet.Action {
 	cn.greeted = true
 	if f.upgrade {
 		cn.requestStart = 0
-		req, err := upgrade(buf[:f.head], cn.srv.opts.Path, c)
+		req, err := upgrade(buf[:f.head], cn.srv.opts.Path, c, cn.srv.offersDeflate)
 		if err != nil {
 			return gnet.Close // the upgrader wrote the HTTP error
 		}

@@ -83,6 +83,10 @@ func (cn *conn) Send(frames ...[]byte) {
 	if cn.state != stateSocket {
 		return
 	}
+	if cn.deflate {
+		frames = cn.loop.withTwins(frames)
+		defer cn.loop.releaseTwins()
+	}
 	if cn.backlog.empty() && cn.c.OutboundBuffered() == 0 {
 		cn.write(frames)
 		if cn.state == stateSocket && cn.c.OutboundBuffered() > cn.srv.opts.MaxOutboundBytes {

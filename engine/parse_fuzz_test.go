@@ -58,7 +58,7 @@ func FuzzUpgrade(f *testing.F) {
 	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, head []byte) {
 		var out bytes.Buffer
-		req, err := upgrade(head, "", &out)
+		req, err := upgrade(head, "", &out, func(string) bool { return true })
 		if err == nil {
 			if req.appKey == "" {
 				t.Fatal("upgrade succeeded without an app key")

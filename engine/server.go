@@ -59,8 +59,11 @@ type Options struct {
 	// RequestTimeout: an HTTP request's head and body must arrive within it
 	// (10 s), so slowloris clients cannot hold connections.
 	RequestTimeout time.Duration
-	Debug          bool
-	Logger         *log.Logger
+	// NoCompression turns permessage-deflate off for every app, whatever
+	// the apps' own compression setting.
+	NoCompression bool
+	Debug         bool
+	Logger        *log.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -156,7 +159,7 @@ func New(apps []hub.AppConfig, opts Options, shared hub.Options) (*Server, error
 	if opts.Debug {
 		logf = s.debugf
 	}
-	shared.Loops, shared.Frame, shared.Logf = opts.Loops, textFrame, logf
+	shared.Loops, shared.Frame, shared.AppFrame, shared.Logf = opts.Loops, textFrame, s.appFrame, logf
 	h, err := hub.New(apps, shared)
 	if err != nil {
 		return nil, err
@@ -294,6 +297,9 @@ type loop struct {
 	// them are done.
 	drainQueue []*conn
 	drainDone  int
+	// twinScratch is where deflate sockets' frames are swapped for their
+	// compressed twins (deflate.go).
+	twinScratch [][]byte
 }
 
 // Execute runs fn on the loop; it implements hub.Executor.

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/gobwas/httphead"
 	"github.com/gobwas/ws"
 )
 
@@ -22,6 +23,8 @@ func isUpgrade(head []byte) bool {
 type upgradeRequest struct {
 	appKey string
 	origin string
+	// deflate: permessage-deflate was negotiated.
+	deflate bool
 }
 
 var errNotAppPath = ws.RejectConnectionError(ws.RejectionStatus(404), ws.RejectionReason("Not found: WebSocket clients connect to /app/{key}"))
@@ -51,8 +54,9 @@ func parseAppPath(uri []byte, prefix string) (string, bool) {
 }
 
 // upgrade answers the handshake in head (exactly the request's head bytes),
-// writing the 101 or an HTTP error to w.
-func upgrade(head []byte, prefix string, w interface{ Write([]byte) (int, error) }) (upgradeRequest, error) {
+// writing the 101 or an HTTP error to w. offersDeflate (nil: never) says
+// whether the app key may negotiate permessage-deflate.
+func upgrade(head []byte, prefix string, w interface{ Write([]byte) (int, error) }, offersDeflate func(appKey string) bool) (upgradeRequest, error) {
 	var req upgradeRequest
 	u := ws.Upgrader{
 		ReadBufferSize: maxHeaderBytes,
@@ -69,6 +73,13 @@ func upgrade(head []byte, prefix string, w interface{ Write([]byte) (int, error)
 				req.origin = string(value)
 			}
 			return nil
+		},
+		// The request line, hence the app key, comes before any header.
+		Negotiate: func(opt httphead.Option) (httphead.Option, error) {
+			if offersDeflate == nil || req.deflate || !offersDeflate(req.appKey) {
+				return httphead.Option{}, nil
+			}
+			return negotiateDeflate(opt, &req.deflate), nil
 		},
 	}
 	rw := struct {

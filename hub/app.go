@@ -17,6 +17,8 @@ import (
 type App struct {
 	AppConfig
 	hub *Hub
+	// frame is the hub's Frame or the app's own (Options.AppFrame).
+	frame func(payload []byte) []byte
 
 	connections atomic.Int64
 
@@ -29,13 +31,20 @@ type App struct {
 }
 
 func newApp(h *Hub, c AppConfig) *App {
-	return &App{
+	a := &App{
 		AppConfig: c,
 		hub:       h,
+		frame:     h.opts.Frame,
 		channels:  map[string]*Channel{},
 		sockets:   map[string]*Session{},
 		users:     map[string]map[*Session]int{},
 	}
+	if h.opts.AppFrame != nil {
+		if f := h.opts.AppFrame(c); f != nil {
+			a.frame = f
+		}
+	}
+	return a
 }
 
 // Connections counts the app's sockets on this node.
@@ -191,7 +200,6 @@ func (h *Hub) receive(m Message) {
 }
 
 func (a *App) deliver(m Message) {
-	frame := a.hub.opts.Frame(m.Payload)
 	if m.Cached && m.Origin == a.hub.nodeID && a.hub.cacheOnDeliver {
 		// In bus order and before any fan-out, so a publish answered 503 is
 		// never cached and a subscriber never reads an older event than the
@@ -208,6 +216,9 @@ func (a *App) deliver(m Message) {
 	if ch == nil {
 		return
 	}
+	// Framed (and compressed) only where someone subscribes: every node
+	// of a cluster hears every event.
+	frame := a.frame(m.Payload)
 	if m.Cached {
 		ch.last.Store(&lastFrame{frame: frame, order: m.Order, expires: time.Now().Add(time.Duration(a.CacheTTL) * time.Second)})
 	}

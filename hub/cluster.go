@@ -95,7 +95,7 @@ func (a *App) viewAddLocked(ch *Channel, m protocol.Member) {
 	}
 	ch.viewPutLocked(m)
 	ch.seq++
-	a.fanOut(delivery{ch: ch, exceptUser: m.ID, version: ch.seq, frame: a.hub.opts.Frame(protocol.MemberAdded(ch.name, m.IDJSON, m.Info))})
+	a.fanOut(delivery{ch: ch, exceptUser: m.ID, version: ch.seq, frame: a.frame(protocol.MemberAdded(ch.name, m.IDJSON, m.Info))})
 }
 
 // viewRemoveLocked tells local sockets that a user left, if the view has them.
@@ -105,7 +105,7 @@ func (a *App) viewRemoveLocked(ch *Channel, userID string) {
 		return
 	}
 	ch.seq++
-	a.fanOut(delivery{ch: ch, exceptUser: userID, version: ch.seq, frame: a.hub.opts.Frame(protocol.MemberRemoved(ch.name, m.IDJSON))})
+	a.fanOut(delivery{ch: ch, exceptUser: userID, version: ch.seq, frame: a.frame(protocol.MemberRemoved(ch.name, m.IDJSON))})
 }
 
 // loadView fills a view from the member list a join returned; the news that

@@ -49,6 +49,12 @@ type AppConfig struct {
 	// MaxPresenceMemberSize: bytes of a member's user_info JSON (1024,
 	// Pusher's 1 KB; -1 for no limit).
 	MaxPresenceMemberSize int `json:"max_presence_member_size"`
+	// Compression: answer a client's permessage-deflate offer and send
+	// events compressed (true). A pointer, so unset and false differ.
+	Compression *bool `json:"compression"`
+	// CompressionMinBytes: messages shorter than this go out uncompressed
+	// even to sockets that negotiated compression (512).
+	CompressionMinBytes int `json:"compression_min_bytes"`
 }
 
 // NoLimit is the value that lifts a limit whose zero value means "default".
@@ -70,6 +76,7 @@ func (c AppConfig) WithDefaults() AppConfig {
 	def(&c.MaxChannelsPerEvent, 100)
 	def(&c.MaxBatchSize, 10)
 	def(&c.CacheTTL, 1800)
+	def(&c.CompressionMinBytes, 512)
 	limit := func(v *int, d int) {
 		if *v == 0 {
 			*v = d
@@ -88,6 +95,9 @@ func (c AppConfig) WithDefaults() AppConfig {
 	}
 	return c
 }
+
+// CompressionEnabled says whether the app's sockets may use permessage-deflate.
+func (c AppConfig) CompressionEnabled() bool { return c.Compression == nil || *c.Compression }
 
 // PingEvery is PingInterval as a duration.
 func (c AppConfig) PingEvery() time.Duration { return time.Duration(c.PingInterval) * time.Second }

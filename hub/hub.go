@@ -33,6 +33,9 @@ type Options struct {
 	Loops int
 	// Frame wraps a payload in a WebSocket text frame, once per broadcast.
 	Frame func(payload []byte) []byte
+	// AppFrame, when set, gives each app its own Frame (say, one that also
+	// compresses by the app's settings); a nil result keeps Frame.
+	AppFrame func(app AppConfig) func(payload []byte) []byte
 	// Bus carries publishes to every node; nil means a LocalBus.
 	Bus Bus
 	// Cache keeps cache channels' last events; nil means a MemoryCache.

@@ -160,7 +160,7 @@ func (s *Session) Close() {
 
 // send writes one payload to this socket now.
 func (s *Session) send(payload []byte) {
-	s.out.Send(s.app.hub.opts.Frame(payload))
+	s.out.Send(s.app.frame(payload))
 }
 
 func (s *Session) runOnLoop(fn func()) {
@@ -484,7 +484,7 @@ func (s *Session) sendSucceeded(i int) {
 	sub := &s.subs[i]
 	ch := sub.ch
 	if ch.kind.IsPresence() {
-		frame, seq := ch.presenceSucceededWith(sub.member, s.app.hub.opts.Frame)
+		frame, seq := ch.presenceSucceededWith(sub.member, s.app.frame)
 		sub.version = seq
 		s.out.Send(frame)
 		return
@@ -496,7 +496,7 @@ func (s *Session) sendSucceeded(i int) {
 func (s *Session) resendSucceeded(i int) {
 	sub := s.subs[i]
 	if sub.ch.kind.IsPresence() {
-		frame, _ := sub.ch.presenceSucceededWith(sub.member, s.app.hub.opts.Frame)
+		frame, _ := sub.ch.presenceSucceededWith(sub.member, s.app.frame)
 		s.out.Send(frame)
 		return
 	}

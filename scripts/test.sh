@@ -22,6 +22,7 @@ fuzz() {
   go test -run '^$' -fuzz '^FuzzUpgrade$' -fuzztime "$t" ./engine
   go test -run '^$' -fuzz '^FuzzReadHTTP$' -fuzztime "$t" ./engine
   go test -run '^$' -fuzz '^FuzzIncrementalFraming$' -fuzztime "$t" ./engine
+  go test -run '^$' -fuzz '^FuzzCompressedClientFrame$' -fuzztime "$t" ./engine
   go test -run '^$' -fuzz '^FuzzDecodeClientMessage$' -fuzztime "$t" ./protocol
   go test -run '^$' -fuzz '^FuzzDecodeClientMessageMatchesEncodingJSON$' -fuzztime "$t" ./protocol
   go test -run '^$' -fuzz '^FuzzDecodeMember$' -fuzztime "$t" ./protocol

@@ -45,12 +45,15 @@ type Config struct {
 	RequestTimeout int `json:"request_timeout"`
 	// APIWorkers, APIBusWorkers, APIQueue, APITimeout size the HTTP API's
 	// pools and bound each call (see httpapi.Options for the defaults).
-	APIWorkers    int             `json:"api_workers"`
-	APIBusWorkers int             `json:"api_bus_workers"`
-	APIQueue      int             `json:"api_queue"`
-	APITimeout    float64         `json:"api_timeout"`
-	ExposeStats   bool            `json:"expose_stats"`
-	Apps          []hub.AppConfig `json:"apps"`
+	APIWorkers    int     `json:"api_workers"`
+	APIBusWorkers int     `json:"api_bus_workers"`
+	APIQueue      int     `json:"api_queue"`
+	APITimeout    float64 `json:"api_timeout"`
+	ExposeStats   bool    `json:"expose_stats"`
+	// Compression: false turns permessage-deflate off for every app (true;
+	// each app can also turn it off with its own "compression").
+	Compression *bool           `json:"compression"`
+	Apps        []hub.AppConfig `json:"apps"`
 	// Scaling runs several nodes as one over Redis (off by default).
 	Scaling hub.RedisConfig `json:"scaling"`
 }
@@ -215,6 +218,7 @@ func (c Config) engineOptions() engine.Options {
 		DrainDelay:          optionalSeconds(c.DrainDelay),
 		DrainWindow:         optionalSeconds(c.DrainWindow),
 		RequestTimeout:      time.Duration(c.RequestTimeout) * time.Second,
+		NoCompression:       c.Compression != nil && !*c.Compression,
 		Debug:               c.Debug,
 	}
 }

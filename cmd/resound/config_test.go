@@ -208,3 +208,15 @@ func TestConfigLaravelKeywords(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigCompressionSwitch(t *testing.T) {
+	for text, off := range map[string]bool{`{}`: false, `{"compression":true}`: false, `{"compression":false}`: true} {
+		c, err := loadConfig(writeTemp(t, "cfg.json", text), "", fakeEnv(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.engineOptions().NoCompression; got != off {
+			t.Errorf("%s: NoCompression %v, want %v", text, got, off)
+		}
+	}
+}
