@@ -5,6 +5,7 @@ package engine
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/resound/resound/hub"
+	"github.com/resound/resound/internal/ratelog"
 	"github.com/resound/resound/protocol"
 )
 
@@ -59,8 +61,11 @@ type Options struct {
 	// RequestTimeout: an HTTP request's head and body must arrive within it
 	// (10 s), so slowloris clients cannot hold connections.
 	RequestTimeout time.Duration
-	Debug          bool
-	Logger         *log.Logger
+	// TLS, when set, makes every connection on the port TLS (wss://,
+	// https://), terminated off the event loops (tls.go).
+	TLS    *tls.Config
+	Debug  bool
+	Logger *log.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -96,6 +101,11 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxTotalConnections <= 0 {
 		o.MaxTotalConnections = int(defaultMaxTotal(fdLimit()))
+		if o.TLS != nil {
+			// A TLS connection holds three descriptors: the TCP socket
+			// and both ends of the socketpair to the loop.
+			o.MaxTotalConnections = max(o.MaxTotalConnections/3, 1)
+		}
 	}
 	o.Path = protocol.RoutePrefix(o.Path)
 	if o.Logger == nil {
@@ -133,6 +143,14 @@ type Server struct {
 	fullLoggedAt   time.Time
 	fullLogged     bool
 
+	// TLS (tls.go): tlsHandshaking counts connections accepted but not yet
+	// handed to a loop, tlsOpen those relaying; tlsRefusals bounds the 503s
+	// answered over TLS at once.
+	tlsHandshaking atomic.Int64
+	tlsOpen        atomic.Int64
+	tlsRefusals    chan struct{}
+	tlsLog         *ratelog.Logger
+
 	// Draining (drain.go): draining turns /ready to 503; stopping refuses new
 	// connections; hurry (closed by a second signal) cuts every wait short.
 	draining  atomic.Bool
@@ -149,7 +167,8 @@ func New(apps []hub.AppConfig, opts Options, shared hub.Options) (*Server, error
 	opts = opts.withDefaults()
 	s := &Server{opts: opts, started: make(chan struct{}), stopped: make(chan struct{}),
 		hurry: make(chan struct{}), drained: make(chan struct{}),
-		registering: make(chan (<-chan gnet.RegisteredResult), maxRegistering)}
+		registering: make(chan (<-chan gnet.RegisteredResult), maxRegistering),
+		tlsRefusals: make(chan struct{}, maxTLSRefusals), tlsLog: ratelog.New(opts.Logger, time.Second)}
 	s.maxTotal = int64(opts.MaxTotalConnections)
 	s.fullResponse = fullResponse(s.maxTotal)
 	var logf func(string, ...any)

@@ -45,12 +45,17 @@ type Config struct {
 	RequestTimeout int `json:"request_timeout"`
 	// APIWorkers, APIBusWorkers, APIQueue, APITimeout size the HTTP API's
 	// pools and bound each call (see httpapi.Options for the defaults).
-	APIWorkers    int             `json:"api_workers"`
-	APIBusWorkers int             `json:"api_bus_workers"`
-	APIQueue      int             `json:"api_queue"`
-	APITimeout    float64         `json:"api_timeout"`
-	ExposeStats   bool            `json:"expose_stats"`
-	Apps          []hub.AppConfig `json:"apps"`
+	APIWorkers    int     `json:"api_workers"`
+	APIBusWorkers int     `json:"api_bus_workers"`
+	APIQueue      int     `json:"api_queue"`
+	APITimeout    float64 `json:"api_timeout"`
+	ExposeStats   bool    `json:"expose_stats"`
+	// TLSCertFile and TLSKeyFile (PEM) turn the port into wss:// and
+	// https:// (both empty: plain). An empty key file reads the key from
+	// the certificate file. Reloaded on SIGHUP.
+	TLSCertFile string          `json:"tls_cert_file"`
+	TLSKeyFile  string          `json:"tls_key_file"`
+	Apps        []hub.AppConfig `json:"apps"`
 	// Scaling runs several nodes as one over Redis (off by default).
 	Scaling hub.RedisConfig `json:"scaling"`
 }
@@ -99,6 +104,15 @@ func applyEnv(c *Config, env envVars) error {
 	}
 	if v, _ := env.get("REVERB_SERVER_PATH"); v != "" {
 		c.Path = v
+	}
+	// Stock config/reverb.php reads no TLS variables (its options.tls
+	// takes PHP's local_cert and local_pk); these are the same two
+	// settings under Reverb-style names.
+	if v, _ := env.get("REVERB_TLS_CERT"); v != "" {
+		c.TLSCertFile = v
+	}
+	if v, _ := env.get("REVERB_TLS_KEY"); v != "" {
+		c.TLSKeyFile = v
 	}
 	if v, from := env.get("REVERB_SCALING_ENABLED"); v != "" {
 		on, ok := parseBool(v)
