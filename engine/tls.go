@@ -34,6 +34,8 @@ const (
 	// tlsRelayBuffer is one TLS record's worth of plaintext, borrowed only
 	// while bytes are in flight, so an idle TLS socket holds none.
 	tlsRelayBuffer = 16 << 10
+	// tlsClientReadBuffer is the relay's buffer toward the loop.
+	tlsClientReadBuffer = 1024
 	// maxTLSRefusals bounds goroutines answering 503 over TLS when the
 	// server is full; past it a connection is just closed.
 	maxTLSRefusals = 32
@@ -87,7 +89,9 @@ func (s *Server) serveTLS(raw *net.TCPConn) {
 		s.tlsLog.Printf("tls-register", "could not hand a TLS connection to an event loop: %v (closed)", err)
 		return
 	}
-	s.relay(tc, raw, outer)
+	// Relayed from a fresh goroutine: this one's stack grew for the
+	// handshake's crypto, and an idle socket should not keep it.
+	go s.relay(tc, raw, outer)
 }
 
 // tlsHandshake runs the handshake within handshake_timeout; failures are
@@ -131,7 +135,9 @@ func (s *Server) relay(tc *tls.Conn, raw *net.TCPConn, outer *net.UnixConn) {
 		s.relayToClient(outer, tc, raw)
 		_ = tc.Close()
 	}()
-	buf := make([]byte, 4096)
+	// Held while the client is idle, so small: client messages are pings,
+	// subscribes and whispers; a larger one takes a few copies.
+	buf := make([]byte, tlsClientReadBuffer)
 	for {
 		n, err := tc.Read(buf)
 		if n > 0 {

@@ -208,6 +208,12 @@ func TestTLSServesWSSAndHTTPSOnOnePort(t *testing.T) {
 	if m := sub.expect("client-typing"); !strings.Contains(string(m.Data), `"b"`) {
 		t.Fatalf("whisper over wss: %s", m.Data)
 	}
+	// A client message several times the relay's read buffer arrives whole.
+	long := strings.Repeat("y", 8000)
+	other.send(`{"event":"client-long","channel":"private-room","data":{"text":"` + long + `"}}`)
+	if m := sub.expect("client-long"); !strings.Contains(string(m.Data), long) {
+		t.Fatalf("long whisper over wss arrived as %d bytes", len(m.Data))
+	}
 	// A message bigger than one TLS record and than a relay read still
 	// arrives whole.
 	big := strings.Repeat("x", 60000)

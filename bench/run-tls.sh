@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# What a TLS socket costs: wss:// connects per second and server memory per idle
+# wss:// socket, next to ws:// on the same box, for an ECDSA P-256 and an RSA 2048
+# certificate. Bounded (N sockets, at most 6000) and stops by itself.
+#   flock /tmp/resound-heavy.lock bash bench/run-tls.sh [N_IDLE] [N_CONNECT]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N_IDLE="${1:-4000}"
+N_CONNECT="${2:-3000}"
+go build -o bin/resound ./cmd/resound
+go build -o bin/tlsload ./bench/tlsload
+work="$(mktemp -d)"
+pid=""
+trap '[ -n "$pid" ] && kill -INT "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+echo '{"expose_stats":true,"drain_delay":0,"apps":[{"id":"bench","key":"bench-key","secret":"bench-secret"}]}' > "$work/cfg.json"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$work/ec.key" -out "$work/ec.pem" \
+  -days 1 -subj /CN=127.0.0.1 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/rsa.key" -out "$work/rsa.pem" -days 1 -subj /CN=127.0.0.1 2>/dev/null
+
+run() { # name, extra server flags...
+  local name="$1"; shift
+  local port=$((20000 + RANDOM % 20000))
+  bin/resound start --host 127.0.0.1 --port "$port" --config "$work/cfg.json" "$@" >"$work/$name.log" 2>&1 &
+  pid=$!
+  local plain=""
+  [ "$#" -eq 0 ] && plain="-plain"
+  for _ in $(seq 1 100); do
+    if bin/tlsload -addr "127.0.0.1:$port" -mode connect -n 1 $plain >/dev/null 2>&1; then break; fi
+    sleep 0.1
+  done
+  echo "== $name"
+  bin/tlsload -addr "127.0.0.1:$port" -mode idle -n "$N_IDLE" -inflight 64 $plain
+  bin/tlsload -addr "127.0.0.1:$port" -mode connect -n "$N_CONNECT" -inflight 64 $plain
+  kill -INT "$pid"; wait "$pid" || true; pid=""
+}
+[ -z "${ONLY_TLS:-}" ] && run plain
+run ecdsa-p256 --tls-cert "$work/ec.pem" --tls-key "$work/ec.key"
+[ -z "${ONLY_TLS:-}" ] && run rsa-2048 --tls-cert "$work/rsa.pem" --tls-key "$work/rsa.key"
