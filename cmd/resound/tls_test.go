@@ -73,11 +73,16 @@ type tlsServer struct {
 
 func startTLSServer(t *testing.T, name string) *tlsServer {
 	t.Helper()
+	return startTLSServerWith(t, name, defaultApps)
+}
+
+func startTLSServerWith(t *testing.T, name, config string) *tlsServer {
+	t.Helper()
 	dir := t.TempDir()
 	ts := &tlsServer{certFile: filepath.Join(dir, "cert.pem"), keyFile: filepath.Join(dir, "key.pem")}
 	writeCert(t, ts.certFile, ts.keyFile, name)
 	cfg := filepath.Join(dir, "config.json")
-	if err := os.WriteFile(cfg, []byte(defaultApps), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	port := freePort(t)
@@ -147,21 +152,31 @@ func (ts *tlsServer) presentedName(t *testing.T) string {
 // dialWSS opens a wss:// socket and waits for connection_established.
 func (ts *tlsServer) dialWSS(t *testing.T) *client {
 	t.Helper()
-	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", ts.addr, tlsConfig())
+	c, err := ts.tryDialWSS(t)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return c
+}
+
+func (ts *tlsServer) tryDialWSS(t *testing.T) (*client, error) {
+	t.Helper()
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", ts.addr, tlsConfig())
+	if err != nil {
+		return nil, err
 	}
 	t.Cleanup(func() { conn.Close() })
 	c := &client{t: t, conn: conn, r: bufio.NewReader(conn)}
 	if _, err := conn.Write([]byte(handshake("/app/"+appKey+"?protocol=7&client=js&version=8.4.0", ""))); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if head := c.readHead(); !strings.HasPrefix(head, "HTTP/1.1 101") {
-		t.Fatalf("wss handshake refused: %q", head)
+		conn.Close()
+		return nil, fmt.Errorf("wss handshake refused: %q", head)
 	}
 	m := c.expect("pusher:connection_established")
 	c.socketID, _ = m.dataObject(t)["socket_id"].(string)
-	return c
+	return c, nil
 }
 
 // publish triggers an event through the HTTPS API.
@@ -351,4 +366,66 @@ func TestTLSBadCertAtStartFailsNamingTheKey(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestTLSDrainClosesWSSWith4200AndExitsZero(t *testing.T) {
+	ts := startTLSServer(t, "drain")
+	c := ts.dialWSS(t)
+	if err := ts.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := c.expectError(); code != 4200 {
+		t.Fatalf("pusher:error %d during a drain, want 4200", code)
+	}
+	if code := c.expectClose(); code != 4200 {
+		t.Fatalf("close %d during a drain, want 4200", code)
+	}
+	c.conn.Close()
+	select {
+	case <-ts.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("server did not exit after the drain")
+	}
+	if code := ts.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit status %d after a drain, want 0", code)
+	}
+}
+
+func TestTLSSilentConnectionIsClosedAfterHandshakeTimeout(t *testing.T) {
+	ts := startTLSServerWith(t, "silent", `{"handshake_timeout":1,"apps":[{"id":"app-1","key":"key-1","secret":"secret-1"}]}`)
+	conn, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	if _, err := conn.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("a connection that never sent a ClientHello: %v, want EOF", err)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Fatalf("closed after %s, want about handshake_timeout (1 s)", waited)
+	}
+}
+
+func TestTLSOverMaxTotalConnectionsGets503OverTLS(t *testing.T) {
+	ts := startTLSServerWith(t, "full", `{"max_total_connections":1,"apps":[{"id":"app-1","key":"key-1","secret":"secret-1"}]}`)
+	// The start-up probe's connection may still be closing: retry until
+	// the one slot is free.
+	var held *client
+	deadline := time.Now().Add(10 * time.Second)
+	for held == nil {
+		var err error
+		if held, err = ts.tryDialWSS(t); err != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("the only slot never came free: %v", err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	status, body, err := ts.get("/up")
+	if err != nil || status != 503 || !strings.Contains(body, "max_total_connections (1)") {
+		t.Fatalf("over the cap: %d %q %v, want 503 naming the limit", status, body, err)
+	}
+	held.ping()
 }
