@@ -240,9 +240,12 @@ func (s *Server) refuseFullTLS(c *net.TCPConn) {
 		defer func() { <-s.tlsRefusals }()
 		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
 		tc := tls.Server(c, s.opts.TLS)
+		// The request first, then the answer: an HTTP client takes a
+		// response that comes before its request for a broken connection.
 		if tc.Handshake() == nil {
-			_, _ = tc.Write(s.fullResponse)
-			_, _ = tc.Read(make([]byte, 4096))
+			if _, err := tc.Read(make([]byte, 4096)); err == nil {
+				_, _ = tc.Write(s.fullResponse)
+			}
 		}
 		_ = c.Close()
 	}()
