@@ -30,7 +30,12 @@ run() { # name, extra server flags...
   done
   echo "== $name"
   bin/tlsload -addr "127.0.0.1:$port" -mode idle -n "$N_IDLE" -inflight 64 $plain
+  local t0 t1
+  t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
   bin/tlsload -addr "127.0.0.1:$port" -mode connect -n "$N_CONNECT" -inflight 64 $plain
+  t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
+  # /proc ticks are 1/100 s: server CPU per connect, so capacity = cores / that
+  echo "server CPU per connect: $(( (t1 - t0) * 10000 / N_CONNECT )) us (client and server share the cores)"
   kill -INT "$pid"; wait "$pid" || true; pid=""
 }
 [ -z "${ONLY_TLS:-}" ] && run plain
