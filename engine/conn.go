@@ -59,6 +59,9 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	l := s.loopOf(c)
+	if peer, ok := c.Context().(tlsPeer); ok && s.opts.Debug {
+		s.debugf("TLS connection from %s is fd %d on the loop", peer.addr, c.Fd())
+	}
 	if s.opts.SocketSendBuffer > 0 {
 		_ = c.SetWriteBuffer(s.opts.SocketSendBuffer)
 	}
@@ -126,7 +129,7 @@ func (cn *conn) startSocket(req upgradeRequest) gnet.Action {
 	}
 	cn.sess = sess
 	if s.opts.Debug {
-		s.debugf("socket %s connected to app %s from %s (origin %q)", sess.ID, app.ID, cn.c.RemoteAddr(), req.origin)
+		s.debugf("socket %s connected to app %s from %s, fd %d (origin %q)", sess.ID, app.ID, cn.c.RemoteAddr(), cn.c.Fd(), req.origin)
 	}
 	cn.Send(textFrame(sess.Established()))
 	return gnet.None

@@ -144,10 +144,9 @@ type Server struct {
 	fullLogged     bool
 
 	// TLS (tls.go): tlsHandshaking counts connections accepted but not yet
-	// handed to a loop, tlsOpen those relaying; tlsRefusals bounds the 503s
-	// answered over TLS at once.
+	// handed to a loop; tlsRefusals bounds the 503s answered over TLS at
+	// once.
 	tlsHandshaking atomic.Int64
-	tlsOpen        atomic.Int64
 	tlsRefusals    chan struct{}
 	tlsLog         *ratelog.Logger
 

@@ -74,7 +74,10 @@ func (s *Server) serveTLS(raw *net.TCPConn) {
 	s.registeringNow.Add(1)
 	s.tlsHandshaking.Add(-1)
 	handshaking = false
-	ch, err := s.eng.Register(gnet.NewNetConnContext(context.Background(), inner))
+	// The client's address rides along for the debug log: the loop's end
+	// of a socketpair has none of its own.
+	ctx := gnet.NewContext(context.Background(), tlsPeer{raw.RemoteAddr()})
+	ch, err := s.eng.Register(gnet.NewNetConnContext(ctx, inner))
 	if err == nil {
 		if r := <-ch; r.Err != nil {
 			err = r.Err
@@ -86,7 +89,9 @@ func (s *Server) serveTLS(raw *net.TCPConn) {
 	if err != nil {
 		_ = outer.Close()
 		_ = raw.Close()
-		s.tlsLog.Printf("tls-register", "could not hand a TLS connection to an event loop: %v (closed)", err)
+		if !s.stopping.Load() { // a drain stops the engine under handshakes in flight
+			s.tlsLog.Printf("tls-register", "could not hand a TLS connection to an event loop: %v (closed)", err)
+		}
 		return
 	}
 	// Relayed from a fresh goroutine: this one's stack grew for the
@@ -115,6 +120,9 @@ func (s *Server) tlsHandshake(raw *net.TCPConn) (*tls.Conn, error) {
 	return tc, nil
 }
 
+// tlsPeer is the gnet context a TLS connection opens with (OnOpen).
+type tlsPeer struct{ addr net.Addr }
+
 func looksLikeHTTP(head []byte) bool {
 	switch string(head) {
 	case "GET /", "POST ", "HEAD ", "PUT /", "OPTIO", "DELET", "PATCH":
@@ -127,8 +135,6 @@ func looksLikeHTTP(head []byte) bool {
 // the loop's direction so the loop sees a close; the loop closing its end
 // closes the TLS connection with close_notify.
 func (s *Server) relay(tc *tls.Conn, raw *net.TCPConn, outer *net.UnixConn) {
-	s.tlsOpen.Add(1)
-	defer s.tlsOpen.Add(-1)
 	toClientDone := make(chan struct{})
 	go func() {
 		defer close(toClientDone)
