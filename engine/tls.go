@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -113,7 +114,11 @@ func (s *Server) tlsHandshake(raw *net.TCPConn) (*tls.Conn, error) {
 			_, _ = raw.Read(make([]byte, 4096))
 		}
 		_ = raw.Close()
-		s.tlsLog.Printf("tls-handshake", "TLS handshake from %s failed: %v", raw.RemoteAddr(), err)
+		// A connection closed before its ClientHello is a TCP health check
+		// or a port scan, not news.
+		if !errors.Is(err, io.EOF) {
+			s.tlsLog.Printf("tls-handshake", "TLS handshake from %s failed: %v", raw.RemoteAddr(), err)
+		}
 		return nil, err
 	}
 	_ = raw.SetDeadline(time.Time{})
