@@ -429,3 +429,71 @@ func TestTLSOverMaxTotalConnectionsGets503OverTLS(t *testing.T) {
 	}
 	held.ping()
 }
+
+// A wss:// socket that stops reading is cut off at max_outbound_bytes like
+// a plain one, although the loop only sees its end of the socketpair; and
+// the relay then ends too, once the client reads what was already in
+// flight.
+func TestTLSSlowConsumerIsCutOffAndTheRelayEnds(t *testing.T) {
+	ts := startTLSServer(t, "slow")
+	small := &net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+	}}
+	conn, err := tls.DialWithDialer(small, "tcp", ts.addr, tlsConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	slow := &client{t: t, conn: conn, r: bufio.NewReader(conn)}
+	if _, err := conn.Write([]byte(handshake("/app/"+appKey+"?protocol=7&client=js&version=8.4.0", ""))); err != nil {
+		t.Fatal(err)
+	}
+	if head := slow.readHead(); !strings.HasPrefix(head, "HTTP/1.1 101") {
+		t.Fatalf("wss handshake refused: %q", head)
+	}
+	slow.expect("pusher:connection_established")
+	slow.subscribe("flood")
+	fast := ts.dialWSS(t)
+	fast.subscribe("flood")
+	const events, size = 60, 60000
+	payload := strings.Repeat("z", size)
+	for i := range events {
+		ts.publish(t, "flood", "chunk", payload)
+		if m := fast.expect("chunk"); len(m.dataString()) != size {
+			t.Fatalf("fast subscriber got %d bytes in event %d", len(m.dataString()), i)
+		}
+	}
+	// The slow socket left the server's count: only the fast one remains.
+	deadline := time.Now().Add(10 * time.Second)
+	query := strings.SplitN(signedURL(ts.addr, "GET", "/apps/"+appID+"/connections", nil, ""), "?", 2)[1]
+	for {
+		_, body, err := ts.get("/apps/" + appID + "/connections?" + query)
+		if err == nil && strings.Contains(body, `"connections":1`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the slow wss socket was never cut off: %s %v", body, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	got := 0
+	for {
+		f, err := slow.readFrame(10 * time.Second)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatalf("the relay kept the cut-off connection open after %d events", got)
+			}
+			break
+		}
+		if f.op == 0x1 && strings.Contains(string(f.payload), `"chunk"`) {
+			got++
+		}
+	}
+	if got >= events {
+		t.Fatalf("the slow socket received all %d events: it was never cut off", got)
+	}
+	fast.ping()
+}
