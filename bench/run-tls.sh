@@ -24,12 +24,16 @@ run() { # name, extra server flags...
   pid=$!
   local plain=""
   [ "$#" -eq 0 ] && plain="-plain"
+  local up=""
   for _ in $(seq 1 100); do
-    if bin/tlsload -addr "127.0.0.1:$port" -mode connect -n 1 $plain >/dev/null 2>&1; then break; fi
+    if bin/tlsload -addr "127.0.0.1:$port" -mode connect -n 1 $plain >/dev/null 2>&1; then up=1; break; fi
     sleep 0.1
   done
+  if [ -z "$up" ]; then echo "$name: the server did not come up:"; cat "$work/$name.log"; exit 1; fi
   echo "== $name"
   bin/tlsload -addr "127.0.0.1:$port" -mode idle -n "$N_IDLE" -inflight 64 $plain
+  # the same after every socket received one 20 KB event (crypto/tls keeps its record buffers)
+  bin/tlsload -addr "127.0.0.1:$port" -mode idle -n "$N_IDLE" -inflight 64 -event-bytes 20000 $plain | tail -1
   local t0 t1
   t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
   bin/tlsload -addr "127.0.0.1:$port" -mode connect -n "$N_CONNECT" -inflight 64 $plain

@@ -8,7 +8,11 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -38,8 +42,11 @@ func main() {
 	n := flag.Int("n", 2000, "sockets (at most 6000)")
 	inflight := flag.Int("inflight", 64, "connects in flight at once")
 	plain := flag.Bool("plain", false, "ws:// and http:// instead of wss:// and https://")
+	appID := flag.String("app-id", "bench", "app id (for -event-bytes)")
+	secret := flag.String("secret", "bench-secret", "app secret (for -event-bytes)")
+	eventBytes := flag.Int("event-bytes", 0, "idle: also subscribe every socket, publish one event this big and measure again once all got it (at most 100000)")
 	flag.Parse()
-	if *n < 1 || *n > maxSockets || *inflight < 1 || *inflight > 1024 {
+	if *n < 1 || *n > maxSockets || *inflight < 1 || *inflight > 1024 || *eventBytes < 0 || *eventBytes > 100000 {
 		fmt.Fprintln(os.Stderr, "tlsload: -n must be 1..6000 and -inflight 1..1024")
 		os.Exit(2)
 	}
@@ -55,6 +62,7 @@ func main() {
 	}
 	upgrade := []byte("GET /app/" + *key + "?protocol=7&client=tlsload&version=1.0 HTTP/1.1\r\nHost: " + *addr +
 		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGxzbG9hZC1iZW5jaC1rZXk=\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	var readers sync.Map // net.Conn -> *bufio.Reader, for -event-bytes
 	open := func() (net.Conn, time.Duration, error) {
 		start := time.Now()
 		c, err := dial()
@@ -76,7 +84,18 @@ func main() {
 				return nil, 0, fmt.Errorf("reading the upgrade answer: %w (got %q)", err, got)
 			}
 		}
+		if *eventBytes > 0 {
+			if _, err := c.Write(maskedText(`{"event":"pusher:subscribe","data":{"channel":"tlsload"}}`)); err != nil {
+				c.Close()
+				return nil, 0, err
+			}
+			if err := readUntil(r, "subscription_succeeded", 0); err != nil {
+				c.Close()
+				return nil, 0, err
+			}
+		}
 		_ = c.SetDeadline(time.Time{})
+		readers.Store(c, r)
 		return c, time.Since(start), nil
 	}
 
@@ -144,6 +163,34 @@ func main() {
 		fmt.Printf("server per idle %s socket: %d B RSS, %d B Go heap, %.1f heap objects, %.2f goroutines (RSS %d -> %d MiB)\n",
 			scheme, (after.RSS-before.RSS)/k, (after.Heap-before.Heap)/k, float64(after.Objects-before.Objects)/float64(k),
 			float64(after.Goroutines-before.Goroutines)/float64(k), before.RSS>>20, after.RSS>>20)
+		if *eventBytes > 0 {
+			publish(*addr, *plain, *appID, *key, *secret, *eventBytes)
+			var wg sync.WaitGroup
+			var lost atomic.Int64
+			work := make(chan net.Conn)
+			for range 64 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for c := range work {
+						r, _ := readers.Load(c)
+						_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+						if readUntil(r.(*bufio.Reader), "tlsload-event", *eventBytes) != nil {
+							lost.Add(1)
+						}
+					}
+				}()
+			}
+			for _, c := range conns {
+				work <- c
+			}
+			close(work)
+			wg.Wait()
+			time.Sleep(time.Second)
+			ev := serverStats(*addr, *plain)
+			fmt.Printf("after one %d-byte event to every socket (%d did not get it): %d B RSS, %d B Go heap per socket\n",
+				*eventBytes, lost.Load(), (ev.RSS-before.RSS)/k, (ev.Heap-before.Heap)/k)
+		}
 		for _, c := range conns {
 			c.Close()
 		}
@@ -169,4 +216,64 @@ func serverStats(addr string, plain bool) stats {
 		os.Exit(1)
 	}
 	return s
+}
+
+// maskedText is a client text frame (clients must mask).
+func maskedText(payload string) []byte {
+	mask := [4]byte{1, 2, 3, 4}
+	out := []byte{0x81}
+	if n := len(payload); n < 126 {
+		out = append(out, 0x80|byte(n))
+	} else {
+		out = append(out, 0x80|126, byte(n>>8), byte(n))
+	}
+	out = append(out, mask[:]...)
+	for i := range len(payload) {
+		out = append(out, payload[i]^mask[i%4])
+	}
+	return out
+}
+
+// readUntil reads until want has been seen and at least min bytes read.
+func readUntil(r *bufio.Reader, want string, min int) error {
+	var got []byte
+	total := 0
+	for !bytes.Contains(got, []byte(want)) || total < min {
+		b, err := r.ReadSlice('}')
+		total += len(b)
+		if len(got) < 4096 {
+			got = append(got, b...)
+		}
+		if err != nil && err != bufio.ErrBufferFull {
+			return err
+		}
+	}
+	return nil
+}
+
+// publish sends one signed event of size bytes to channel tlsload.
+func publish(addr string, plain bool, appID, key, secret string, size int) {
+	body := []byte(fmt.Sprintf(`{"name":"tlsload-event","channel":"tlsload","data":"%s"}`, bytes.Repeat([]byte("p"), size)))
+	path := "/apps/" + appID + "/events"
+	sum := md5.Sum(body)
+	query := fmt.Sprintf("auth_key=%s&auth_timestamp=%d&auth_version=1.0&body_md5=%s", key, time.Now().Unix(), hex.EncodeToString(sum[:]))
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte("POST\n" + path + "\n" + query))
+	scheme := "https"
+	if plain {
+		scheme = "http"
+	}
+	url := scheme + "://" + addr + path + "?" + query + "&auth_signature=" + hex.EncodeToString(mac.Sum(nil))
+	cl := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	resp, err := cl.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tlsload: publish:", err)
+		os.Exit(1)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		fmt.Fprintf(os.Stderr, "tlsload: publish answered %d %s\n", resp.StatusCode, b)
+		os.Exit(1)
+	}
 }
