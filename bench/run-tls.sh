@@ -19,7 +19,8 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/rsa.key" -out "$work/rs
 
 run() { # name, extra server flags...
   local name="$1"; shift
-  local port=$((20000 + RANDOM % 20000))
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   bin/resound start --host 127.0.0.1 --port "$port" --config "$work/cfg.json" "$@" >"$work/$name.log" 2>&1 &
   pid=$!
   local plain=""
@@ -29,7 +30,7 @@ run() { # name, extra server flags...
     if bin/tlsload -addr "127.0.0.1:$port" -mode connect -n 1 $plain >/dev/null 2>&1; then up=1; break; fi
     sleep 0.1
   done
-  if [ -z "$up" ]; then echo "$name: the server did not come up:"; cat "$work/$name.log"; exit 1; fi
+  if [ -z "$up" ] || ! kill -0 "$pid" 2>/dev/null; then echo "$name: the server did not come up:"; cat "$work/$name.log"; exit 1; fi
   echo "== $name"
   bin/tlsload -addr "127.0.0.1:$port" -mode idle -n "$N_IDLE" -inflight 64 $plain
   # the same after every socket received one 20 KB event (crypto/tls keeps its record buffers)
@@ -40,6 +41,8 @@ run() { # name, extra server flags...
   t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
   # /proc ticks are 1/100 s: server CPU per connect, so capacity = cores / that
   echo "server CPU per connect: $(( (t1 - t0) * 10000 / N_CONNECT )) us (client and server share the cores)"
+  # one socket's ping round trip, quiet and during a connect storm
+  bin/tlsload -addr "127.0.0.1:$port" -mode storm -n "$N_CONNECT" -inflight 64 $plain
   kill -INT "$pid"; wait "$pid" || true; pid=""
 }
 [ -z "${ONLY_TLS:-}" ] && run plain

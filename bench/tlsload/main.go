@@ -38,7 +38,7 @@ type stats struct {
 func main() {
 	addr := flag.String("addr", "127.0.0.1:6001", "server host:port")
 	key := flag.String("key", "bench-key", "app key")
-	mode := flag.String("mode", "connect", "connect: sockets opened and closed per second; idle: server memory per open socket")
+	mode := flag.String("mode", "connect", "connect: sockets opened and closed per second; idle: server memory per open socket; storm: pusher:ping round trips of one open socket, quiet and then during a connect storm of -n sockets")
 	n := flag.Int("n", 2000, "sockets (at most 6000)")
 	inflight := flag.Int("inflight", 64, "connects in flight at once")
 	plain := flag.Bool("plain", false, "ws:// and http:// instead of wss:// and https://")
@@ -108,6 +108,10 @@ func main() {
 		next      atomic.Int64
 		wg        sync.WaitGroup
 	)
+	if *mode == "storm" {
+		stormProbe(open, *n, *inflight)
+		return
+	}
 	keep := *mode == "idle"
 	var before stats
 	if keep {
@@ -276,4 +280,73 @@ func publish(addr string, plain bool, appID, key, secret string, size int) {
 		fmt.Fprintf(os.Stderr, "tlsload: publish answered %d %s\n", resp.StatusCode, b)
 		os.Exit(1)
 	}
+}
+
+// stormProbe times pusher:ping -> pusher:pong on one open socket every
+// 20 ms: 3 s quiet, then while -n sockets connect (and close) -inflight at
+// a time, so the cost a connect storm puts on sockets already served shows.
+func stormProbe(open func() (net.Conn, time.Duration, error), n, inflight int) {
+	probe, _, err := open()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tlsload: probe socket:", err)
+		os.Exit(1)
+	}
+	defer probe.Close()
+	r := bufio.NewReader(probe)
+	ping := maskedText(`{"event":"pusher:ping","data":{}}`)
+	rtts := func(stop func() bool) []time.Duration {
+		var out []time.Duration
+		for !stop() {
+			start := time.Now()
+			_ = probe.SetDeadline(start.Add(10 * time.Second))
+			if _, err := probe.Write(ping); err != nil {
+				fmt.Fprintln(os.Stderr, "tlsload: probe:", err)
+				os.Exit(1)
+			}
+			if err := readUntil(r, "pusher:pong", 0); err != nil {
+				fmt.Fprintln(os.Stderr, "tlsload: probe:", err)
+				os.Exit(1)
+			}
+			out = append(out, time.Since(start))
+			time.Sleep(20 * time.Millisecond)
+		}
+		return out
+	}
+	quietUntil := time.Now().Add(3 * time.Second)
+	quiet := rtts(func() bool { return time.Now().After(quietUntil) })
+	var done atomic.Bool
+	var opened, failed atomic.Int64
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	stormStart := time.Now()
+	for range inflight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				c, _, err := open()
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				opened.Add(1)
+				c.Close()
+			}
+		}()
+	}
+	go func() { wg.Wait(); done.Store(true) }()
+	storm := rtts(done.Load)
+	elapsed := time.Since(stormStart)
+	show := func(name string, d []time.Duration) {
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		if len(d) == 0 {
+			fmt.Printf("%s: no round trips\n", name)
+			return
+		}
+		fmt.Printf("%s: %d pings, round trip p50 %s p99 %s max %s\n", name, len(d),
+			d[len(d)/2].Round(10*time.Microsecond), d[min(len(d)-1, len(d)*99/100)].Round(10*time.Microsecond), d[len(d)-1].Round(10*time.Microsecond))
+	}
+	show("quiet", quiet)
+	show(fmt.Sprintf("during %d connects in %s (%.0f/s, %d failed)", opened.Load(), elapsed.Round(time.Millisecond),
+		float64(opened.Load())/elapsed.Seconds(), failed.Load()), storm)
 }
