@@ -147,6 +147,8 @@ type Server struct {
 	// handed to a loop; tlsRefusals bounds the 503s answered over TLS at
 	// once.
 	tlsHandshaking atomic.Int64
+	handshakeCPU   handshakeCPU
+	meteredTLS     *tls.Config
 	tlsRefusals    chan struct{}
 	tlsLog         *ratelog.Logger
 
@@ -168,6 +170,10 @@ func New(apps []hub.AppConfig, opts Options, shared hub.Options) (*Server, error
 		hurry: make(chan struct{}), drained: make(chan struct{}),
 		registering: make(chan (<-chan gnet.RegisteredResult), maxRegistering),
 		tlsRefusals: make(chan struct{}, maxTLSRefusals), tlsLog: ratelog.New(opts.Logger, time.Second)}
+	if opts.TLS != nil {
+		s.handshakeCPU = newHandshakeCPU()
+		s.meteredTLS = s.handshakeCPU.meter(opts.TLS)
+	}
 	s.maxTotal = int64(opts.MaxTotalConnections)
 	s.fullResponse = fullResponse(s.maxTotal)
 	var logf func(string, ...any)

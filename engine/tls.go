@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -100,13 +101,61 @@ func (s *Server) serveTLS(raw *net.TCPConn) {
 	go s.relay(tc, raw, outer)
 }
 
+// handshakeCPU lets at most half the cores (at least one) compute TLS
+// handshakes at once, so a reconnect storm leaves the event loops the
+// other half. It is held from choosing the certificate (the signature and
+// key share come next) until the server's flight is written, never across
+// a round trip to the client, so a slow client does not hold it.
+type handshakeCPU chan struct{}
+
+func newHandshakeCPU() handshakeCPU { return make(handshakeCPU, max(runtime.GOMAXPROCS(0)/2, 1)) }
+
+// meter returns cfg with GetCertificate taking a slot for connections
+// wrapped in meteredConn.
+func (h handshakeCPU) meter(cfg *tls.Config) *tls.Config {
+	cfg = cfg.Clone()
+	pick := cfg.GetCertificate
+	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if mc, ok := hello.Conn.(*meteredConn); ok && !mc.holding {
+			h <- struct{}{}
+			mc.holding = true
+		}
+		return pick(hello)
+	}
+	return cfg
+}
+
+// meteredConn gives the slot back at the first write after it was taken:
+// the server's flight, computed while holding it.
+type meteredConn struct {
+	*net.TCPConn
+	cpu     handshakeCPU
+	holding bool
+}
+
+func (c *meteredConn) Write(b []byte) (int, error) {
+	n, err := c.TCPConn.Write(b)
+	c.release()
+	return n, err
+}
+
+func (c *meteredConn) release() {
+	if c.holding {
+		c.holding = false
+		<-c.cpu
+	}
+}
+
 // tlsHandshake runs the handshake within handshake_timeout; failures are
 // clients' business (scanners, wrong protocol), logged at most once a
 // second.
 func (s *Server) tlsHandshake(raw *net.TCPConn) (*tls.Conn, error) {
 	_ = raw.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
-	tc := tls.Server(raw, s.opts.TLS)
-	if err := tc.Handshake(); err != nil {
+	mc := &meteredConn{TCPConn: raw, cpu: s.handshakeCPU}
+	tc := tls.Server(mc, s.meteredTLS)
+	err := tc.Handshake()
+	mc.release() // a handshake that failed before writing
+	if err != nil {
 		var rh tls.RecordHeaderError
 		if errors.As(err, &rh) && rh.Conn != nil && looksLikeHTTP(rh.RecordHeader[:]) {
 			_, _ = raw.Write([]byte(plaintextOnTLS))
