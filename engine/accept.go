@@ -109,7 +109,12 @@ func acceptCause(err error) string {
 // already holds max_total_connections.
 func (s *Server) admit(c *net.TCPConn) {
 	// One in hand-over holds two descriptors for a moment (gnet dups it).
-	if s.open.Load()+2*s.registeringNow.Load() >= s.maxTotal {
+	if s.open.Load()+s.tlsHandshaking.Load()+2*s.registeringNow.Load() >= s.maxTotal {
+		s.noteFull()
+		if s.opts.TLS != nil {
+			s.refuseFullTLS(c)
+			return
+		}
 		s.refuseFull(c)
 		return
 	}
@@ -119,6 +124,11 @@ func (s *Server) admit(c *net.TCPConn) {
 			s.fullLogged = false
 		}
 		s.fullSince = time.Time{}
+	}
+	if s.opts.TLS != nil {
+		s.tlsHandshaking.Add(1)
+		go s.serveTLS(c)
+		return
 	}
 	s.registeringNow.Add(1)
 	ch, err := s.eng.Register(gnet.NewNetConnContext(context.Background(), c))
@@ -145,10 +155,8 @@ func (s *Server) reapRegistrations() {
 	}
 }
 
-// refuseFull answers 503 without blocking the acceptor: one non-blocking
-// write, one read of what the client already sent (so closing does not
-// reset the connection and lose the answer), then close.
-func (s *Server) refuseFull(c *net.TCPConn) {
+// noteFull logs the start of an episode at the cap.
+func (s *Server) noteFull() {
 	if s.fullSince == (time.Time{}) {
 		s.fullSince = time.Now()
 		// Under churn the cap flaps; one line per 10 s.
@@ -157,6 +165,12 @@ func (s *Server) refuseFull(c *net.TCPConn) {
 			s.opts.Logger.Printf("max_total_connections (%d) reached: new connections get 503 until some close", s.maxTotal)
 		}
 	}
+}
+
+// refuseFull answers 503 without blocking the acceptor: one non-blocking
+// write, one read of what the client already sent (so closing does not
+// reset the connection and lose the answer), then close.
+func (s *Server) refuseFull(c *net.TCPConn) {
 	if rc, err := c.SyscallConn(); err == nil {
 		_ = rc.Write(func(fd uintptr) bool {
 			_, _ = syscall.Write(int(fd), s.fullResponse)

@@ -64,6 +64,9 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	l := s.loopOf(c)
+	if peer, ok := c.Context().(tlsPeer); ok && s.opts.Debug {
+		s.debugf("TLS connection from %s is fd %d on the loop", peer.addr, c.Fd())
+	}
 	if s.opts.SocketSendBuffer > 0 {
 		_ = c.SetWriteBuffer(s.opts.SocketSendBuffer)
 	}
@@ -132,7 +135,7 @@ func (cn *conn) startSocket(req upgradeRequest) gnet.Action {
 	cn.sess = sess
 	cn.deflate = req.deflate
 	if s.opts.Debug {
-		s.debugf("socket %s connected to app %s from %s (origin %q, deflate %v)", sess.ID, app.ID, cn.c.RemoteAddr(), req.origin, req.deflate)
+		s.debugf("socket %s connected to app %s from %s, fd %d (origin %q, deflate %v)", sess.ID, app.ID, cn.c.RemoteAddr(), cn.c.Fd(), req.origin, req.deflate)
 	}
 	cn.Send(textFrame(sess.Established()))
 	return gnet.None

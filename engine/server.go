@@ -5,6 +5,7 @@ package engine
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"github.com/resound/resound/hub"
+	"github.com/resound/resound/internal/ratelog"
 	"github.com/resound/resound/protocol"
 )
 
@@ -62,8 +64,11 @@ type Options struct {
 	// NoCompression turns permessage-deflate off for every app, whatever
 	// the apps' own compression setting.
 	NoCompression bool
-	Debug         bool
-	Logger        *log.Logger
+	// TLS, when set, makes every connection on the port TLS (wss://,
+	// https://), terminated off the event loops (tls.go).
+	TLS    *tls.Config
+	Debug  bool
+	Logger *log.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -99,6 +104,11 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxTotalConnections <= 0 {
 		o.MaxTotalConnections = int(defaultMaxTotal(fdLimit()))
+		if o.TLS != nil {
+			// A TLS connection holds three descriptors: the TCP socket
+			// and both ends of the socketpair to the loop.
+			o.MaxTotalConnections = max(o.MaxTotalConnections/3, 1)
+		}
 	}
 	o.Path = protocol.RoutePrefix(o.Path)
 	if o.Logger == nil {
@@ -136,6 +146,15 @@ type Server struct {
 	fullLoggedAt   time.Time
 	fullLogged     bool
 
+	// TLS (tls.go): tlsHandshaking counts connections accepted but not yet
+	// handed to a loop; tlsRefusals bounds the 503s answered over TLS at
+	// once.
+	tlsHandshaking atomic.Int64
+	handshakeCPU   handshakeCPU
+	meteredTLS     *tls.Config
+	tlsRefusals    chan struct{}
+	tlsLog         *ratelog.Logger
+
 	// Draining (drain.go): draining turns /ready to 503; stopping refuses new
 	// connections; hurry (closed by a second signal) cuts every wait short.
 	draining  atomic.Bool
@@ -152,7 +171,12 @@ func New(apps []hub.AppConfig, opts Options, shared hub.Options) (*Server, error
 	opts = opts.withDefaults()
 	s := &Server{opts: opts, started: make(chan struct{}), stopped: make(chan struct{}),
 		hurry: make(chan struct{}), drained: make(chan struct{}),
-		registering: make(chan (<-chan gnet.RegisteredResult), maxRegistering)}
+		registering: make(chan (<-chan gnet.RegisteredResult), maxRegistering),
+		tlsRefusals: make(chan struct{}, maxTLSRefusals), tlsLog: ratelog.New(opts.Logger, time.Second)}
+	if opts.TLS != nil {
+		s.handshakeCPU = newHandshakeCPU()
+		s.meteredTLS = s.handshakeCPU.meter(opts.TLS)
+	}
 	s.maxTotal = int64(opts.MaxTotalConnections)
 	s.fullResponse = fullResponse(s.maxTotal)
 	var logf func(string, ...any)

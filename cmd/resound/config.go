@@ -52,7 +52,12 @@ type Config struct {
 	ExposeStats   bool    `json:"expose_stats"`
 	// Compression: false turns permessage-deflate off for every app (true;
 	// each app can also turn it off with its own "compression").
-	Compression *bool           `json:"compression"`
+	Compression *bool `json:"compression"`
+	// TLSCertFile and TLSKeyFile (PEM) turn the port into wss:// and
+	// https:// (both empty: plain). An empty key file reads the key from
+	// the certificate file. Reloaded on SIGHUP.
+	TLSCertFile string          `json:"tls_cert_file"`
+	TLSKeyFile  string          `json:"tls_key_file"`
 	Apps        []hub.AppConfig `json:"apps"`
 	// Scaling runs several nodes as one over Redis (off by default).
 	Scaling hub.RedisConfig `json:"scaling"`
@@ -102,6 +107,15 @@ func applyEnv(c *Config, env envVars) error {
 	}
 	if v, _ := env.get("REVERB_SERVER_PATH"); v != "" {
 		c.Path = v
+	}
+	// Stock config/reverb.php reads no TLS variables (its options.tls
+	// takes PHP's local_cert and local_pk); these are the same two
+	// settings under Reverb-style names.
+	if v, _ := env.get("REVERB_TLS_CERT"); v != "" {
+		c.TLSCertFile = v
+	}
+	if v, _ := env.get("REVERB_TLS_KEY"); v != "" {
+		c.TLSKeyFile = v
 	}
 	if v, from := env.get("REVERB_SCALING_ENABLED"); v != "" {
 		on, ok := parseBool(v)

@@ -220,3 +220,22 @@ func TestConfigCompressionSwitch(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigTLSFilesFromConfigEnvFileAndEnvironment(t *testing.T) {
+	cfgPath := writeTemp(t, "config.json", `{"tls_cert_file":"/cfg/cert.pem","tls_key_file":"/cfg/key.pem"}`)
+	envPath := writeTemp(t, ".env", "REVERB_TLS_CERT=/dotenv/cert.pem\nREVERB_TLS_KEY=/dotenv/key.pem\n")
+	c, err := loadConfig(cfgPath, "", fakeEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TLSCertFile != "/cfg/cert.pem" || c.TLSKeyFile != "/cfg/key.pem" {
+		t.Errorf("config file: %q %q", c.TLSCertFile, c.TLSKeyFile)
+	}
+	c, err = loadConfig(cfgPath, envPath, fakeEnv(map[string]string{"REVERB_TLS_KEY": "/env/key.pem"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.TLSCertFile != "/dotenv/cert.pem" || c.TLSKeyFile != "/env/key.pem" {
+		t.Errorf("cert %q (want the .env's over the config), key %q (want the environment's over the .env)", c.TLSCertFile, c.TLSKeyFile)
+	}
+}

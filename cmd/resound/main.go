@@ -18,6 +18,7 @@ import (
 	httpapi "github.com/resound/resound/api"
 	"github.com/resound/resound/engine"
 	"github.com/resound/resound/hub"
+	"github.com/resound/resound/internal/tlscert"
 )
 
 var version = "0.1.0-dev"
@@ -26,13 +27,16 @@ const usage = `resound: a Pusher-protocol WebSocket server (drop-in for Laravel 
 
 Usage:
   resound start [--host 0.0.0.0] [--port 8080] [--path PREFIX] [--config FILE] [--env-file PATH]
-                [--debug] [--expose-stats]
+                [--tls-cert FILE --tls-key FILE] [--debug] [--expose-stats]
   resound version
 
 --env-file reads Reverb's variables (REVERB_SERVER_*, REVERB_APP_*, and with
 REVERB_SCALING_ENABLED=true the REDIS_* ones) from a Laravel .env. Flags win
 over the environment, the environment over the .env, the .env over the
 config file.
+
+--tls-cert/--tls-key serve wss:// and https:// on the port; SIGHUP reloads
+them (a bad pair keeps the old one).
 
 With no config file and no REVERB_APP_* variables it serves one default app
 and prints its id, key and secret.
@@ -66,6 +70,8 @@ func start(args []string) error {
 	envFile := fs.String("env-file", "", "Laravel .env to read Reverb's variables from (the environment wins over it)")
 	debug := fs.Bool("debug", false, "log every connection, subscription and message")
 	stats := fs.Bool("expose-stats", false, "serve GET /stats with process memory (for benchmarks)")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate chain: serve wss:// and https:// (reloaded on SIGHUP)")
+	tlsKey := fs.String("tls-key", "", "PEM private key for --tls-cert (default: read from the --tls-cert file)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,6 +87,12 @@ func start(args []string) error {
 	}
 	if *path != "" {
 		cfg.Path = *path
+	}
+	if *tlsCert != "" {
+		cfg.TLSCertFile = *tlsCert
+	}
+	if *tlsKey != "" {
+		cfg.TLSKeyFile = *tlsKey
 	}
 	cfg.Debug = cfg.Debug || *debug
 	cfg.ExposeStats = cfg.ExposeStats || *stats
@@ -107,7 +119,19 @@ func start(args []string) error {
 		shared.Clock = func() time.Time { return time.Now().Add(skew) }
 		log.Printf("resound: clock skewed by %v (RESOUND_TEST_CLOCK_SKEW)", skew)
 	}
-	srv, err := engine.New(cfg.Apps, cfg.engineOptions(), shared)
+	opts := cfg.engineOptions()
+	var certs *tlscert.Store
+	if cfg.TLSCertFile != "" || cfg.TLSKeyFile != "" {
+		if certs, err = tlscert.Load(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
+			return err
+		}
+		opts.TLS = certs.Config()
+		log.Printf("resound: TLS with %s; SIGHUP reloads it", certs.Describe())
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go reloadOnHangup(hup, certs)
+	srv, err := engine.New(cfg.Apps, opts, shared)
 	if err != nil {
 		return err
 	}
@@ -129,8 +153,12 @@ func start(args []string) error {
 			p = 8080
 		}
 		hp := net.JoinHostPort(h, strconv.Itoa(p))
-		log.Printf("resound %s listening on %s (WebSocket ws://%s%s/app/{key}, HTTP API http://%s%s/apps/{id}); at most %d connections (max_total_connections)",
-			version, srv.Addr(), hp, cfg.Path, hp, cfg.Path, srv.MaxTotalConnections())
+		ws, web := "ws", "http"
+		if certs != nil {
+			ws, web = "wss", "https"
+		}
+		log.Printf("resound %s listening on %s (WebSocket %s://%s%s/app/{key}, HTTP API %s://%s%s/apps/{id}); at most %d connections (max_total_connections)",
+			version, srv.Addr(), ws, hp, cfg.Path, web, hp, cfg.Path, srv.MaxTotalConnections())
 	}()
 	if err := srv.Run(); err != nil {
 		return fmt.Errorf("%w; exiting with status 1 so a supervisor restarts the node", err)
@@ -148,6 +176,24 @@ func handleSignals(sig <-chan os.Signal, srv *engine.Server) {
 	second := <-sig
 	log.Printf("resound: %s: stopping at once", second)
 	srv.Shutdown()
+}
+
+// reloadOnHangup re-reads the certificate on each SIGHUP (what certbot's
+// deploy hook or systemctl reload sends). New handshakes get the new pair;
+// established sockets keep theirs. A pair that fails to load changes
+// nothing. Without TLS, SIGHUP is ignored rather than ending the process.
+func reloadOnHangup(hup <-chan os.Signal, certs *tlscert.Store) {
+	for range hup {
+		if certs == nil {
+			log.Printf("resound: SIGHUP: no TLS certificate configured, nothing to reload")
+			continue
+		}
+		if err := certs.Reload(); err != nil {
+			log.Printf("resound: SIGHUP: certificate reload failed: %v", err)
+			continue
+		}
+		log.Printf("resound: SIGHUP: reloaded %s", certs.Describe())
+	}
 }
 
 // defaultApp has a fixed id and a random key and secret unless the

@@ -16,7 +16,8 @@
 #   E2E_SERVER_DEBUG=1             start resound with --debug (logs in artifacts/logs/)
 #   E2E_SKIP_BROWSER=1             do not install Chromium (the browser test is then skipped)
 #
-# Non-interactive; installs what is missing (Debian's chromium via apt-get, as root; npm ci).
+# Non-interactive; installs what is missing (Debian's chromium via apt-get, as root; npm ci;
+# test/tls.test.mjs installs Debian's nginx the same way).
 set -euo pipefail
 
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
