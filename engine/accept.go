@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/resound/resound/hub"
 )
 
 // We own the listening socket instead of giving gnet an address: gnet's
@@ -149,6 +150,7 @@ func (s *Server) reapRegistrations() {
 // write, one read of what the client already sent (so closing does not
 // reset the connection and lose the answer), then close.
 func (s *Server) refuseFull(c *net.TCPConn) {
+	s.refused(hub.RefusedTotalConnections)
 	if s.fullSince == (time.Time{}) {
 		s.fullSince = time.Now()
 		// Under churn the cap flaps; one line per 10 s.

@@ -52,6 +52,10 @@ type conn struct {
 	backlogWatched bool
 	// lingerUntil is the unix second a lingering close gives up waiting.
 	lingerUntil int64
+	// closeCode is how the socket ended, for metrics: 1006 from its
+	// session's start until a close frame is sent or received; 0 for
+	// connections that never had a session.
+	closeCode uint16
 }
 
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
@@ -78,6 +82,9 @@ func (s *Server) OnClose(c gnet.Conn, _ error) gnet.Action {
 	c.SetContext(nil)
 	delete(cn.loop.conns, cn)
 	s.open.Add(-1)
+	if cn.closeCode != 0 {
+		s.countClose(cn.closeCode)
+	}
 	cn.backlog.reset()
 	if cn.sess != nil {
 		if s.opts.Debug {
@@ -125,6 +132,7 @@ func (cn *conn) startSocket(req upgradeRequest) gnet.Action {
 		return gnet.None
 	}
 	cn.sess = sess
+	cn.closeCode = 1006
 	if s.opts.Debug {
 		s.debugf("socket %s connected to app %s from %s (origin %q)", sess.ID, app.ID, cn.c.RemoteAddr(), req.origin)
 	}
@@ -146,7 +154,10 @@ func (cn *conn) Kick(code int, msg string) {
 	if cn.state != stateSocket {
 		return
 	}
-	_, _ = cn.c.Writev([][]byte{textFrame(protocol.Error(code, msg)), closeFrame(ws.StatusCode(code), msg)})
+	cn.setCloseCode(code)
+	frames := [][]byte{textFrame(protocol.Error(code, msg)), closeFrame(ws.StatusCode(code), msg)}
+	cn.wrote(len(frames[0]) + len(frames[1]))
+	_, _ = cn.c.Writev(frames)
 	cn.linger()
 }
 
@@ -175,6 +186,7 @@ func (cn *conn) readFrames() gnet.Action {
 		}
 		if h.OpCode.IsData() || h.OpCode == ws.OpContinuation {
 			if limit := cn.maxMessage(); int64(len(cn.frag))+h.Length > int64(limit) {
+				cn.srv.refused(hub.RefusedMessageSize)
 				return cn.closeWith(ws.StatusMessageTooBig, "Maximum message size exceeded: the limit is "+itoa(limit)+" bytes")
 			}
 		}
@@ -182,6 +194,7 @@ func (cn *conn) readFrames() gnet.Action {
 		if buffered < total {
 			return gnet.None
 		}
+		cn.loop.io.in.Add(uint64(total))
 		frame, _ := c.Peek(total)
 		payload := frame[hn:]
 		ws.Cipher(payload, h.Mask, 0)
@@ -205,14 +218,15 @@ func (cn *conn) handleFrame(h ws.Header, payload []byte) gnet.Action {
 	switch h.OpCode {
 	case ws.OpPing:
 		cn.controlPings = true
-		_, _ = cn.c.Write(appendFrame(nil, ws.OpPong, payload))
+		cn.writeControl(appendFrame(nil, ws.OpPong, payload))
 		return gnet.None
 	case ws.OpPong:
 		return gnet.None
 	case ws.OpClose:
 		switch {
 		case len(payload) == 0:
-			_, _ = cn.c.Write(appendFrame(nil, ws.OpClose, nil))
+			cn.setCloseCode(int(ws.StatusNoStatusRcvd))
+			cn.writeControl(appendFrame(nil, ws.OpClose, nil))
 		case len(payload) == 1:
 			return cn.closeWith(ws.StatusProtocolError, "Protocol error: close payload of 1 byte")
 		case !closeCodeAllowed(binary.BigEndian.Uint16(payload)):
@@ -220,7 +234,8 @@ func (cn *conn) handleFrame(h ws.Header, payload []byte) gnet.Action {
 		case !utf8.Valid(payload[2:]):
 			return cn.closeWith(ws.StatusInvalidFramePayloadData, "Close reason is not valid UTF-8")
 		default:
-			_, _ = cn.c.Write(appendFrame(nil, ws.OpClose, payload[:2]))
+			cn.setCloseCode(int(binary.BigEndian.Uint16(payload)))
+			cn.writeControl(appendFrame(nil, ws.OpClose, payload[:2]))
 		}
 		cn.state = stateClosing
 		return gnet.Close
@@ -254,7 +269,8 @@ func (cn *conn) handleFrame(h ws.Header, payload []byte) gnet.Action {
 
 // closeWith starts the close handshake with a status, then lingers.
 func (cn *conn) closeWith(code ws.StatusCode, reason string) gnet.Action {
-	_, _ = cn.c.Write(closeFrame(code, reason))
+	cn.setCloseCode(int(code))
+	cn.writeControl(closeFrame(code, reason))
 	cn.linger()
 	return gnet.None
 }

@@ -19,6 +19,7 @@ type App struct {
 	hub *Hub
 
 	connections atomic.Int64
+	stats       appStats
 
 	mu       sync.RWMutex
 	channels map[string]*Channel
@@ -151,7 +152,12 @@ func (a *App) Publish(ctx context.Context, events []Event) error {
 				ExceptSocket: e.ExceptSocket, Origin: a.hub.nodeID, Cached: protocol.KindOf(name).IsCache(), CacheTTL: ttl})
 		}
 	}
-	if err := a.hub.bus.PublishWait(ctx, msgs); err != nil {
+	start := time.Now()
+	err := a.hub.bus.PublishWait(ctx, msgs)
+	if obs := a.hub.opts.Observer; obs != nil {
+		obs.BusPublished(time.Since(start), err)
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBusUnavailable, err)
 	}
 	return nil
@@ -200,7 +206,11 @@ func (a *App) deliver(m Message) {
 	if m.Cached {
 		ch.last.Store(&lastFrame{frame: frame, order: m.Order, expires: time.Now().Add(time.Duration(a.CacheTTL) * time.Second)})
 	}
-	a.fanOut(delivery{ch: ch, except: except, exceptUser: m.UserID, version: m.Version, frame: frame, cached: m.Cached, order: m.Order})
+	it := delivery{ch: ch, except: except, exceptUser: m.UserID, version: m.Version, frame: frame, cached: m.Cached, order: m.Order}
+	if obs := a.hub.opts.Observer; obs != nil {
+		it.track = newFanOutTrack(obs, len(a.hub.loops))
+	}
+	a.fanOut(it)
 }
 
 func (a *App) terminateLocal(userID string) {
@@ -263,11 +273,19 @@ func (a *App) trackUser(userID string, s *Session, delta int) {
 	a.mu.Unlock()
 }
 
-// fanOut queues one delivery on every loop that has subscribers of its channel.
+// fanOut queues one delivery on every loop that has subscribers of its
+// channel. A timed delivery counts down once per loop it skips here and once
+// per loop that writes it, and once for this call, so it reports only after
+// the last loop, however they interleave.
 func (a *App) fanOut(it delivery) {
 	for i, d := range a.hub.loops {
 		if it.ch.loopCount[i].Load() > 0 {
 			d.push(it)
+		} else if it.track != nil {
+			it.track.done()
 		}
+	}
+	if it.track != nil {
+		it.track.done()
 	}
 }

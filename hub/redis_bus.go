@@ -182,6 +182,7 @@ func (b *RedisBus) PublishWait(ctx context.Context, msgs []Message) error {
 	}
 	err := b.append(ctx, msgs)
 	if err != nil {
+		countRedisError(RedisBusPublish)
 		b.log.Printf("publish", "scaling: publish to app %s failed, answered 503 and delivered nowhere: %v", msgs[0].AppID, err)
 	}
 	return err
@@ -278,6 +279,7 @@ func (b *RedisBus) Publish(m Message) error {
 	case b.outbox <- m:
 		return nil
 	default:
+		countRedisError(RedisBusQueue)
 		b.log.Printf("backlog", "scaling: bus backlog is full (Redis is too slow or down): a client event or presence update was dropped")
 		return errors.New("scaling bus backlog is full: Redis is too slow or down")
 	}
@@ -321,6 +323,7 @@ func (b *RedisBus) publishLoop() {
 			case rueidis.IsRedisNil(err), errors.Is(err, context.DeadlineExceeded):
 				// Redis may still take it (a timeout) or dropped it: either
 				// way, delivering it here too could send it twice.
+				countRedisError(RedisBusQueue)
 				b.log.Printf("queued-timeout", "scaling: publish to app %s timed out; a client event or presence update on %q may be lost", batch[i].AppID, batch[i].Channel)
 			case b.ctx.Err() != nil:
 				return
@@ -337,6 +340,7 @@ func (b *RedisBus) publishLoop() {
 				// reader may yet deliver it, so delivering it here could
 				// send it twice.
 				b.down(err)
+				countRedisError(RedisBusQueue)
 				b.log.Printf("queued-lost", "scaling: publish to app %s failed (%v); a client event or presence update on %q may be lost", batch[i].AppID, err, batch[i].Channel)
 			}
 		}
@@ -371,6 +375,7 @@ func (b *RedisBus) read(ids []string) {
 			return
 		}
 		if err != nil && !rueidis.IsRedisNil(err) {
+			countRedisError(RedisBusRead)
 			b.log.Printf("read", "scaling: reading the bus from Redis failed (%v); resuming from the last event delivered", err)
 			b.down(err)
 			sleepCtx(b.ctx, backoff)

@@ -45,12 +45,18 @@ type Config struct {
 	RequestTimeout int `json:"request_timeout"`
 	// APIWorkers, APIBusWorkers, APIQueue, APITimeout size the HTTP API's
 	// pools and bound each call (see httpapi.Options for the defaults).
-	APIWorkers    int             `json:"api_workers"`
-	APIBusWorkers int             `json:"api_bus_workers"`
-	APIQueue      int             `json:"api_queue"`
-	APITimeout    float64         `json:"api_timeout"`
-	ExposeStats   bool            `json:"expose_stats"`
-	Apps          []hub.AppConfig `json:"apps"`
+	APIWorkers    int     `json:"api_workers"`
+	APIBusWorkers int     `json:"api_bus_workers"`
+	APIQueue      int     `json:"api_queue"`
+	APITimeout    float64 `json:"api_timeout"`
+	ExposeStats   bool    `json:"expose_stats"`
+	// MetricsHost and MetricsPort: where Prometheus metrics are served on
+	// /metrics, apart from the public port ("127.0.0.1"; port 0: off).
+	MetricsHost string `json:"metrics_host"`
+	MetricsPort int    `json:"metrics_port"`
+	// LogFormat is "text" (the default) or "json" (one object per line).
+	LogFormat string          `json:"log_format"`
+	Apps      []hub.AppConfig `json:"apps"`
 	// Scaling runs several nodes as one over Redis (off by default).
 	Scaling hub.RedisConfig `json:"scaling"`
 }

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -18,6 +19,7 @@ import (
 	httpapi "github.com/resound/resound/api"
 	"github.com/resound/resound/engine"
 	"github.com/resound/resound/hub"
+	"github.com/resound/resound/metrics"
 )
 
 var version = "0.1.0-dev"
@@ -26,7 +28,7 @@ const usage = `resound: a Pusher-protocol WebSocket server (drop-in for Laravel 
 
 Usage:
   resound start [--host 0.0.0.0] [--port 8080] [--path PREFIX] [--config FILE] [--env-file PATH]
-                [--debug] [--expose-stats]
+                [--debug] [--expose-stats] [--metrics-port N] [--log-format text|json]
   resound version
 
 --env-file reads Reverb's variables (REVERB_SERVER_*, REVERB_APP_*, and with
@@ -66,6 +68,8 @@ func start(args []string) error {
 	envFile := fs.String("env-file", "", "Laravel .env to read Reverb's variables from (the environment wins over it)")
 	debug := fs.Bool("debug", false, "log every connection, subscription and message")
 	stats := fs.Bool("expose-stats", false, "serve GET /stats with process memory (for benchmarks)")
+	metricsPort := fs.Int("metrics-port", -1, "serve Prometheus metrics on this port at /metrics (0: off)")
+	logFormat := fs.String("log-format", "", "text (default) or json: one JSON object per line")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,11 +88,27 @@ func start(args []string) error {
 	}
 	cfg.Debug = cfg.Debug || *debug
 	cfg.ExposeStats = cfg.ExposeStats || *stats
+	if *metricsPort >= 0 {
+		cfg.MetricsPort = *metricsPort
+	}
+	if *logFormat != "" {
+		cfg.LogFormat = *logFormat
+	}
+	if err := cfg.checkObservability(); err != nil {
+		return err
+	}
+	setUpLogs(cfg.LogFormat)
 	if len(cfg.Apps) == 0 {
 		cfg.Apps = []hub.AppConfig{defaultApp()}
 		a := cfg.Apps[0]
-		fmt.Printf("No apps configured: serving a default app.\n  REVERB_APP_ID=%s\n  REVERB_APP_KEY=%s\n  REVERB_APP_SECRET=%s\n", a.ID, a.Key, a.Secret)
+		if cfg.LogFormat == "json" {
+			// Generated, so shown once: the broadcaster needs the secret.
+			slog.Info("No apps configured: serving a default app", "REVERB_APP_ID", a.ID, "REVERB_APP_KEY", a.Key, "REVERB_APP_SECRET", a.Secret)
+		} else {
+			fmt.Printf("No apps configured: serving a default app.\n  REVERB_APP_ID=%s\n  REVERB_APP_KEY=%s\n  REVERB_APP_SECRET=%s\n", a.ID, a.Key, a.Secret)
+		}
 	}
+	logSummary(cfg)
 	var shared hub.Options
 	if cfg.Scaling.Enabled {
 		ids := make([]string, len(cfg.Apps))
@@ -107,11 +127,24 @@ func start(args []string) error {
 		shared.Clock = func() time.Time { return time.Now().Add(skew) }
 		log.Printf("resound: clock skewed by %v (RESOUND_TEST_CLOCK_SKEW)", skew)
 	}
+	var mx *metrics.Metrics
+	if cfg.metricsAddr() != "" {
+		mx = metrics.New()
+		shared.Observer = mx
+	}
 	srv, err := engine.New(cfg.Apps, cfg.engineOptions(), shared)
 	if err != nil {
 		return err
 	}
-	srv.HandleHTTP(httpapi.New(srv.Hub(), srv, cfg.apiOptions()))
+	apiOpts := cfg.apiOptions()
+	if mx != nil {
+		apiOpts.Observe = mx.ObserveRequest
+		mx.Watch(srv)
+		if err := startMetrics(mx, cfg.metricsAddr()); err != nil {
+			return err
+		}
+	}
+	srv.HandleHTTP(httpapi.New(srv.Hub(), srv, apiOpts))
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	go handleSignals(sig, srv)
