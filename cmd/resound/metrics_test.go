@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -208,6 +211,46 @@ func TestMetricsCountWhatHappens(t *testing.T) {
 	}
 	if status, _ := get(t, "http://"+maddr+"/nope"); status != 404 {
 		t.Errorf("metrics listener, unknown path: %d, want 404", status)
+	}
+	checkDashboard(t, after)
+}
+
+// checkDashboard requires every metric the Grafana dashboard queries to be
+// one the node exports, so a renamed metric cannot leave a blank panel.
+func checkDashboard(t *testing.T, families map[string]*dto.MetricFamily) {
+	t.Helper()
+	b, err := os.ReadFile("../../deploy/grafana/resound.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatalf("the dashboard is not JSON: %v", err)
+	}
+	names := regexp.MustCompile(`\b(?:resound|go|process)_[a-z_]+`)
+	queried := 0
+	for _, p := range dash.Panels {
+		for _, target := range p.Targets {
+			for _, name := range names.FindAllString(target.Expr, -1) {
+				queried++
+				base := name
+				for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+					if trimmed := strings.TrimSuffix(name, suffix); trimmed != name && families[trimmed].GetType() == dto.MetricType_HISTOGRAM {
+						base = trimmed
+					}
+				}
+				if families[base] == nil {
+					t.Errorf("the dashboard queries %s, which the node does not export", name)
+				}
+			}
+		}
+	}
+	if queried < 20 {
+		t.Errorf("the dashboard queries only %d metrics", queried)
 	}
 }
 
