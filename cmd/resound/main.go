@@ -50,7 +50,11 @@ func main() {
 		fmt.Println("resound", version)
 	case "start":
 		if err := start(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "resound:", err)
+			if jsonLogs {
+				slog.Error("resound: " + err.Error())
+			} else {
+				fmt.Fprintln(os.Stderr, "resound:", err)
+			}
 			os.Exit(1)
 		}
 	default:

@@ -26,8 +26,15 @@ func (c Config) checkObservability() error {
 	if c.MetricsPort < 0 || c.MetricsPort > 65535 {
 		return fmt.Errorf("metrics_port %d: expected a port number (1-65535), or 0 for no metrics", c.MetricsPort)
 	}
+	if c.MetricsPort != 0 && c.MetricsPort == c.engineOptions().WithDefaults().Port {
+		return fmt.Errorf("metrics_port %d is the public port: metrics need a port of their own", c.MetricsPort)
+	}
 	return nil
 }
+
+// jsonLogs is set once the JSON format is on, so the last words of a failed
+// start are JSON too.
+var jsonLogs bool
 
 // setUpLogs switches every log line of the process (ours, the engine's,
 // the API's) to one JSON object per line when asked: the standard logger
@@ -37,6 +44,7 @@ func setUpLogs(format string) {
 		return
 	}
 	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, nil)))
+	jsonLogs = true
 }
 
 // metricsAddr is where metrics are served, or "" when they are off.

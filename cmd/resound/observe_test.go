@@ -49,6 +49,8 @@ func TestObservabilityKeysRefuseBadValues(t *testing.T) {
 		{Config{LogFormat: "xml"}, `log_format "xml": expected text or json`},
 		{Config{MetricsPort: 70000}, "metrics_port 70000: expected a port number"},
 		{Config{MetricsPort: -2}, "metrics_port -2"},
+		{Config{MetricsPort: 8080}, "metrics_port 8080 is the public port"},
+		{Config{Port: 9000, MetricsPort: 9000}, "metrics_port 9000 is the public port"},
 	} {
 		err := c.cfg.checkObservability()
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -168,6 +170,7 @@ func TestObservabilityFlagsStopABadStart(t *testing.T) {
 	}{
 		{[]string{"--log-format", "xml"}, `log_format "xml": expected text or json`},
 		{[]string{"--metrics-port", takenPort}, "metrics_port: cannot serve metrics on 127.0.0.1:" + takenPort},
+		{[]string{"--metrics-port", takenPort, "--log-format", "json"}, `"level":"ERROR","msg":"resound: metrics_port: cannot serve metrics`},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		args := append([]string{"start", "--host", "127.0.0.1", "--port", fmt.Sprint(freePort(t))}, c.args...)
