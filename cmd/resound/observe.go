@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -99,12 +100,17 @@ func redactURL(raw string) string {
 	if err != nil {
 		return redacted
 	}
-	if u.User != nil {
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), redacted)
-		}
+	if u.User == nil {
+		return raw
 	}
-	return u.String()
+	if _, has := u.User.Password(); !has {
+		return raw
+	}
+	// Built by hand: url.URL would escape the brackets of the marker.
+	user := url.User(u.User.Username()).String()
+	u.User = nil
+	scheme, rest, _ := strings.Cut(u.String(), "://")
+	return scheme + "://" + user + ":" + redacted + "@" + rest
 }
 
 // effective fills in the defaults the engine, the API and the apps apply,

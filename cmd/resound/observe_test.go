@@ -80,7 +80,7 @@ func TestSummaryRedactsEverySecret(t *testing.T) {
 			t.Errorf("summary shows %q: %s", secret, s)
 		}
 	}
-	for _, kept := range []string{`"key":"k1"`, `"url":"redis://user:%5Bredacted%5D@10.0.0.5:6379/2"`, `"max_connections":0`, `"ping_interval":60`, `"port":8080`} {
+	for _, kept := range []string{`"key":"k1"`, `"url":"redis://user:[redacted]@10.0.0.5:6379/2"`, `"max_connections":0`, `"ping_interval":60`, `"port":8080`} {
 		if !strings.Contains(s, kept) {
 			t.Errorf("summary lacks %s: %s", kept, s)
 		}
@@ -90,6 +90,16 @@ func TestSummaryRedactsEverySecret(t *testing.T) {
 	}
 	if got := redactURL("redis://%zz@host"); got != redacted {
 		t.Errorf("unparsable URL shown as %q, want it hidden whole", got)
+	}
+	for raw, want := range map[string]string{
+		"redis://:pw@h:1/0":   "redis://:[redacted]@h:1/0",
+		"rediss://u:pw@h:1/0": "rediss://u:[redacted]@h:1/0",
+		"redis://h:1/0":       "redis://h:1/0",
+		"redis://u@h:1/0":     "redis://u@h:1/0",
+	} {
+		if got := redactURL(raw); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", raw, got, want)
+		}
 	}
 }
 
