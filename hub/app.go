@@ -236,8 +236,10 @@ func (a *App) join(name string, kind protocol.Kind, s *Session) *Channel {
 	if ch == nil {
 		ch = newChannel(name, kind, len(a.hub.loops))
 		a.channels[name] = ch
+		a.stats.channels[ch.kind]++
 	}
 	ch.subscriptions++
+	a.stats.subscriptions[ch.kind]++
 	a.mu.Unlock()
 	ch.subs[s.loop][s] = struct{}{}
 	ch.loopCount[s.loop].Add(1)
@@ -250,8 +252,10 @@ func (a *App) leave(ch *Channel, s *Session) {
 	ch.loopCount[s.loop].Add(-1)
 	a.mu.Lock()
 	ch.subscriptions--
+	a.stats.subscriptions[ch.kind]--
 	if ch.subscriptions == 0 && a.channels[ch.name] == ch {
 		delete(a.channels, ch.name)
+		a.stats.channels[ch.kind]--
 	}
 	a.mu.Unlock()
 }

@@ -270,7 +270,9 @@ func (s *Session) subscribe(data []byte) {
 	s.joining++
 	if m != nil {
 		a.trackUser(m.ID, s, 1)
-		ch.addMember(*m)
+		if ch.addMember(*m) {
+			a.stats.presenceMembers.Add(1)
+		}
 	}
 	if !s.register(ch, m, pj, reg) {
 		s.drop(s.indexOfJoin(pj), false)
@@ -523,7 +525,9 @@ func (s *Session) drop(i int, registered bool) {
 	}
 	if sub.member != nil {
 		a.trackUser(sub.member.ID, s, -1)
-		sub.ch.removeMember(sub.member.ID)
+		if sub.ch.removeMember(sub.member.ID) {
+			a.stats.presenceMembers.Add(-1)
+		}
 	}
 	if registered {
 		a.unregister(sub.ch, sub.member, sub.reg)

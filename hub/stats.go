@@ -88,6 +88,14 @@ type Observer interface {
 type appStats struct {
 	opened       atomic.Uint64
 	clientEvents atomic.Uint64
+	// presenceMembers: users with a socket here, summed over presence
+	// channels (changed where a user's first socket joins or last leaves).
+	presenceMembers atomic.Int64
+	// channels and subscriptions by kind are guarded by the app's mu and
+	// kept where join and leave already hold it, so a scrape copies them
+	// instead of walking every channel under the lock the loops need.
+	channels      [NumKinds]int
+	subscriptions [NumKinds]int
 }
 
 // loopStats are written by one event loop only; the padding keeps loops
@@ -146,8 +154,8 @@ type Snapshot struct {
 	RedisErrors [numRedisOps]uint64
 }
 
-// Snapshot reads every counter. It takes each app's lock briefly, never two
-// at once, so it may run while the loops work.
+// Snapshot reads every counter. It holds each app's lock only to copy two
+// small arrays, so it may run while the loops work.
 func (h *Hub) Snapshot() Snapshot {
 	var s Snapshot
 	for _, d := range h.loops {
@@ -160,25 +168,13 @@ func (h *Hub) Snapshot() Snapshot {
 		s.RedisErrors[i] = redisErrors[i].Load()
 	}
 	s.Apps = make([]AppSnapshot, 0, len(h.apps))
-	var presence []*Channel
 	for _, a := range h.apps {
 		as := AppSnapshot{ID: a.ID, Connections: a.connections.Load(),
 			Opened: a.stats.opened.Load(), ClientEvents: a.stats.clientEvents.Load()}
-		presence = presence[:0]
+		as.PresenceMembers = int(a.stats.presenceMembers.Load())
 		a.mu.RLock()
-		for _, ch := range a.channels {
-			as.Channels[ch.kind]++
-			as.Subscriptions[ch.kind] += ch.subscriptions
-			if ch.kind.IsPresence() {
-				presence = append(presence, ch)
-			}
-		}
+		as.Channels, as.Subscriptions = a.stats.channels, a.stats.subscriptions
 		a.mu.RUnlock()
-		for _, ch := range presence {
-			ch.mu.Lock()
-			as.PresenceMembers += len(ch.members)
-			ch.mu.Unlock()
-		}
 		s.Apps = append(s.Apps, as)
 	}
 	return s

@@ -100,33 +100,37 @@ func TestFanOutIsTimedToTheLastLoop(t *testing.T) {
 }
 
 func TestSnapshotCountsByAppAndKind(t *testing.T) {
-	h, err := New([]AppConfig{{ID: "a", Key: "k", Secret: "s"}}, Options{Loops: 1, Frame: func(p []byte) []byte { return p }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	app := h.AppByID("a")
-	s1, _, _ := h.Open(app, 0, &recordingOutbox{})
-	s2, _, _ := h.Open(app, 0, &recordingOutbox{})
-	app.join("news", protocol.Public, s1)
-	app.join("news", protocol.Public, s2)
-	ch := app.join("presence-room", protocol.Presence, s1)
-	ch.addMember(protocol.Member{ID: "u1"})
+	h, app := newTestHub(t, AppConfig{})
+	s1, _ := openSocket(t, h, app)
+	s2, _ := openSocket(t, h, app)
+	s1.Handle(subscribeMsg("news"))
+	s2.Handle(subscribeMsg("news"))
+	s1.Handle(presenceSubscribeMsg(s1, "presence-room", 1, "{}"))
+	s2.Handle(presenceSubscribeMsg(s2, "presence-room", 1, "{}")) // the same user's second tab
 	h.Refused(RefusedSlowConsumer)
-	snap := h.Snapshot()
-	if len(snap.Apps) != 1 {
-		t.Fatalf("apps: %d", len(snap.Apps))
-	}
-	a := snap.Apps[0]
+	a := h.Snapshot().Apps[0]
 	if a.Connections != 2 || a.Opened != 2 {
 		t.Errorf("connections %d opened %d, want 2 and 2", a.Connections, a.Opened)
 	}
 	if a.Channels[protocol.Public] != 1 || a.Subscriptions[protocol.Public] != 2 {
 		t.Errorf("public: %d channels, %d subscriptions; want 1 and 2", a.Channels[protocol.Public], a.Subscriptions[protocol.Public])
 	}
-	if a.Channels[protocol.Presence] != 1 || a.PresenceMembers != 1 {
-		t.Errorf("presence: %d channels, %d members; want 1 and 1", a.Channels[protocol.Presence], a.PresenceMembers)
+	if a.Channels[protocol.Presence] != 1 || a.Subscriptions[protocol.Presence] != 2 || a.PresenceMembers != 1 {
+		t.Errorf("presence: %d channels, %d subscriptions, %d members; want 1, 2 and 1",
+			a.Channels[protocol.Presence], a.Subscriptions[protocol.Presence], a.PresenceMembers)
 	}
+	s1.Handle(unsubscribeMsg("news"))
+	s1.Close()
+	a = h.Snapshot().Apps[0]
+	if a.Connections != 1 || a.Subscriptions[protocol.Public] != 1 || a.Channels[protocol.Public] != 1 || a.PresenceMembers != 1 {
+		t.Errorf("after one socket left: %+v", a)
+	}
+	s2.Close()
+	a = h.Snapshot().Apps[0]
+	if a.Connections != 0 || a.Opened != 2 || a.Channels != [NumKinds]int{} || a.Subscriptions != [NumKinds]int{} || a.PresenceMembers != 0 {
+		t.Errorf("after every socket left: %+v", a)
+	}
+	snap := h.Snapshot()
 	if snap.Refusals[RefusedSlowConsumer] != 1 || RefusalName(int(RefusedSlowConsumer)) != "slow_consumer" {
 		t.Errorf("slow consumer refusals: %d", snap.Refusals[RefusedSlowConsumer])
 	}
