@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -103,22 +102,15 @@ func TestSummaryRedactsEverySecret(t *testing.T) {
 	}
 }
 
-// TestJSONLogLines starts the binary with --log-format json: every line it
-// writes is one JSON object, and the startup summary carries the config
-// with the app secret redacted.
-func TestJSONLogLines(t *testing.T) {
-	s := startServer(t, `{"apps":[{"id":"app-1","key":"key-1","secret":"secret-1","allowed_origins":["*"]}]}`, "--log-format", "json")
-	dial(t, s) // a socket, so the run is not only the startup
-	s.stop()
-	var summary map[string]any
-	lines := 0
-	sc := bufio.NewScanner(strings.NewReader(s.logs.String()))
-	for sc.Scan() {
-		line := sc.Text()
+// jsonLines decodes every log line, failing on one that is not a JSON
+// object with a time and a message.
+func jsonLines(t *testing.T, logs string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(logs, "\n") {
 		if line == "" {
 			continue
 		}
-		lines++
 		var obj map[string]any
 		if err := json.Unmarshal([]byte(line), &obj); err != nil {
 			t.Errorf("log line is not one JSON object: %q (%v)", line, err)
@@ -127,12 +119,46 @@ func TestJSONLogLines(t *testing.T) {
 		if _, ok := obj["time"].(string); !ok {
 			t.Errorf("log line without time: %q", line)
 		}
+		if _, ok := obj["msg"].(string); !ok {
+			t.Errorf("log line without msg: %q", line)
+		}
+		out = append(out, obj)
+	}
+	return out
+}
+
+// TestJSONLogsWithTheDefaultApp: the generated app's credentials, printed
+// on stdout in the text format, are one JSON line too.
+func TestJSONLogsWithTheDefaultApp(t *testing.T) {
+	s := startServer(t, `{}`, "--log-format", "json")
+	s.stop()
+	var found map[string]any
+	for _, obj := range jsonLines(t, s.logs.String()) {
+		if strings.HasPrefix(obj["msg"].(string), "No apps configured") {
+			found = obj
+		}
+	}
+	if found == nil || found["REVERB_APP_ID"] != "resound" || found["REVERB_APP_KEY"] == "" || found["REVERB_APP_SECRET"] == "" {
+		t.Errorf("no JSON line with the default app's credentials:\n%s", s.logs.String())
+	}
+}
+
+// TestJSONLogLines starts the binary with --log-format json: every line it
+// writes is one JSON object, and the startup summary carries the config
+// with the app secret redacted.
+func TestJSONLogLines(t *testing.T) {
+	s := startServer(t, `{"apps":[{"id":"app-1","key":"key-1","secret":"secret-1","allowed_origins":["*"]}]}`, "--log-format", "json")
+	dial(t, s) // a socket, so the run is not only the startup
+	s.stop()
+	var summary map[string]any
+	lines := jsonLines(t, s.logs.String())
+	for _, obj := range lines {
 		if msg, _ := obj["msg"].(string); strings.Contains(msg, "effective config") {
 			summary = obj
 		}
 	}
-	if lines < 3 {
-		t.Fatalf("only %d log lines:\n%s", lines, s.logs.String())
+	if len(lines) < 3 {
+		t.Fatalf("only %d log lines:\n%s", len(lines), s.logs.String())
 	}
 	if summary == nil {
 		t.Fatalf("no startup summary in:\n%s", s.logs.String())
