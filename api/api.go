@@ -53,7 +53,13 @@ type Options struct {
 	// ExposeStats serves GET /stats (process memory, for benchmarks).
 	ExposeStats bool
 	Logger      *log.Logger
+	// Observe, when set, receives every answered request (metrics).
+	Observe RequestObserver
 }
+
+// WithDefaults fills in what the zero values stand for (for the startup
+// summary of the effective config).
+func (o Options) WithDefaults() Options { return o.withDefaults() }
 
 func (o Options) withDefaults() Options {
 	if o.AuthTimestampWindow <= 0 {
@@ -115,17 +121,20 @@ type request struct {
 // ServeHTTP implements engine.HTTPHandler. It runs on an event loop and
 // never blocks: health checks are answered here, the rest is queued.
 func (a *API) ServeHTTP(raw []byte, reply func(resp []byte, closeAfter bool)) {
+	start := time.Now()
 	head, ok := parseHead(raw)
 	if ok {
 		if route := healthRoute(head.path, a.opts.Path); route != "" {
 			resp := a.health(route)
 			resp.close = head.close
 			resp.headOnly = string(head.method) == "HEAD"
+			route := routeOf(head.path, a.opts.Path)
 			reply(resp.render(), resp.close)
+			a.observe(route, resp.status, "", start)
 			return
 		}
 	}
-	r := &request{raw: raw, reply: reply, deadline: time.Now().Add(a.opts.Timeout), close: head.close, head: head}
+	r := &request{raw: raw, reply: reply, deadline: start.Add(a.opts.Timeout), close: head.close, head: head}
 	if !a.cpu.trySubmit(func() { a.serve(r) }) {
 		a.answer(r, errorResponse(overloaded("API workers")))
 	}
@@ -148,5 +157,9 @@ func (a *API) answer(r *request, resp response) {
 		a.failures.Printf(resp.logKind, "api: %d for %q %q: %s", resp.status, r.head.method, r.head.path, firstLine(string(resp.body)))
 	}
 	resp.close = resp.close || r.close
+	// The path may live in the request's buffer, which the reply releases.
+	route := routeOf(r.head.path, a.opts.Path)
 	r.reply(resp.render(), resp.close)
+	// The deadline is the arrival plus the timeout.
+	a.observe(route, resp.status, resp.logKind, r.deadline.Add(-a.opts.Timeout))
 }

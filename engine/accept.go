@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/resound/resound/hub"
 )
 
 // We own the listening socket instead of giving gnet an address: gnet's
@@ -155,8 +156,9 @@ func (s *Server) reapRegistrations() {
 	}
 }
 
-// noteFull logs the start of an episode at the cap.
+// noteFull counts a refusal at the cap and logs the start of an episode.
 func (s *Server) noteFull() {
+	s.refused(hub.RefusedTotalConnections)
 	if s.fullSince == (time.Time{}) {
 		s.fullSince = time.Now()
 		// Under churn the cap flaps; one line per 10 s.

@@ -57,6 +57,10 @@ type conn struct {
 	backlogWatched bool
 	// lingerUntil is the unix second a lingering close gives up waiting.
 	lingerUntil int64
+	// closeCode is how the socket ended, for metrics: 1006 from its
+	// session's start until a close frame is sent or received; 0 for
+	// connections that never had a session.
+	closeCode uint16
 }
 
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
@@ -86,6 +90,9 @@ func (s *Server) OnClose(c gnet.Conn, _ error) gnet.Action {
 	c.SetContext(nil)
 	delete(cn.loop.conns, cn)
 	s.open.Add(-1)
+	if cn.closeCode != 0 {
+		s.countClose(cn.closeCode)
+	}
 	cn.backlog.reset()
 	if cn.sess != nil {
 		if s.opts.Debug {
@@ -134,6 +141,7 @@ func (cn *conn) startSocket(req upgradeRequest) gnet.Action {
 	}
 	cn.sess = sess
 	cn.deflate = req.deflate
+	cn.closeCode = 1006
 	if s.opts.Debug {
 		s.debugf("socket %s connected to app %s from %s, fd %d (origin %q, deflate %v)", sess.ID, app.ID, cn.c.RemoteAddr(), cn.c.Fd(), req.origin, req.deflate)
 	}
@@ -155,7 +163,10 @@ func (cn *conn) Kick(code int, msg string) {
 	if cn.state != stateSocket {
 		return
 	}
-	_, _ = cn.c.Writev([][]byte{textFrame(protocol.Error(code, msg)), closeFrame(ws.StatusCode(code), msg)})
+	cn.setCloseCode(code)
+	frames := [][]byte{textFrame(protocol.Error(code, msg)), closeFrame(ws.StatusCode(code), msg)}
+	cn.wrote(len(frames[0]) + len(frames[1]))
+	_, _ = cn.c.Writev(frames)
 	cn.linger()
 }
 
@@ -195,6 +206,7 @@ func (cn *conn) readFrames() gnet.Action {
 				wire = compressedWireLimit(limit)
 			}
 			if int64(len(cn.frag))+h.Length > int64(wire) {
+				cn.srv.refused(hub.RefusedMessageSize)
 				return cn.closeWith(ws.StatusMessageTooBig, "Maximum message size exceeded: the limit is "+itoa(limit)+" bytes")
 			}
 		}
@@ -202,6 +214,7 @@ func (cn *conn) readFrames() gnet.Action {
 		if buffered < total {
 			return gnet.None
 		}
+		cn.loop.io.in.Add(uint64(total))
 		frame, _ := c.Peek(total)
 		payload := frame[hn:]
 		ws.Cipher(payload, h.Mask, 0)
@@ -225,14 +238,15 @@ func (cn *conn) handleFrame(h ws.Header, payload []byte) gnet.Action {
 	switch h.OpCode {
 	case ws.OpPing:
 		cn.controlPings = true
-		_, _ = cn.c.Write(appendFrame(nil, ws.OpPong, payload))
+		cn.writeControl(appendFrame(nil, ws.OpPong, payload))
 		return gnet.None
 	case ws.OpPong:
 		return gnet.None
 	case ws.OpClose:
 		switch {
 		case len(payload) == 0:
-			_, _ = cn.c.Write(appendFrame(nil, ws.OpClose, nil))
+			cn.setCloseCode(int(ws.StatusNoStatusRcvd))
+			cn.writeControl(appendFrame(nil, ws.OpClose, nil))
 		case len(payload) == 1:
 			return cn.closeWith(ws.StatusProtocolError, "Protocol error: close payload of 1 byte")
 		case !closeCodeAllowed(binary.BigEndian.Uint16(payload)):
@@ -240,7 +254,8 @@ func (cn *conn) handleFrame(h ws.Header, payload []byte) gnet.Action {
 		case !utf8.Valid(payload[2:]):
 			return cn.closeWith(ws.StatusInvalidFramePayloadData, "Close reason is not valid UTF-8")
 		default:
-			_, _ = cn.c.Write(appendFrame(nil, ws.OpClose, payload[:2]))
+			cn.setCloseCode(int(binary.BigEndian.Uint16(payload)))
+			cn.writeControl(appendFrame(nil, ws.OpClose, payload[:2]))
 		}
 		cn.state = stateClosing
 		return gnet.Close
@@ -286,7 +301,8 @@ func (cn *conn) handleFrame(h ws.Header, payload []byte) gnet.Action {
 
 // closeWith starts the close handshake with a status, then lingers.
 func (cn *conn) closeWith(code ws.StatusCode, reason string) gnet.Action {
-	_, _ = cn.c.Write(closeFrame(code, reason))
+	cn.setCloseCode(int(code))
+	cn.writeControl(closeFrame(code, reason))
 	cn.linger()
 	return gnet.None
 }

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"time"
+
+	"github.com/resound/resound/hub"
 )
 
 // Outbound accounting for slow consumers.
@@ -108,14 +110,21 @@ func (cn *conn) Send(frames ...[]byte) {
 
 func (cn *conn) write(frames [][]byte) {
 	if len(frames) == 1 {
+		cn.wrote(len(frames[0]))
 		_, _ = cn.c.Write(frames[0])
 	} else {
+		n := 0
+		for _, f := range frames {
+			n += len(f)
+		}
+		cn.wrote(n)
 		_, _ = cn.c.Writev(frames)
 	}
 }
 
 // cutOff closes a slow consumer: it cannot read a close frame anyway.
 func (cn *conn) cutOff() {
+	cn.srv.refused(hub.RefusedSlowConsumer)
 	if cn.srv.opts.Debug && cn.sess != nil {
 		cn.srv.debugf("socket %s cut off: over %d bytes unsent (slow consumer)", cn.sess.ID, cn.srv.opts.MaxOutboundBytes)
 	}

@@ -71,6 +71,10 @@ type Options struct {
 	Logger *log.Logger
 }
 
+// WithDefaults fills in what the zero values stand for (for the startup
+// summary of the effective config).
+func (o Options) WithDefaults() Options { return o.withDefaults() }
+
 func (o Options) withDefaults() Options {
 	if o.Host == "" {
 		o.Host = "0.0.0.0"
@@ -134,6 +138,8 @@ type Server struct {
 	stopped        chan struct{}
 	open           atomic.Int64
 	maxBody        int
+	// closed counts ended sockets by close code (stats.go).
+	closed [otherCloseSlot + 1]atomic.Uint64
 
 	// Accepting (accept.go): registeringNow counts connections accepted but
 	// not yet opened on a loop; the full* fields are the acceptor's alone.
@@ -324,6 +330,7 @@ type loop struct {
 	// twinScratch is where deflate sockets' frames are swapped for their
 	// compressed twins (deflate.go).
 	twinScratch [][]byte
+	io          loopIO
 }
 
 // Execute runs fn on the loop; it implements hub.Executor.

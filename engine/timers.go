@@ -68,7 +68,7 @@ func (l *loop) sweep(r sweepRules) {
 			if now-cn.lastSeen >= interval {
 				cn.pingedAt = now
 				if cn.controlPings {
-					_, _ = cn.c.Write(appendFrame(nil, ws.OpPing, nil))
+					cn.writeControl(appendFrame(nil, ws.OpPing, nil))
 				} else {
 					cn.Send(textFrame(protocol.Ping))
 				}

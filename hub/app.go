@@ -21,6 +21,7 @@ type App struct {
 	frame func(payload []byte) []byte
 
 	connections atomic.Int64
+	stats       appStats
 
 	mu       sync.RWMutex
 	channels map[string]*Channel
@@ -162,7 +163,12 @@ func (a *App) Publish(ctx context.Context, events []Event) error {
 				Event: e.Name, Data: e.Data})
 		}
 	}
-	if err := a.hub.bus.PublishWait(ctx, msgs); err != nil {
+	start := time.Now()
+	err := a.hub.bus.PublishWait(ctx, msgs)
+	if obs := a.hub.opts.Observer; obs != nil {
+		obs.BusPublished(time.Since(start), err)
+	}
+	if err != nil {
 		return busError(err)
 	}
 	return nil
@@ -222,7 +228,11 @@ func (a *App) deliver(m Message) {
 	if m.Cached {
 		ch.last.Store(&lastFrame{frame: frame, order: m.Order, expires: time.Now().Add(time.Duration(a.CacheTTL) * time.Second)})
 	}
-	a.fanOut(delivery{ch: ch, except: except, exceptUser: m.UserID, version: m.Version, frame: frame, cached: m.Cached, order: m.Order})
+	it := delivery{ch: ch, except: except, exceptUser: m.UserID, version: m.Version, frame: frame, cached: m.Cached, order: m.Order}
+	if obs := a.hub.opts.Observer; obs != nil {
+		it.track = newFanOutTrack(obs, len(a.hub.loops))
+	}
+	a.fanOut(it)
 }
 
 func (a *App) terminateLocal(userID string) {
@@ -248,8 +258,10 @@ func (a *App) join(name string, kind protocol.Kind, s *Session) *Channel {
 	if ch == nil {
 		ch = newChannel(name, kind, len(a.hub.loops))
 		a.channels[name] = ch
+		a.stats.channels[ch.kind]++
 	}
 	ch.subscriptions++
+	a.stats.subscriptions[ch.kind]++
 	a.mu.Unlock()
 	ch.subs[s.loop][s] = struct{}{}
 	ch.loopCount[s.loop].Add(1)
@@ -262,8 +274,10 @@ func (a *App) leave(ch *Channel, s *Session) {
 	ch.loopCount[s.loop].Add(-1)
 	a.mu.Lock()
 	ch.subscriptions--
+	a.stats.subscriptions[ch.kind]--
 	if ch.subscriptions == 0 && a.channels[ch.name] == ch {
 		delete(a.channels, ch.name)
+		a.stats.channels[ch.kind]--
 	}
 	a.mu.Unlock()
 }
@@ -285,11 +299,19 @@ func (a *App) trackUser(userID string, s *Session, delta int) {
 	a.mu.Unlock()
 }
 
-// fanOut queues one delivery on every loop that has subscribers of its channel.
+// fanOut queues one delivery on every loop that has subscribers of its
+// channel. A timed delivery counts down once per loop it skips here and once
+// per loop that writes it, and once for this call, so it reports only after
+// the last loop, however they interleave.
 func (a *App) fanOut(it delivery) {
 	for i, d := range a.hub.loops {
 		if it.ch.loopCount[i].Load() > 0 {
 			d.push(it)
+		} else if it.track != nil {
+			it.track.done()
 		}
+	}
+	if it.track != nil {
+		it.track.done()
 	}
 }

@@ -18,6 +18,8 @@ type delivery struct {
 	cached bool
 	// order of a cached event in its app's bus order.
 	order Order
+	// track times the fan-out when metrics are on (nil otherwise).
+	track *fanOutTrack
 }
 
 // dispatcher queues deliveries for one event loop. Publishers append under a
@@ -34,6 +36,10 @@ type dispatcher struct {
 	// Touched only on the loop goroutine.
 	spare []delivery
 	dirty []*Session
+	// staged counts deliveries until the drain adds them to stats at once.
+	staged uint64
+
+	stats loopStats
 }
 
 func (d *dispatcher) push(items ...delivery) {
@@ -56,8 +62,10 @@ func (d *dispatcher) drain() {
 	d.scheduled = false
 	d.mu.Unlock()
 
+	tracked := false
 	for i := range batch {
 		it := &batch[i]
+		tracked = tracked || it.track != nil
 		if it.to != nil {
 			d.stage(it.to, it.frame)
 			continue
@@ -79,6 +87,17 @@ func (d *dispatcher) drain() {
 		d.dirty[i] = nil
 	}
 	d.dirty = d.dirty[:0]
+	if d.staged > 0 {
+		d.stats.deliveries.Add(d.staged)
+		d.staged = 0
+	}
+	if tracked {
+		for i := range batch {
+			if t := batch[i].track; t != nil {
+				t.done()
+			}
+		}
+	}
 	clear(batch)
 	d.spare = batch[:0]
 }
@@ -94,6 +113,7 @@ func (d *dispatcher) stage(s *Session, frame []byte) {
 	}
 	s.pending = append(s.pending, frame)
 	s.pendingBytes += len(frame)
+	d.staged++
 	if !s.queued {
 		s.queued = true
 		d.dirty = append(d.dirty, s)

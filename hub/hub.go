@@ -8,6 +8,7 @@ import (
 	"log"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/resound/resound/internal/ratelog"
@@ -58,6 +59,8 @@ type Options struct {
 	Clock func() time.Time
 	// Logf receives debug lines when set.
 	Logf func(format string, args ...any)
+	// Observer receives fan-out and bus timings (metrics); nil: none.
+	Observer Observer
 }
 
 // Hub is every app this node serves.
@@ -77,6 +80,8 @@ type Hub struct {
 	closed sync.Once
 	rlog   *ratelog.Logger
 	nodeID string
+	// refusals counts limits that turned something away, by kind.
+	refusals [numRefusals]atomic.Uint64
 
 	presence  Presence
 	occupancy Occupancy

@@ -156,6 +156,9 @@ func (b *RedisBus) PublishWait(ctx context.Context, msgs []Message) error {
 		return errBusClosed
 	}
 	err := b.append(ctx, msgs)
+	if err != nil {
+		countRedisError(RedisBusPublish)
+	}
 	switch {
 	case errors.Is(err, ErrUnconfirmed):
 		b.log.Printf("publish-unconfirmed", "scaling: publish to app %s not confirmed (%v): answered 504; it is delivered once if Redis took it just before its answer was lost, else nowhere", msgs[0].AppID, err)
@@ -261,6 +264,7 @@ func (b *RedisBus) Publish(m Message) error {
 	case b.outbox <- m:
 		return nil
 	default:
+		countRedisError(RedisBusQueue)
 		b.log.Printf("backlog", "scaling: bus backlog is full (Redis is too slow or down): a client event or presence update was dropped")
 		return errors.New("scaling bus backlog is full: Redis is too slow or down")
 	}
@@ -304,6 +308,7 @@ func (b *RedisBus) publishLoop() {
 			case rueidis.IsRedisNil(err), errors.Is(err, context.DeadlineExceeded):
 				// Redis may still take it (a timeout) or dropped it: either
 				// way, delivering it here too could send it twice.
+				countRedisError(RedisBusQueue)
 				b.log.Printf("queued-timeout", "scaling: publish to app %s timed out; a client event or presence update on %q may be lost", batch[i].AppID, batch[i].Channel)
 			case b.ctx.Err() != nil:
 				return
@@ -320,6 +325,7 @@ func (b *RedisBus) publishLoop() {
 				// reader may yet deliver it, so delivering it here could
 				// send it twice.
 				b.down(err)
+				countRedisError(RedisBusQueue)
 				b.log.Printf("queued-lost", "scaling: publish to app %s failed (%v); a client event or presence update on %q may be lost", batch[i].AppID, err, batch[i].Channel)
 			}
 		}
@@ -354,6 +360,7 @@ func (b *RedisBus) read(ids []string) {
 			return
 		}
 		if err != nil && !rueidis.IsRedisNil(err) {
+			countRedisError(RedisBusRead)
 			b.log.Printf("read", "scaling: reading the bus from Redis failed (%v); resuming from the last event delivered", err)
 			b.down(err)
 			sleepCtx(b.ctx, backoff)

@@ -68,6 +68,7 @@ func (c *RedisConn) base(app string) string { return c.cfg.Prefix + ":" + app }
 // failed records that Redis did not answer; the log is rate-limited so an
 // outage does not flood it.
 func (c *RedisConn) failed(what string, err error) {
+	countRedisError(RedisState)
 	c.outage.Store(true)
 	c.down.Store(true)
 	c.logMu.Lock()

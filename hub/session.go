@@ -115,11 +115,13 @@ func (h *Hub) Open(a *App, loop int, out Outbox) (*Session, int, string) {
 		others := h.occupancy.OtherConnections(a.ID)
 		if a.connections.Add(1)+int64(others) > int64(max) {
 			a.connections.Add(-1)
+			h.Refused(RefusedAppConnections)
 			return nil, protocol.ErrOverQuota, "Application is over connection quota: max_connections is " + itoa(max)
 		}
 	} else {
 		a.connections.Add(1)
 	}
+	a.stats.opened.Add(1)
 	s := &Session{app: a, out: out, loop: loop}
 	a.mu.Lock()
 	for {
@@ -232,6 +234,7 @@ func (s *Session) subscribe(data []byte) {
 		return
 	}
 	if max := a.MaxChannelsPerConnection; max > 0 && len(s.subs) >= max {
+		a.hub.Refused(RefusedChannelsPerConnection)
 		s.refuseOverLimit(name, "This socket is already subscribed to "+itoa(max)+" channels, the app's max_channels_per_connection: unsubscribe from one first", 403)
 		return
 	}
@@ -254,6 +257,7 @@ func (s *Session) subscribe(data []byte) {
 			return
 		}
 		if max := a.MaxPresenceMemberSize; max > 0 && len(mem.Info) > max {
+			a.hub.Refused(RefusedPresenceMemberSize)
 			s.refuseOverLimit(name, "user_info is "+itoa(len(mem.Info))+" bytes, over the app's max_presence_member_size of "+itoa(max)+" bytes: send less user_info from your authorizer", 413)
 			return
 		}
@@ -266,10 +270,13 @@ func (s *Session) subscribe(data []byte) {
 	s.joining++
 	if m != nil {
 		a.trackUser(m.ID, s, 1)
-		ch.addMember(*m)
+		if ch.addMember(*m) {
+			a.stats.presenceMembers.Add(1)
+		}
 	}
 	if !s.register(ch, m, pj, reg) {
 		s.drop(s.indexOfJoin(pj), false)
+		a.hub.Refused(RefusedJoinQueue)
 		s.send(protocol.SubscriptionError(name, "ServerBusy", "The server is too busy to take subscriptions right now: retry", 503))
 	}
 }
@@ -340,6 +347,7 @@ func (s *Session) refuseFull(ch *Channel, pj *pendingJoin) {
 	}
 	if i := s.indexOfJoin(pj); i >= 0 {
 		s.drop(i, false)
+		s.app.hub.Refused(RefusedPresenceMembers)
 		s.refuseOverLimit(ch.name, presenceFullMessage(ch.name, s.app.MaxPresenceMembersPerChannel), 403)
 	}
 }
@@ -517,7 +525,9 @@ func (s *Session) drop(i int, registered bool) {
 	}
 	if sub.member != nil {
 		a.trackUser(sub.member.ID, s, -1)
-		sub.ch.removeMember(sub.member.ID)
+		if sub.ch.removeMember(sub.member.ID) {
+			a.stats.presenceMembers.Add(-1)
+		}
 	}
 	if registered {
 		a.unregister(sub.ch, sub.member, sub.reg)
@@ -553,6 +563,7 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 	}
 	s.windowCount++
 	if s.windowCount > a.ClientEventsPerSecond {
+		a.hub.Refused(RefusedClientEventRate)
 		s.send(protocol.Error(protocol.ErrClientEvent, "Client event rejected: rate limit of "+itoa(a.ClientEventsPerSecond)+" client events per second exceeded"))
 		return
 	}
@@ -560,6 +571,7 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 	if sub.member != nil {
 		userID = sub.member.ID
 	}
+	a.stats.clientEvents.Add(1)
 	payload := protocol.ClientEvent(msg.Event, msg.Channel, msg.Data, userID)
 	_ = a.hub.bus.Publish(Message{Kind: KindEvent, AppID: a.ID, Channel: msg.Channel, Payload: payload, ExceptSocket: s.ID, Origin: a.hub.nodeID})
 }

@@ -58,7 +58,13 @@ type Config struct {
 	// the certificate file. Reloaded on SIGHUP.
 	TLSCertFile string          `json:"tls_cert_file"`
 	TLSKeyFile  string          `json:"tls_key_file"`
-	Apps        []hub.AppConfig `json:"apps"`
+	// MetricsHost and MetricsPort: where Prometheus metrics are served on
+	// /metrics, apart from the public port ("127.0.0.1"; port 0: off).
+	MetricsHost string `json:"metrics_host"`
+	MetricsPort int    `json:"metrics_port"`
+	// LogFormat is "text" (the default) or "json" (one object per line).
+	LogFormat string          `json:"log_format"`
+	Apps      []hub.AppConfig `json:"apps"`
 	// Scaling runs several nodes as one over Redis (off by default).
 	Scaling hub.RedisConfig `json:"scaling"`
 }

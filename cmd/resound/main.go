@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -19,6 +20,7 @@ import (
 	"github.com/resound/resound/engine"
 	"github.com/resound/resound/hub"
 	"github.com/resound/resound/internal/tlscert"
+	"github.com/resound/resound/metrics"
 )
 
 var version = "0.1.0-dev"
@@ -28,6 +30,7 @@ const usage = `resound: a Pusher-protocol WebSocket server (drop-in for Laravel 
 Usage:
   resound start [--host 0.0.0.0] [--port 8080] [--path PREFIX] [--config FILE] [--env-file PATH]
                 [--tls-cert FILE --tls-key FILE] [--debug] [--expose-stats]
+                [--metrics-port N] [--log-format text|json]
   resound version
 
 --env-file reads Reverb's variables (REVERB_SERVER_*, REVERB_APP_*, and with
@@ -52,7 +55,11 @@ func main() {
 		fmt.Println("resound", version)
 	case "start":
 		if err := start(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "resound:", err)
+			if jsonLogs {
+				slog.Error("resound: " + err.Error())
+			} else {
+				fmt.Fprintln(os.Stderr, "resound:", err)
+			}
 			os.Exit(1)
 		}
 	default:
@@ -72,6 +79,8 @@ func start(args []string) error {
 	stats := fs.Bool("expose-stats", false, "serve GET /stats with process memory (for benchmarks)")
 	tlsCert := fs.String("tls-cert", "", "PEM certificate chain: serve wss:// and https:// (reloaded on SIGHUP)")
 	tlsKey := fs.String("tls-key", "", "PEM private key for --tls-cert (default: read from the --tls-cert file)")
+	metricsPort := fs.Int("metrics-port", -1, "serve Prometheus metrics on this port at /metrics (0: off)")
+	logFormat := fs.String("log-format", "", "text (default) or json: one JSON object per line")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -96,11 +105,27 @@ func start(args []string) error {
 	}
 	cfg.Debug = cfg.Debug || *debug
 	cfg.ExposeStats = cfg.ExposeStats || *stats
+	if *metricsPort >= 0 {
+		cfg.MetricsPort = *metricsPort
+	}
+	if *logFormat != "" {
+		cfg.LogFormat = *logFormat
+	}
+	if err := cfg.checkObservability(); err != nil {
+		return err
+	}
+	setUpLogs(cfg.LogFormat)
 	if len(cfg.Apps) == 0 {
 		cfg.Apps = []hub.AppConfig{defaultApp()}
 		a := cfg.Apps[0]
-		fmt.Printf("No apps configured: serving a default app.\n  REVERB_APP_ID=%s\n  REVERB_APP_KEY=%s\n  REVERB_APP_SECRET=%s\n", a.ID, a.Key, a.Secret)
+		if cfg.LogFormat == "json" {
+			// Generated, so shown once: the broadcaster needs the secret.
+			slog.Info("No apps configured: serving a default app", "REVERB_APP_ID", a.ID, "REVERB_APP_KEY", a.Key, "REVERB_APP_SECRET", a.Secret)
+		} else {
+			fmt.Printf("No apps configured: serving a default app.\n  REVERB_APP_ID=%s\n  REVERB_APP_KEY=%s\n  REVERB_APP_SECRET=%s\n", a.ID, a.Key, a.Secret)
+		}
 	}
+	logSummary(cfg)
 	var shared hub.Options
 	if cfg.Scaling.Enabled {
 		ids := make([]string, len(cfg.Apps))
@@ -131,11 +156,24 @@ func start(args []string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go reloadOnHangup(hup, certs)
+	var mx *metrics.Metrics
+	if cfg.metricsAddr() != "" {
+		mx = metrics.New()
+		shared.Observer = mx
+	}
 	srv, err := engine.New(cfg.Apps, opts, shared)
 	if err != nil {
 		return err
 	}
-	srv.HandleHTTP(httpapi.New(srv.Hub(), srv, cfg.apiOptions()))
+	apiOpts := cfg.apiOptions()
+	if mx != nil {
+		apiOpts.Observe = mx.ObserveRequest
+		mx.Watch(srv)
+		if err := startMetrics(mx, cfg.metricsAddr()); err != nil {
+			return err
+		}
+	}
+	srv.HandleHTTP(httpapi.New(srv.Hub(), srv, apiOpts))
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	go handleSignals(sig, srv)
