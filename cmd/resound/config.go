@@ -56,8 +56,8 @@ type Config struct {
 	// TLSCertFile and TLSKeyFile (PEM) turn the port into wss:// and
 	// https:// (both empty: plain). An empty key file reads the key from
 	// the certificate file. Reloaded on SIGHUP.
-	TLSCertFile string          `json:"tls_cert_file"`
-	TLSKeyFile  string          `json:"tls_key_file"`
+	TLSCertFile string `json:"tls_cert_file"`
+	TLSKeyFile  string `json:"tls_key_file"`
 	// MetricsHost and MetricsPort: where Prometheus metrics are served on
 	// /metrics, apart from the public port ("127.0.0.1"; port 0: off).
 	MetricsHost string `json:"metrics_host"`
