@@ -24,6 +24,7 @@ import (
 	"github.com/resound/resound/hub"
 	"github.com/resound/resound/internal/ratelog"
 	"github.com/resound/resound/protocol"
+	"github.com/resound/resound/webhook"
 )
 
 // Server is what the API reads from the engine serving it.
@@ -52,7 +53,9 @@ type Options struct {
 	Timeout time.Duration
 	// ExposeStats serves GET /stats (process memory, for benchmarks).
 	ExposeStats bool
-	Logger      *log.Logger
+	// Webhooks reports webhook delivery counts for /stats; nil: none.
+	Webhooks func() webhook.Stats
+	Logger   *log.Logger
 }
 
 func (o Options) withDefaults() Options {

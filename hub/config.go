@@ -4,7 +4,11 @@
 // per loop, and the Bus carries what must reach other nodes.
 package hub
 
-import "time"
+import (
+	"time"
+
+	"github.com/resound/resound/webhook"
+)
 
 // AppConfig is one application. Zero values take the defaults documented on
 // each field (see Defaults).
@@ -49,6 +53,8 @@ type AppConfig struct {
 	// MaxPresenceMemberSize: bytes of a member's user_info JSON (1024,
 	// Pusher's 1 KB; -1 for no limit).
 	MaxPresenceMemberSize int `json:"max_presence_member_size"`
+	// Webhooks are POSTed what happens on the app's channels (none).
+	Webhooks []webhook.Config `json:"webhooks"`
 }
 
 // NoLimit is the value that lifts a limit whose zero value means "default".

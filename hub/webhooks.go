@@ -78,4 +78,3 @@ func (s *Session) emitClientEvent(channel, event string, data []byte, userID str
 func (s *Session) emitCacheMiss(channel string) {
 	s.app.hub.emit(webhook.Event{App: s.app.ID, Name: webhook.CacheMiss, Channel: channel})
 }
-

@@ -90,16 +90,24 @@ func start(args []string) error {
 		fmt.Printf("No apps configured: serving a default app.\n  REVERB_APP_ID=%s\n  REVERB_APP_KEY=%s\n  REVERB_APP_SECRET=%s\n", a.ID, a.Key, a.Secret)
 	}
 	var shared hub.Options
+	var conn *hub.RedisConn
 	if cfg.Scaling.Enabled {
 		ids := make([]string, len(cfg.Apps))
 		for i, a := range cfg.Apps {
 			ids[i] = a.ID
 		}
-		conn, err := hub.NewRedisConn(cfg.Scaling)
-		if err != nil {
+		if conn, err = hub.NewRedisConn(cfg.Scaling); err != nil {
 			return err
 		}
 		shared = hub.NewRedisShared(conn, ids)
+	}
+	hooks, err := startWebhooks(cfg, conn)
+	if err != nil {
+		return err
+	}
+	if hooks != nil {
+		shared.Hooks = hooks
+		defer hooks.Close()
 	}
 	if skew, err := time.ParseDuration(os.Getenv("RESOUND_TEST_CLOCK_SKEW")); err == nil {
 		// Only tests set it: it shows that nodes with wrong clocks still
@@ -111,7 +119,9 @@ func start(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv.HandleHTTP(httpapi.New(srv.Hub(), srv, cfg.apiOptions()))
+	apiOpts := cfg.apiOptions()
+	apiOpts.Webhooks = hooks.Stats
+	srv.HandleHTTP(httpapi.New(srv.Hub(), srv, apiOpts))
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	go handleSignals(sig, srv)
