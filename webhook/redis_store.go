@@ -18,7 +18,9 @@ import (
 // after ClaimAfter. Held removals are a sorted set by due time, which a
 // script moves to the stream once due, so whichever node runs it first
 // queues each of them exactly once; an addition cancels a held removal in
-// the same script that would have queued it, on any node.
+// the same script that would have queued it, on any node. One node at a
+// time (the holder of a lease) reads the stream, so an app's events are
+// sent in the order they happened; the others stand by to take over.
 type RedisStore struct {
 	client   rueidis.Client
 	release  func()
@@ -31,7 +33,7 @@ type RedisStore struct {
 	claimAfter time.Duration
 	onDrop     func(n int)
 
-	stream, held, heldEvents, group string
+	stream, held, heldEvents, group, lease string
 
 	mu        sync.Mutex
 	grouped   bool
@@ -48,7 +50,7 @@ func NewRedisStore(client rueidis.Client, prefix, consumer string, capacity int,
 	}
 	b := prefix + ":webhooks"
 	return &RedisStore{client: client, release: release, consumer: consumer, cap: capacity, claimAfter: claimAfter, onDrop: onDrop,
-		stream: b + ":queue", held: b + ":held", heldEvents: b + ":held-events", group: "senders"}
+		stream: b + ":queue", held: b + ":held", heldEvents: b + ":held-events", group: "senders", lease: b + ":sender"}
 }
 
 // redisNowMs is Redis's clock in milliseconds: every node holds removals by
@@ -57,6 +59,10 @@ const redisNowMs = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
+
+// Held removals are scored by due time in ms times 1000 plus a sequence,
+// so removals due in the same millisecond keep the order they happened in
+// (a member removed before its channel is vacated).
 
 // addScript: KEYS stream, held, held events; ARGV delay ms, capacity, then
 // (mode, key, event JSON) triples, mode "q" queue, "h" hold (a removal),
@@ -67,7 +73,8 @@ local delay, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
 for i = 3, #ARGV, 3 do
   local mode, key, js = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   if mode == 'h' and delay > 0 then
-    redis.call('ZADD', KEYS[2], now + delay, key)
+    local seq = redis.call('HINCRBY', KEYS[3], '\0seq', 1) % 1000
+    redis.call('ZADD', KEYS[2], (now + delay) * 1000 + seq, key)
     redis.call('HSET', KEYS[3], key, js)
   elseif mode == 'a' and redis.call('ZREM', KEYS[2], key) == 1 then
     redis.call('HDEL', KEYS[3], key)
@@ -86,7 +93,7 @@ return 0
 // promoteScript queues held removals that are due: KEYS stream, held, held
 // events; ARGV limit.
 var promoteScript = rueidis.NewLuaScript(redisNowMs + `
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now * 1000 + 999, 'LIMIT', 0, tonumber(ARGV[1]))
 for _, key in ipairs(due) do
   local js = redis.call('HGET', KEYS[3], key)
   redis.call('ZREM', KEYS[2], key)
@@ -95,6 +102,30 @@ for _, key in ipairs(due) do
 end
 return #due
 `)
+
+// leaseScript takes or renews the sender lease: KEYS lease; ARGV node, ms.
+var leaseScript = rueidis.NewLuaScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`)
+
+// releaseScript gives the lease up if this node holds it: KEYS lease; ARGV node.
+var releaseScript = rueidis.NewLuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// leaseFor is how long the sender lease outlives its holder; Take renews
+// it several times within.
+const leaseFor = 3 * time.Second
 
 func (s *RedisStore) Add(ctx context.Context, events []Event, delay time.Duration) error {
 	args := make([]string, 0, 2+3*len(events))
@@ -148,6 +179,21 @@ func (s *RedisStore) forgetGroup(err error) {
 }
 
 func (s *RedisStore) Take(ctx context.Context, limit int, wait time.Duration) ([]Entry, error) {
+	held, err := leaseScript.Exec(ctx, s.client, []string{s.lease}, []string{s.consumer, strconv.Itoa(int(leaseFor.Milliseconds()))}).AsInt64()
+	if err != nil {
+		return nil, err
+	}
+	if held != 1 {
+		// Another node sends; this one waits to take over.
+		t := time.NewTimer(min(wait, leaseFor/3))
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		return nil, nil
+	}
 	if err := s.ensureGroup(ctx); err != nil {
 		return nil, err
 	}
@@ -246,6 +292,9 @@ func (s *RedisStore) Done(ctx context.Context, entries []Entry) error {
 }
 
 func (s *RedisStore) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = releaseScript.Exec(ctx, s.client, []string{s.lease}, []string{s.consumer}).Error()
 	s.release()
 	return nil
 }
