@@ -98,9 +98,13 @@ type Dispatcher struct {
 
 	mu    sync.Mutex
 	inbox []Event
+	// storing is how many events taken from the inbox are being stored.
+	storing int
 	wake  chan struct{}
 
 	sent, retried, failed, dropped atomic.Uint64
+	// inflight counts batches handed to workers and not yet finished.
+	inflight atomic.Int64
 
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -194,11 +198,22 @@ func (d *Dispatcher) Start() {
 	go d.takeLoop()
 }
 
-// Close stops delivery. Batches not yet delivered stay in a shared store
-// for another node; a memory store loses them.
+// Close stops delivery. It first gives what is queued up to Delay +
+// Timeout to go out (the last sockets' leaves happen during a drain);
+// then batches not yet delivered stay in a shared store for another
+// node, and a memory store loses them.
 func (d *Dispatcher) Close() {
 	if d.cancel == nil {
 		return
+	}
+	for deadline := time.Now().Add(d.opts.Delay + d.opts.Timeout); time.Now().Before(deadline); {
+		d.mu.Lock()
+		waiting := len(d.inbox) + d.storing
+		d.mu.Unlock()
+		if waiting == 0 && d.inflight.Load() == 0 && storeIdle(d.store) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	d.cancel()
 	d.wg.Wait()
@@ -216,6 +231,7 @@ func (d *Dispatcher) storeLoop() {
 		d.mu.Lock()
 		evs := d.inbox
 		d.inbox = nil
+		d.storing = len(evs)
 		d.mu.Unlock()
 		if len(evs) == 0 {
 			continue
@@ -223,6 +239,9 @@ func (d *Dispatcher) storeLoop() {
 		ctx, cancel := context.WithTimeout(d.ctx, d.opts.Timeout)
 		err := d.store.Add(ctx, evs, d.opts.Delay)
 		cancel()
+		d.mu.Lock()
+		d.storing = 0
+		d.mu.Unlock()
 		if err != nil && d.ctx.Err() == nil {
 			d.dropped.Add(uint64(len(evs)))
 			d.rlog.Printf("webhook-store", "webhooks: queueing %d events failed: %v; they are dropped", len(evs), err)
@@ -286,9 +305,11 @@ func (d *Dispatcher) dispatch(batch []Entry) {
 		}
 		h := fnv.New32a()
 		h.Write([]byte(id))
+		d.inflight.Add(1)
 		select {
 		case d.workers[h.Sum32()%uint32(len(d.workers))] <- job{app: a, entries: parts[id]}:
 		case <-d.ctx.Done():
+			d.inflight.Add(-1)
 			return
 		}
 	}
@@ -297,6 +318,7 @@ func (d *Dispatcher) dispatch(batch []Entry) {
 // deliver POSTs one app's batch to each of its webhooks that wants any of
 // it, then forgets the batch, unless delivery was stopped by Close.
 func (d *Dispatcher) deliver(j job) {
+	defer d.inflight.Add(-1)
 	for _, hook := range j.app.Hooks {
 		var evs []Event
 		for _, e := range j.entries {
@@ -316,6 +338,15 @@ func (d *Dispatcher) deliver(j job) {
 	if err := d.store.Done(ctx, j.entries); err != nil {
 		d.rlog.Printf("webhook-done", "webhooks: marking a batch delivered failed: %v; it may be sent again", err)
 	}
+}
+
+// storeIdle says whether a store holds nothing a Close would lose: a
+// shared store loses nothing.
+func storeIdle(s Store) bool {
+	if m, ok := s.(*MemoryStore); ok {
+		return m.idle()
+	}
+	return true
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

@@ -164,6 +164,13 @@ func (s *MemoryStore) Take(ctx context.Context, max int, wait time.Duration) ([]
 	}
 }
 
+// idle says whether nothing is queued or held.
+func (s *MemoryStore) idle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.ready) == 0 && len(s.held) == 0
+}
+
 func (s *MemoryStore) Keep(context.Context, []Entry) error { return nil }
 func (s *MemoryStore) Done(context.Context, []Entry) error { return nil }
 func (s *MemoryStore) Close() error                        { return nil }
