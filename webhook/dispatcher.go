@@ -270,6 +270,8 @@ func (d *Dispatcher) takeLoop() {
 		if len(batch) == 0 {
 			continue
 		}
+		// Taken but not yet handed over: Close must still wait for it.
+		d.inflight.Add(1)
 		until := time.Now().Add(d.opts.BatchWait)
 		for len(batch) < d.opts.BatchSize {
 			left := time.Until(until)
@@ -283,6 +285,7 @@ func (d *Dispatcher) takeLoop() {
 			batch = append(batch, more...)
 		}
 		d.dispatch(batch)
+		d.inflight.Add(-1)
 	}
 }
 
