@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -124,4 +125,71 @@ func TestClusterWebhooksABatchOfADeadNodeIsDelivered(t *testing.T) {
 		t.Fatalf("the second node delivered %q", got)
 	}
 	_ = second.addr
+}
+
+// TestClusterWebhooksNoDuplicatesUnderConcurrentLeaves: sockets on three
+// nodes join and then all leave the same presence channels at once; every
+// channel is occupied and vacated exactly once, and every user added and
+// removed exactly once per channel, though the leaves race in Redis.
+func TestClusterWebhooksNoDuplicatesUnderConcurrentLeaves(t *testing.T) {
+	r := startRedis(t)
+	hooks := newHookReceiver(t)
+	nodes := startCluster(t, 3, clusterWebhookConfig(r, 3, hooks.url, `,"batch_size":200`))
+	const channels, sockets = 60, 6
+	var clients []*client
+	for i := range sockets {
+		c := dial(t, nodes[i%3])
+		user := fmt.Sprintf(`{"user_id":"u%d"}`, i%3) // each user has sockets on two nodes
+		for k := range channels {
+			ch := fmt.Sprintf("presence-load-%d", k)
+			c.send(map[string]any{"event": "pusher:subscribe", "data": map[string]any{"channel": ch, "auth": c.auth(ch, user), "channel_data": user}})
+		}
+		clients = append(clients, c)
+	}
+	for _, c := range clients {
+		for range channels {
+			c.expect("pusher_internal:subscription_succeeded", "pusher_internal:member_added", "pusher_internal:member_removed")
+		}
+	}
+	for _, c := range clients {
+		go c.conn.Close()
+	}
+	want := map[string]int{}
+	for k := range channels {
+		ch := fmt.Sprintf("presence-load-%d", k)
+		want["channel_occupied "+ch], want["channel_vacated "+ch] = 1, 1
+		for u := range 3 {
+			want[fmt.Sprintf("member_added %s u%d", ch, u)] = 1
+			want[fmt.Sprintf("member_removed %s u%d", ch, u)] = 1
+		}
+	}
+	total := 0
+	for _, n := range want {
+		total += n
+	}
+	deadline := time.After(30 * time.Second)
+	for len(hooks.seen()) < total {
+		select {
+		case <-hooks.arrived:
+		case <-deadline:
+			t.Fatalf("%d of %d webhook events arrived", len(hooks.seen()), total)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	got := marker(t, hooks, nodes[1], "end")
+	count := map[string]int{}
+	for _, s := range got {
+		if !strings.HasPrefix(s, "cache_miss") && !strings.HasSuffix(s, "cache-end") {
+			count[s]++
+		}
+	}
+	for k, n := range want {
+		if count[k] != n {
+			t.Errorf("%s: %d times, want %d", k, count[k], n)
+		}
+	}
+	if len(count) != len(want) {
+		t.Errorf("%d distinct events, want %d", len(count), len(want))
+	}
+	t.Logf("%d webhook events, each once, from 3 nodes", total)
 }
