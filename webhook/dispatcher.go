@@ -100,7 +100,7 @@ type Dispatcher struct {
 	inbox []Event
 	// storing is how many events taken from the inbox are being stored.
 	storing int
-	wake  chan struct{}
+	wake    chan struct{}
 
 	sent, retried, failed, dropped atomic.Uint64
 	// inflight counts batches handed to workers and not yet finished.
