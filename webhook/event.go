@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	json "github.com/goccy/go-json"
+	"github.com/resound/resound/protocol"
 )
 
 // Event is one thing that happened on an app's channel. App routes it and
@@ -89,10 +90,7 @@ func AppendBody(b []byte, timeMs int64, events []Event) []byte {
 	return append(b, "]}"...)
 }
 
-func appendString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s)
-	return append(b, q...)
-}
+func appendString(b []byte, s string) []byte { return protocol.AppendString(b, s) }
 
 // Sign is X-Pusher-Signature: the hex HMAC-SHA256 of the body keyed by the
 // app secret.
