@@ -27,6 +27,7 @@ type hookEvent struct {
 	Event    string `json:"event"`
 	Data     string `json:"data"`
 	SocketID string `json:"socket_id"`
+	Count    int    `json:"subscription_count"`
 }
 
 func (e hookEvent) String() string {
@@ -269,5 +270,34 @@ func TestWebhookConfigErrorsStopTheServer(t *testing.T) {
 	}
 	if !strings.Contains(string(out), `unknown event type "member_joined"`) {
 		t.Fatalf("output %q does not explain the bad event type", out)
+	}
+}
+
+// TestWebhooksSubscriptionCount: when listed, each subscribe and
+// unsubscribe reports the channel's new count.
+func TestWebhooksSubscriptionCount(t *testing.T) {
+	r := newHookReceiver(t)
+	s := startServer(t, webhookConfig(fmt.Sprintf(`[{"url":%q,"event_types":["subscription_count"]}]`, r.url), ""))
+	a, b := dial(t, s), dial(t, s)
+	a.subscribe("counted")
+	b.subscribe("counted")
+	b.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": "counted"}})
+	a.conn.Close()
+	deadline := time.After(15 * time.Second)
+	for len(r.seen()) < 3 {
+		select {
+		case <-r.arrived:
+		case <-deadline:
+			t.Fatalf("got %q", r.seen())
+		}
+	}
+	var counts []int
+	r.mu.Lock()
+	for _, e := range r.events {
+		counts = append(counts, e.Count)
+	}
+	r.mu.Unlock()
+	if fmt.Sprint(counts) != "[1 2 1]" {
+		t.Fatalf("subscription counts %v, want [1 2 1] (the last leave vacates: no count 0)", counts)
 	}
 }
