@@ -222,6 +222,7 @@ func (d *Dispatcher) Close() {
 
 func (d *Dispatcher) storeLoop() {
 	defer d.wg.Done()
+	backoff := d.opts.RetryMin
 	for {
 		select {
 		case <-d.ctx.Done():
@@ -239,12 +240,37 @@ func (d *Dispatcher) storeLoop() {
 		ctx, cancel := context.WithTimeout(d.ctx, d.opts.Timeout)
 		err := d.store.Add(ctx, evs, d.opts.Delay)
 		cancel()
+		if err == nil {
+			backoff = d.opts.RetryMin
+			d.mu.Lock()
+			d.storing = 0
+			d.mu.Unlock()
+			continue
+		}
+		if d.ctx.Err() != nil {
+			return
+		}
+		// The shared store failed (Redis is down): the events go back in
+		// front of the queue, still bounded, and are stored again later.
+		d.rlog.Printf("webhook-store", "webhooks: queueing %d events failed: %v; retrying in %v", len(evs), err, backoff)
 		d.mu.Lock()
+		d.inbox = append(evs, d.inbox...)
 		d.storing = 0
+		over := len(d.inbox) - d.opts.QueueSize
+		if over > 0 {
+			d.inbox = d.inbox[over:]
+		}
 		d.mu.Unlock()
-		if err != nil && d.ctx.Err() == nil {
-			d.dropped.Add(uint64(len(evs)))
-			d.rlog.Printf("webhook-store", "webhooks: queueing %d events failed: %v; they are dropped", len(evs), err)
+		if over > 0 {
+			d.Dropped(over)
+		}
+		if !sleepCtx(d.ctx, backoff) {
+			return
+		}
+		backoff = min(backoff*2, d.opts.RetryMax)
+		select {
+		case d.wake <- struct{}{}:
+		default:
 		}
 	}
 }

@@ -2,6 +2,8 @@ package webhook
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
 	"log"
 	"net/http"
@@ -209,4 +211,37 @@ func waitSent(t *testing.T, d *Dispatcher, n uint64) Stats {
 		time.Sleep(5 * time.Millisecond)
 	}
 	return d.Stats()
+}
+
+// failingStore fails its first Adds, as Redis does while it is down.
+type failingStore struct {
+	*MemoryStore
+	failures atomic.Int64
+}
+
+func (s *failingStore) Add(ctx context.Context, events []Event, delay time.Duration) error {
+	if s.failures.Add(-1) >= 0 {
+		return errors.New("connection refused")
+	}
+	return s.MemoryStore.Add(ctx, events, delay)
+}
+
+func TestEventsWaitOutAStoreOutage(t *testing.T) {
+	r, url := newReceiver(t, nil)
+	store := &failingStore{MemoryStore: NewMemoryStore(100, nil)}
+	store.failures.Store(3)
+	hook := Config{URL: url, EventTypes: []string{CacheMiss}, Headers: map[string]string{"X-Extra": "yes"}}
+	d := New([]App{{ID: "app", Key: "key", Secret: "secret", Hooks: []Config{hook}}}, store,
+		Options{RetryMin: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond, BatchWait: time.Millisecond, Logger: log.New(io.Discard, "", 0)})
+	d.Start()
+	t.Cleanup(d.Close)
+	d.Emit(Event{App: "app", Name: CacheMiss, Channel: "cache-a"})
+	d.Emit(Event{App: "app", Name: CacheMiss, Channel: "cache-b"})
+	evs := r.waitEvents(t, 2)
+	if len(evs) != 2 || evs[0].Channel != "cache-a" || evs[1].Channel != "cache-b" {
+		t.Fatalf("after the outage got %+v", evs)
+	}
+	if s := d.Stats(); s.Dropped != 0 {
+		t.Fatalf("stats %+v: nothing should be dropped", s)
+	}
 }
