@@ -74,7 +74,9 @@ func TestClusterWebhooksKillNineVacatesOnce(t *testing.T) {
 	nodes[2].kill9()
 	hooks.waitFor("channel_vacated presence-doomed")
 	took := time.Since(killed)
-	if bound := time.Duration(nodeTimeout)*time.Second + 400*time.Millisecond + 4*time.Second; took > bound {
+	// The reap (node_timeout), the delay, and, when the dead node was the
+	// one sending, its lease running out (3 s); 4 s more for a busy machine.
+	if bound := time.Duration(nodeTimeout)*time.Second + 400*time.Millisecond + 3*time.Second + 4*time.Second; took > bound {
 		t.Fatalf("channel_vacated came %v after kill -9, over the bound %v", took, bound)
 	}
 	t.Logf("channel_vacated %v after kill -9 (node_timeout %d s, delay 400 ms)", took.Round(100*time.Millisecond), nodeTimeout)

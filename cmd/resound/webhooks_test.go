@@ -140,8 +140,10 @@ const allHookEvents = `["channel_occupied","channel_vacated","member_added","mem
 // miss is reported; a filtered webhook gets only its channels.
 func TestWebhooksTellALifeOfAPresenceChannel(t *testing.T) {
 	all, private := newHookReceiver(t), newHookReceiver(t)
-	s := startServer(t, webhookConfig(fmt.Sprintf(`[{"url":%q,"event_types":%s},
-		{"url":%q,"event_types":["client_event"],"filter":{"channel_name_starts_with":"private-"}}]`, all.url, allHookEvents, private.url), ""))
+	cfg := webhookConfig(fmt.Sprintf(`[{"url":%q,"event_types":%s},
+		{"url":%q,"event_types":["client_event"],"filter":{"channel_name_starts_with":"private-"}}]`, all.url, allHookEvents, private.url), "")
+	// The reload below must land within the delay even on a busy machine.
+	s := startServer(t, strings.Replace(cfg, `"delay_ms":400`, `"delay_ms":1500`, 1))
 	a, b := dial(t, s), dial(t, s)
 	a.join("presence-room", `{"user_id":"u1","user_info":{"name":"Ann"}}`)
 	all.waitFor("member_added presence-room u1")
