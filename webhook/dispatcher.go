@@ -167,7 +167,7 @@ func (d *Dispatcher) Emit(ev Event) {
 // Dropped counts events lost to a full queue, with a rate-limited log line.
 func (d *Dispatcher) Dropped(n int) {
 	total := d.dropped.Add(uint64(n))
-	d.rlog.Printf("webhook-drop", "webhooks: queue full (webhook_queue_size %d): dropped the oldest event (%d dropped so far); the receiver is slow or down", d.opts.QueueSize, total)
+	d.rlog.Printf("webhook-drop", "webhooks: queue full (webhooks.queue_size %d): dropped the oldest event (%d dropped so far); the receiver is slow or down, or raise queue_size", d.opts.QueueSize, total)
 }
 
 // Stats is a snapshot of the counters.
