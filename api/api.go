@@ -24,6 +24,7 @@ import (
 	"github.com/resound/resound/hub"
 	"github.com/resound/resound/internal/ratelog"
 	"github.com/resound/resound/protocol"
+	"github.com/resound/resound/webhook"
 )
 
 // Server is what the API reads from the engine serving it.
@@ -55,6 +56,8 @@ type Options struct {
 	Logger      *log.Logger
 	// Observe, when set, receives every answered request (metrics).
 	Observe RequestObserver
+	// Webhooks reports webhook delivery counts for /stats; nil: none.
+	Webhooks func() webhook.Stats
 }
 
 // WithDefaults fills in what the zero values stand for (for the startup

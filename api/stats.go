@@ -16,7 +16,7 @@ func (a *API) stats(gc bool) map[string]any {
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return map[string]any{
+	out := map[string]any{
 		"rss_bytes":         rssBytes(),
 		"heap_inuse_bytes":  ms.HeapInuse,
 		"heap_objects":      ms.HeapObjects,
@@ -24,6 +24,10 @@ func (a *API) stats(gc bool) map[string]any {
 		"goroutines":        runtime.NumGoroutine(),
 		"connections":       a.srv.OpenConnections(),
 	}
+	if a.opts.Webhooks != nil {
+		out["webhooks"] = a.opts.Webhooks()
+	}
+	return out
 }
 
 func rssBytes() int64 {

@@ -161,10 +161,13 @@ func (a *App) leftOffline(ch *Channel, userID string) {
 
 // reap removes a dead node's share of presence and occupancy.
 func (h *Hub) reap(ctx context.Context, node string) error {
-	if err := h.presence.Reap(ctx, node); err != nil {
+	gone, err := h.presence.Reap(ctx, node)
+	if err != nil {
 		return err
 	}
-	return h.occupancy.Reap(ctx, node)
+	vacated, err := h.occupancy.Reap(ctx, node)
+	h.emitReaped(gone, vacated)
+	return err
 }
 
 // requestResync asks for a resync; requests during one fold into one more.

@@ -4,7 +4,11 @@
 // per loop, and the Bus carries what must reach other nodes.
 package hub
 
-import "time"
+import (
+	"time"
+
+	"github.com/resound/resound/webhook"
+)
 
 // AppConfig is one application. Zero values take the defaults documented on
 // each field (see Defaults).
@@ -55,6 +59,8 @@ type AppConfig struct {
 	// CompressionMinBytes: messages shorter than this go out uncompressed
 	// even to sockets that negotiated compression (512).
 	CompressionMinBytes int `json:"compression_min_bytes"`
+	// Webhooks are POSTed what happens on the app's channels (none).
+	Webhooks []webhook.Config `json:"webhooks"`
 }
 
 // NoLimit is the value that lifts a limit whose zero value means "default".

@@ -47,6 +47,8 @@ type Options struct {
 	Occupancy Occupancy
 	// Liveness tracks the nodes; nil means a MemoryLiveness.
 	Liveness Liveness
+	// Hooks takes events for the apps' webhooks; nil means none.
+	Hooks Hooks
 	// SettleTime is how long a node waits after registering its members
 	// again (after a Redis outage) before it corrects its sockets' member
 	// lists; every node must have registered again by then (2 s).
@@ -86,6 +88,7 @@ type Hub struct {
 	presence  Presence
 	occupancy Occupancy
 	liveness  Liveness
+	hooks     Hooks
 	work      *workers
 	// inline: the shared state never blocks, so it is called in place.
 	inline   bool
@@ -144,7 +147,7 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 	for i := 0; i < cacheReaders; i++ {
 		go h.readLoop()
 	}
-	h.presence, h.occupancy, h.liveness = opts.Presence, opts.Occupancy, opts.Liveness
+	h.presence, h.occupancy, h.liveness, h.hooks = opts.Presence, opts.Occupancy, opts.Liveness, opts.Hooks
 	if h.presence == nil {
 		h.presence = NewMemoryPresence()
 	}

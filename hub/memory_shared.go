@@ -56,39 +56,44 @@ func (p *MemoryPresence) Join(_ context.Context, app, channel, userID, member st
 		users = map[string]*memoryMember{}
 		p.channels[k] = users
 	}
+	joined := false
 	if m := users[userID]; m != nil {
 		m.sockets++
 		m.member = member
 	} else {
 		users[userID] = &memoryMember{sockets: 1, member: member}
 		p.change(app, channel, userID, member, true)
+		joined = true
 	}
-	return p.listLocked(k), nil
+	list := p.listLocked(k)
+	list.Joined = joined
+	return list, nil
 }
 
-func (p *MemoryPresence) Leave(_ context.Context, app, channel, userID string) error {
+func (p *MemoryPresence) Leave(_ context.Context, app, channel, userID string) (bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.dropLocked(chanKey{app, channel}, userID, 1)
-	return nil
+	return p.dropLocked(chanKey{app, channel}, userID, 1), nil
 }
 
-// dropLocked removes n sockets of a user (all when n <= 0).
-func (p *MemoryPresence) dropLocked(k chanKey, userID string, n int) {
+// dropLocked removes n sockets of a user (all when n <= 0) and says
+// whether the user left.
+func (p *MemoryPresence) dropLocked(k chanKey, userID string, n int) bool {
 	users := p.channels[k]
 	m := users[userID]
 	if m == nil {
-		return
+		return false
 	}
 	m.sockets -= n
 	if n > 0 && m.sockets > 0 {
-		return
+		return false
 	}
 	delete(users, userID)
 	if len(users) == 0 {
 		delete(p.channels, k)
 	}
 	p.change(k.app, k.channel, userID, m.member, false)
+	return true
 }
 
 func (p *MemoryPresence) listLocked(k chanKey) PresenceList {
@@ -156,7 +161,7 @@ func (p *MemoryPresence) Registered(_ context.Context, app string) ([]string, er
 }
 
 // Reap has nothing to do: the only node is this one.
-func (p *MemoryPresence) Reap(context.Context, string) error { return nil }
+func (p *MemoryPresence) Reap(context.Context, string) ([]MemberNews, error) { return nil, nil }
 
 func (p *MemoryPresence) Close() error {
 	p.mu.Lock()
@@ -180,7 +185,7 @@ func NewMemoryOccupancy() *MemoryOccupancy {
 
 func (o *MemoryOccupancy) Start(string, func(string) int) error { return nil }
 
-func (o *MemoryOccupancy) Add(_ context.Context, app, channel string, delta int) error {
+func (o *MemoryOccupancy) Add(_ context.Context, app, channel string, delta int) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	m := o.counts[app]
@@ -188,12 +193,13 @@ func (o *MemoryOccupancy) Add(_ context.Context, app, channel string, delta int)
 		m = map[string]int{}
 		o.counts[app] = m
 	}
-	if n := m[channel] + delta; n > 0 {
+	n := m[channel] + delta
+	if n > 0 {
 		m[channel] = n
 	} else {
 		delete(m, channel)
 	}
-	return nil
+	return max(n, 0), nil
 }
 
 // Sync sets the count: on one node, its share is the whole.
@@ -201,7 +207,8 @@ func (o *MemoryOccupancy) Sync(ctx context.Context, app, channel string, n int) 
 	o.mu.Lock()
 	cur := o.counts[app][channel]
 	o.mu.Unlock()
-	return o.Add(ctx, app, channel, n-cur)
+	_, err := o.Add(ctx, app, channel, n-cur)
+	return err
 }
 
 func (o *MemoryOccupancy) Channels(_ context.Context, app string) (map[string]int, error) {
@@ -225,8 +232,8 @@ func (*MemoryOccupancy) inline() {}
 // OtherConnections is zero: there are no other nodes.
 func (o *MemoryOccupancy) OtherConnections(string) int { return 0 }
 
-func (o *MemoryOccupancy) Reap(context.Context, string) error { return nil }
-func (o *MemoryOccupancy) Close() error                       { return nil }
+func (o *MemoryOccupancy) Reap(context.Context, string) ([]ChannelRef, error) { return nil, nil }
+func (o *MemoryOccupancy) Close() error                                       { return nil }
 
 // MemoryLiveness is Liveness for one node: it is always alive.
 type MemoryLiveness struct{}

@@ -143,3 +143,11 @@ func (c *RedisConn) runSubscription(ctx context.Context, channel string, ready c
 		backoff = min(backoff*2, resubscribeMax)
 	}
 }
+
+// Share lends the connection to a user outside the hub (the webhook
+// queue): it returns the client, the key prefix, and the release to call
+// when done; the last user to release disconnects.
+func (c *RedisConn) Share() (client rueidis.Client, prefix string, release func()) {
+	c.acquire()
+	return c.client, c.cfg.Prefix, c.release
+}

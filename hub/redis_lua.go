@@ -25,8 +25,9 @@ end
 
 // presenceJoinScript: KEYS held, users, info, nodeChannels, version; ARGV
 // uid, node, member, channel, app, news channel, max users (0: none).
-// Returns {version, member JSON...}, or {"full"} when a new user would take
-// the channel past max.
+// Returns {version, joined (1 when the user is new cluster-wide, else 0),
+// member JSON...}, or {"full"} when a new user would take the channel past
+// max.
 var presenceJoinScript = rueidis.NewLuaScript(presenceLuaPrelude + `
 local max = tonumber(ARGV[7])
 if max > 0 and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 and redis.call('HLEN', KEYS[2]) >= max then
@@ -36,17 +37,20 @@ local field = ARGV[1] .. '\31' .. ARGV[2]
 local c = redis.call('HINCRBY', KEYS[1], field, 1)
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
 redis.call('SADD', KEYS[4], ARGV[4])
+local joined = 0
 if c == 1 and redis.call('HINCRBY', KEYS[2], ARGV[1], 1) == 1 then
   announce(ARGV[6], ARGV[5], ARGV[4], ARGV[1], ARGV[3], true, bump(KEYS[5]))
+  joined = 1
 end
-local out = {redis.call('GET', KEYS[5]) or '0'}
+local out = {redis.call('GET', KEYS[5]) or '0', joined}
 for _, v in ipairs(redis.call('HVALS', KEYS[3])) do out[#out + 1] = v end
 return out
 `)
 
 // presenceLeaveScript: KEYS held, users, info, version, nodes; ARGV uid,
-// node, app key base, channel, app, news channel. When the channel empties
-// its keys go, so per-room channels do not pile up in Redis.
+// node, app key base, channel, app, news channel. Returns 1 when the user
+// left cluster-wide. When the channel empties its keys go, so per-room
+// channels do not pile up in Redis.
 var presenceLeaveScript = rueidis.NewLuaScript(presenceLuaPrelude + `
 local field = ARGV[1] .. '\31' .. ARGV[2]
 local c = redis.call('HINCRBY', KEYS[1], field, -1)
@@ -110,9 +114,11 @@ return 0
 `)
 
 // presenceReapScript removes a dead node's presence; running it again
-// finds nothing. ARGV node, prefix, news channel, app ids...
+// finds nothing. ARGV node, prefix, news channel, app ids... Returns {app,
+// channel, uid, member...} for each user that left cluster-wide.
 var presenceReapScript = rueidis.NewLuaScript(presenceLuaPrelude + `
 local node, prefix, suffix = ARGV[1], ARGV[2], '\31' .. ARGV[1]
+local gone = {}
 for a = 4, #ARGV do
   local app = ARGV[a]
   local base = prefix .. ':' .. app
@@ -129,6 +135,10 @@ for a = 4, #ARGV do
           redis.call('HDEL', users, uid)
           redis.call('HDEL', info, uid)
           announce(ARGV[3], app, ch, uid, m, false, bump(version))
+          gone[#gone + 1] = app
+          gone[#gone + 1] = ch
+          gone[#gone + 1] = uid
+          gone[#gone + 1] = m
         end
       end
     end
@@ -136,7 +146,7 @@ for a = 4, #ARGV do
   end
   redis.call('DEL', setKey)
 end
-return 0
+return gone
 `)
 
 // Occupancy is a hash of subscription counts per app (channel -> n) and one
@@ -144,17 +154,22 @@ return 0
 // of the nodes' shares and a dead node's share can be taken out exactly.
 
 // occupancyAddScript: KEYS app counts, node counts; ARGV channel, delta.
+// Returns the channel's count after the change, -1 when it is unknown.
 var occupancyAddScript = rueidis.NewLuaScript(`
 local delta = tonumber(ARGV[2])
 local n = redis.call('HINCRBY', KEYS[2], ARGV[1], delta)
 if n < 0 then
   -- Its increment was lost in an outage: the share is repaired by a sync.
   redis.call('HINCRBY', KEYS[2], ARGV[1], -delta)
-  return 0
+  return -1
 end
 if n == 0 then redis.call('HDEL', KEYS[2], ARGV[1]) end
-if redis.call('HINCRBY', KEYS[1], ARGV[1], delta) <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
-return 1
+local total = redis.call('HINCRBY', KEYS[1], ARGV[1], delta)
+if total <= 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  if total < 0 then return -1 end
+end
+return total
 `)
 
 // occupancySyncScript sets a node's share of one channel: KEYS app counts,
@@ -168,15 +183,19 @@ return 0
 `)
 
 // occupancyReapScript removes a node's whole share: KEYS app counts, node
-// counts, connection counts; ARGV node.
+// counts, connection counts; ARGV node. Returns the channels it vacated.
 var occupancyReapScript = rueidis.NewLuaScript(`
 local old = redis.call('HGETALL', KEYS[2])
+local vacated = {}
 for i = 1, #old, 2 do
-  if redis.call('HINCRBY', KEYS[1], old[i], -tonumber(old[i + 1])) <= 0 then redis.call('HDEL', KEYS[1], old[i]) end
+  if redis.call('HINCRBY', KEYS[1], old[i], -tonumber(old[i + 1])) <= 0 then
+    redis.call('HDEL', KEYS[1], old[i])
+    if tonumber(old[i + 1]) > 0 then vacated[#vacated + 1] = old[i] end
+  end
 end
 redis.call('DEL', KEYS[2])
 redis.call('HDEL', KEYS[3], ARGV[1])
-return 0
+return vacated
 `)
 
 // livenessBeatScript marks a node alive by Redis's clock and lists nodes

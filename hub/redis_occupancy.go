@@ -89,18 +89,19 @@ func (o *RedisOccupancy) shareConnections() {
 	}
 }
 
-func (o *RedisOccupancy) Add(ctx context.Context, app, channel string, delta int) error {
+func (o *RedisOccupancy) Add(ctx context.Context, app, channel string, delta int) (int, error) {
 	if err := o.conn.usable(); err != nil {
-		return err
+		return -1, err
 	}
 	ctx, cancel := o.conn.timeout(ctx)
 	defer cancel()
-	err := occupancyAddScript.Exec(ctx, o.conn.client, []string{o.appKey(app), o.nodeKey(app, o.node)},
-		[]string{channel, strconv.Itoa(delta)}).Error()
+	n, err := occupancyAddScript.Exec(ctx, o.conn.client, []string{o.appKey(app), o.nodeKey(app, o.node)},
+		[]string{channel, strconv.Itoa(delta)}).AsInt64()
 	if err != nil {
 		o.conn.failed("subscription count", err)
+		return -1, err
 	}
-	return err
+	return int(n), nil
 }
 
 func (o *RedisOccupancy) Sync(ctx context.Context, app, channel string, n int) error {
@@ -154,16 +155,20 @@ func (o *RedisOccupancy) OtherConnections(app string) int {
 	return o.others[app]
 }
 
-func (o *RedisOccupancy) Reap(ctx context.Context, node string) error {
+func (o *RedisOccupancy) Reap(ctx context.Context, node string) ([]ChannelRef, error) {
 	ctx, cancel := o.conn.timeout(ctx)
 	defer cancel()
+	var vacated []ChannelRef
 	for _, app := range o.apps {
-		err := occupancyReapScript.Exec(ctx, o.conn.client, []string{o.appKey(app), o.nodeKey(app, node), o.connsKey(app)}, []string{node}).Error()
+		chans, err := occupancyReapScript.Exec(ctx, o.conn.client, []string{o.appKey(app), o.nodeKey(app, node), o.connsKey(app)}, []string{node}).AsStrSlice()
 		if err != nil {
-			return err
+			return vacated, err
+		}
+		for _, ch := range chans {
+			vacated = append(vacated, ChannelRef{App: app, Channel: ch})
 		}
 	}
-	return nil
+	return vacated, nil
 }
 
 func (o *RedisOccupancy) Close() error {

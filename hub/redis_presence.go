@@ -91,7 +91,13 @@ func (p *RedisPresence) Join(ctx context.Context, app, channel, userID, member s
 			return PresenceList{}, ErrPresenceFull
 		}
 	}
-	return listFrom(vals)
+	if len(vals) < 2 {
+		return PresenceList{}, errors.New("presence: short join reply")
+	}
+	joined, _ := vals[1].AsInt64()
+	list, err := listFrom(append(vals[:1:1], vals[2:]...))
+	list.Joined = joined == 1
+	return list, err
 }
 
 func listFrom(vals []rueidis.RedisMessage) (PresenceList, error) {
@@ -108,19 +114,19 @@ func listFrom(vals []rueidis.RedisMessage) (PresenceList, error) {
 	return out, nil
 }
 
-func (p *RedisPresence) Leave(ctx context.Context, app, channel, userID string) error {
+func (p *RedisPresence) Leave(ctx context.Context, app, channel, userID string) (bool, error) {
 	if err := p.conn.usable(); err != nil {
-		return err
+		return false, err
 	}
 	ctx, cancel := p.conn.timeout(ctx)
 	defer cancel()
 	k := p.keys(app, channel)
-	err := presenceLeaveScript.Exec(ctx, p.conn.client, []string{k.held, k.users, k.info, k.version, p.nodesKey()},
-		[]string{userID, p.node, p.conn.base(app), channel, app, p.newsChannel()}).Error()
+	left, err := presenceLeaveScript.Exec(ctx, p.conn.client, []string{k.held, k.users, k.info, k.version, p.nodesKey()},
+		[]string{userID, p.node, p.conn.base(app), channel, app, p.newsChannel()}).AsInt64()
 	if err != nil {
 		p.conn.failed("presence leave", err)
 	}
-	return err
+	return left == 1, err
 }
 
 func (p *RedisPresence) Members(ctx context.Context, app, channel string) (PresenceList, error) {
@@ -167,11 +173,19 @@ func (p *RedisPresence) Registered(ctx context.Context, app string) ([]string, e
 	return p.conn.client.Do(ctx, p.conn.client.B().Smembers().Key(p.keys(app, "").nodeChannels).Build()).AsStrSlice()
 }
 
-func (p *RedisPresence) Reap(ctx context.Context, node string) error {
+func (p *RedisPresence) Reap(ctx context.Context, node string) ([]MemberNews, error) {
 	ctx, cancel := p.conn.timeout(ctx)
 	defer cancel()
 	args := append([]string{node, p.conn.cfg.Prefix, p.newsChannel()}, p.apps...)
-	return presenceReapScript.Exec(ctx, p.conn.client, nil, args).Error()
+	flat, err := presenceReapScript.Exec(ctx, p.conn.client, nil, args).AsStrSlice()
+	if err != nil {
+		return nil, err
+	}
+	var gone []MemberNews
+	for i := 0; i+3 < len(flat); i += 4 {
+		gone = append(gone, MemberNews{App: flat[i], Channel: flat[i+1], UserID: flat[i+2], Member: flat[i+3]})
+	}
+	return gone, nil
 }
 
 func (p *RedisPresence) Close() error {

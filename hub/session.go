@@ -293,8 +293,12 @@ func (s *Session) register(ch *Channel, m *protocol.Member, pj *pendingJoin, reg
 	}
 	op := func(sh *share) {
 		ctx := context.Background()
+		joinedUser := ""
 		if m != nil {
 			list, err := h.presence.Join(ctx, a.ID, ch.name, member.ID, js, a.MaxPresenceMembersPerChannel)
+			if err == nil && list.Joined {
+				joinedUser = member.ID
+			}
 			switch {
 			case errors.Is(err, ErrPresenceFull):
 				h.onLoop(s, func() { s.refuseFull(ch, pj) })
@@ -316,9 +320,11 @@ func (s *Session) register(ch *Channel, m *protocol.Member, pj *pendingJoin, reg
 			}
 		}
 		sh.subscriptions++
-		if h.occupancy.Add(ctx, a.ID, ch.name, 1) != nil {
+		count, err := h.occupancy.Add(ctx, a.ID, ch.name, 1)
+		if err != nil {
 			sh.dirty = true
 		}
+		h.emitJoined(a.ID, ch.name, count, joinedUser)
 		reg.done = true
 		h.onLoop(s, func() { s.confirm(ch, pj) })
 	}
@@ -400,10 +406,12 @@ func (a *App) unregister(ch *Channel, m *protocol.Member, reg *registration) {
 		}
 		ctx := context.Background()
 		sh.subscriptions--
-		if h.occupancy.Add(ctx, a.ID, ch.name, -1) != nil {
+		count, err := h.occupancy.Add(ctx, a.ID, ch.name, -1)
+		if err != nil {
 			sh.dirty = true
 		}
 		if m == nil {
+			h.emitLeft(a.ID, ch.name, count, "")
 			return
 		}
 		if lm := sh.members[uid]; lm != nil {
@@ -411,10 +419,16 @@ func (a *App) unregister(ch *Channel, m *protocol.Member, reg *registration) {
 				delete(sh.members, uid)
 			}
 		}
-		if h.presence.Leave(ctx, a.ID, ch.name, uid) != nil {
+		left, err := h.presence.Leave(ctx, a.ID, ch.name, uid)
+		if err != nil {
 			sh.dirty = true
 			a.leftOffline(ch, uid)
 		}
+		leftUser := ""
+		if left {
+			leftUser = uid
+		}
+		h.emitLeft(a.ID, ch.name, count, leftUser)
 	}
 	if h.inline {
 		h.work.now(a.ID, ch.name, op)
@@ -465,12 +479,14 @@ func (s *Session) replayCache(ch *Channel, alreadySent ...[]byte) {
 				s.send(p)
 			} else {
 				s.send(protocol.CacheMiss(ch.name))
+				s.emitCacheMiss(ch.name)
 			}
 		})
 	})
 	if !ok {
 		sub.awaitingReplay = false
 		s.send(protocol.CacheMiss(ch.name))
+		s.emitCacheMiss(ch.name)
 	}
 }
 
@@ -574,6 +590,7 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 	a.stats.clientEvents.Add(1)
 	payload := protocol.ClientEvent(msg.Event, msg.Channel, msg.Data, userID)
 	_ = a.hub.bus.Publish(Message{Kind: KindEvent, AppID: a.ID, Channel: msg.Channel, Payload: payload, ExceptSocket: s.ID, Origin: a.hub.nodeID})
+	s.emitClientEvent(msg.Channel, msg.Event, msg.Data, userID)
 }
 
 func quote(s string) string {

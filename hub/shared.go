@@ -25,7 +25,13 @@ type MemberNews struct {
 type PresenceList struct {
 	Members []string
 	Version int64
+	// Joined is set by Join when the user was new to the channel
+	// cluster-wide; exactly one join sees it.
+	Joined bool
 }
+
+// ChannelRef names a channel of an app.
+type ChannelRef struct{ App, Channel string }
 
 // LocalMember is one user's sockets on one channel of this node.
 type LocalMember struct {
@@ -53,8 +59,9 @@ type Presence interface {
 	// user new to the channel is refused with ErrPresenceFull when it has
 	// max users already (max <= 0: no limit), counted cluster-wide.
 	Join(ctx context.Context, app, channel, userID, member string, max int) (PresenceList, error)
-	// Leave removes one socket of a user.
-	Leave(ctx context.Context, app, channel, userID string) error
+	// Leave removes one socket of a user. It says whether that was the
+	// user's last socket cluster-wide; exactly one leave sees it.
+	Leave(ctx context.Context, app, channel, userID string) (bool, error)
 	// Members lists a channel's members.
 	Members(ctx context.Context, app, channel string) (PresenceList, error)
 	// Count is how many users are on a channel.
@@ -64,8 +71,10 @@ type Presence interface {
 	Sync(ctx context.Context, app, channel string, local []LocalMember) error
 	// Registered lists the channels where this node has a share.
 	Registered(ctx context.Context, app string) ([]string, error)
-	// Reap removes a dead node's share (idempotent), publishing news.
-	Reap(ctx context.Context, node string) error
+	// Reap removes a dead node's share (idempotent), publishing news. It
+	// returns the users that left cluster-wide with it; a repeated or
+	// concurrent reap of the same node returns none of them again.
+	Reap(ctx context.Context, node string) ([]MemberNews, error)
 	Close() error
 }
 
@@ -74,8 +83,10 @@ type Presence interface {
 type Occupancy interface {
 	// Start begins sharing this node's socket counts; local reports them.
 	Start(node string, local func(app string) int) error
-	// Add changes this node's subscription count of a channel by delta.
-	Add(ctx context.Context, app, channel string, delta int) error
+	// Add changes this node's subscription count of a channel by delta and
+	// returns the channel's count cluster-wide after it (-1: unknown), so
+	// exactly one Add sees a channel become occupied (1) or vacated (0).
+	Add(ctx context.Context, app, channel string, delta int) (int, error)
 	// Sync sets this node's subscription count of a channel (after an outage).
 	Sync(ctx context.Context, app, channel string, n int) error
 	// Channels is the subscription count of every occupied channel.
@@ -85,8 +96,9 @@ type Occupancy interface {
 	// OtherConnections is the sockets of an app on other nodes, as last
 	// known. It never blocks: event loops call it.
 	OtherConnections(app string) int
-	// Reap removes a dead node's share (idempotent).
-	Reap(ctx context.Context, node string) error
+	// Reap removes a dead node's share (idempotent) and returns the
+	// channels it vacated; a repeated or concurrent reap returns none again.
+	Reap(ctx context.Context, node string) ([]ChannelRef, error)
 	Close() error
 }
 

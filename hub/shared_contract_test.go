@@ -77,11 +77,15 @@ func PresenceContract(t *testing.T, nodes int, newPresence func(t *testing.T) Pr
 	}
 	t.Run("a user is announced once however many sockets and nodes", func(t *testing.T) {
 		ps, logs := start(t, nodes)
+		joined, left := 0, 0
 		for _, p := range ps {
 			for range 2 {
 				list, err := p.Join(ctx, "app", "presence-a", "u1", memberOf("u1"), 0)
 				if err != nil {
 					t.Fatal(err)
+				}
+				if list.Joined {
+					joined++
 				}
 				if len(list.Members) != 1 || list.Members[0] != memberOf("u1") {
 					t.Fatalf("members after join: %v", list.Members)
@@ -93,10 +97,17 @@ func PresenceContract(t *testing.T, nodes int, newPresence func(t *testing.T) Pr
 		}
 		for _, p := range ps {
 			for range 2 {
-				if err := p.Leave(ctx, "app", "presence-a", "u1"); err != nil {
+				gone, err := p.Leave(ctx, "app", "presence-a", "u1")
+				if err != nil {
 					t.Fatal(err)
 				}
+				if gone {
+					left++
+				}
 			}
+		}
+		if joined != 1 || left != 1 {
+			t.Fatalf("joins that saw the user arrive: %d, leaves that saw them go: %d; want 1 and 1", joined, left)
 		}
 		for i, l := range logs {
 			got := l.waitNews(t, 2)
@@ -122,7 +133,7 @@ func PresenceContract(t *testing.T, nodes int, newPresence func(t *testing.T) Pr
 					uid := fmt.Sprintf("n%d-u%d", i, j)
 					_, _ = p.Join(ctx, "app", "presence-b", uid, memberOf(uid), 0)
 					if j%2 == 0 {
-						_ = p.Leave(ctx, "app", "presence-b", uid)
+						_, _ = p.Leave(ctx, "app", "presence-b", uid)
 					}
 				}
 			}()
@@ -163,7 +174,7 @@ func PresenceContract(t *testing.T, nodes int, newPresence func(t *testing.T) Pr
 			t.Fatalf("news %v", got)
 		}
 		// u2 now has two sockets: one leave keeps them.
-		_ = ps[0].Leave(ctx, "app", "presence-c", "u2")
+		_, _ = ps[0].Leave(ctx, "app", "presence-c", "u2")
 		if n, _ := ps[0].Count(ctx, "app", "presence-c"); n != 2 {
 			t.Fatalf("count %d, want 2", n)
 		}
@@ -190,7 +201,7 @@ func PresenceContract(t *testing.T, nodes int, newPresence func(t *testing.T) Pr
 	t.Run("versions keep growing when a channel empties", func(t *testing.T) {
 		ps, _ := start(t, 1)
 		a, _ := ps[0].Join(ctx, "app", "presence-d", "u1", memberOf("u1"), 0)
-		_ = ps[0].Leave(ctx, "app", "presence-d", "u1")
+		_, _ = ps[0].Leave(ctx, "app", "presence-d", "u1")
 		b, _ := ps[0].Join(ctx, "app", "presence-d", "u1", memberOf("u1"), 0)
 		if b.Version <= a.Version {
 			t.Fatalf("version went from %d to %d", a.Version, b.Version)
@@ -204,10 +215,18 @@ func PresenceContract(t *testing.T, nodes int, newPresence func(t *testing.T) Pr
 		_, _ = ps[0].Join(ctx, "app", "presence-e", "gone", memberOf("gone"), 0)
 		_, _ = ps[0].Join(ctx, "app", "presence-e", "both", memberOf("both"), 0)
 		_, _ = ps[1].Join(ctx, "app", "presence-e", "both", memberOf("both"), 0)
+		var reaped []string
 		for range 2 {
-			if err := ps[1].Reap(ctx, "node-0"); err != nil {
+			gone, err := ps[1].Reap(ctx, "node-0")
+			if err != nil {
 				t.Fatal(err)
 			}
+			for _, n := range gone {
+				reaped = append(reaped, n.App+"/"+n.Channel+"/"+n.UserID)
+			}
+		}
+		if fmt.Sprint(reaped) != "[app/presence-e/gone]" {
+			t.Fatalf("two reaps returned %v, want the one user who left, once", reaped)
 		}
 		if got := describeNews(logs[1].waitNews(t, 3)); fmt.Sprint(got) != "[+gone +both -gone]" {
 			t.Fatalf("news %v", got)
@@ -244,8 +263,12 @@ func OccupancyContract(t *testing.T, nodes int, newOccupancy func(t *testing.T) 
 	t.Run("counts change by one and every node reads them at once", func(t *testing.T) {
 		os := start(t, nodes)
 		for i, o := range os {
-			if err := o.Add(ctx, "app", "c", 1); err != nil {
+			after, err := o.Add(ctx, "app", "c", 1)
+			if err != nil {
 				t.Fatal(err)
+			}
+			if after != i+1 {
+				t.Fatalf("subscribe %d answered count %d", i+1, after)
 			}
 			for _, r := range os {
 				if n := count(t, r, "c"); n != i+1 {
@@ -253,23 +276,25 @@ func OccupancyContract(t *testing.T, nodes int, newOccupancy func(t *testing.T) 
 				}
 			}
 		}
-		_ = os[0].Add(ctx, "app", "other", 1)
+		_, _ = os[0].Add(ctx, "app", "other", 1)
 		all, _ := os[len(os)-1].Channels(ctx, "app")
 		if all["c"] != nodes || all["other"] != 1 || len(all) != 2 {
 			t.Fatalf("channels %v", all)
 		}
-		for _, o := range os {
-			_ = o.Add(ctx, "app", "c", -1)
+		for i, o := range os {
+			if after, _ := o.Add(ctx, "app", "c", -1); after != nodes-i-1 {
+				t.Fatalf("unsubscribe %d answered count %d, want %d", i+1, after, nodes-i-1)
+			}
 		}
-		_ = os[0].Add(ctx, "app", "other", -1)
+		_, _ = os[0].Add(ctx, "app", "other", -1)
 		if all, _ := os[0].Channels(ctx, "app"); len(all) != 0 {
 			t.Fatalf("empty channels still listed: %v", all)
 		}
 	})
 	t.Run("a count never goes below zero", func(t *testing.T) {
 		os := start(t, 1)
-		_ = os[0].Add(ctx, "app", "d", -1)
-		_ = os[0].Add(ctx, "app", "d", 1)
+		_, _ = os[0].Add(ctx, "app", "d", -1)
+		_, _ = os[0].Add(ctx, "app", "d", 1)
 		if n := count(t, os[0], "d"); n != 1 {
 			t.Fatalf("count %d, want 1", n)
 		}
@@ -277,10 +302,10 @@ func OccupancyContract(t *testing.T, nodes int, newOccupancy func(t *testing.T) 
 	t.Run("sync sets this node's share", func(t *testing.T) {
 		os := start(t, nodes)
 		for range 3 {
-			_ = os[0].Add(ctx, "app", "e", 1)
+			_, _ = os[0].Add(ctx, "app", "e", 1)
 		}
 		if nodes > 1 {
-			_ = os[1].Add(ctx, "app", "e", 1)
+			_, _ = os[1].Add(ctx, "app", "e", 1)
 		}
 		if err := os[0].Sync(ctx, "app", "e", 1); err != nil {
 			t.Fatal(err)
@@ -297,8 +322,9 @@ func OccupancyContract(t *testing.T, nodes int, newOccupancy func(t *testing.T) 
 	}
 	t.Run("other nodes' sockets are counted and a reaped node's share goes", func(t *testing.T) {
 		os := start(t, 2)
-		_ = os[0].Add(ctx, "app", "f", 1)
-		_ = os[1].Add(ctx, "app", "f", 1)
+		_, _ = os[0].Add(ctx, "app", "f", 1)
+		_, _ = os[1].Add(ctx, "app", "f", 1)
+		_, _ = os[0].Add(ctx, "app", "only-0", 1)
 		deadline := time.Now().Add(5 * time.Second)
 		for os[1].OtherConnections("app") != 7 {
 			if time.Now().After(deadline) {
@@ -306,10 +332,16 @@ func OccupancyContract(t *testing.T, nodes int, newOccupancy func(t *testing.T) 
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+		var vacated []ChannelRef
 		for range 2 {
-			if err := os[1].Reap(ctx, "node-0"); err != nil {
+			v, err := os[1].Reap(ctx, "node-0")
+			if err != nil {
 				t.Fatal(err)
 			}
+			vacated = append(vacated, v...)
+		}
+		if fmt.Sprint(vacated) != "[{app only-0}]" {
+			t.Fatalf("two reaps vacated %v, want only-0 once", vacated)
 		}
 		if n := count(t, os[1], "f"); n != 1 {
 			t.Fatalf("count %d after reaping, want 1", n)

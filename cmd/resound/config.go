@@ -67,6 +67,8 @@ type Config struct {
 	Apps      []hub.AppConfig `json:"apps"`
 	// Scaling runs several nodes as one over Redis (off by default).
 	Scaling hub.RedisConfig `json:"scaling"`
+	// Webhooks tunes delivery of the apps' webhooks.
+	Webhooks WebhookOptions `json:"webhooks"`
 }
 
 // loadConfig reads the config file (if any), then applies Reverb's

@@ -127,16 +127,24 @@ func start(args []string) error {
 	}
 	logSummary(cfg)
 	var shared hub.Options
+	var conn *hub.RedisConn
 	if cfg.Scaling.Enabled {
 		ids := make([]string, len(cfg.Apps))
 		for i, a := range cfg.Apps {
 			ids[i] = a.ID
 		}
-		conn, err := hub.NewRedisConn(cfg.Scaling)
-		if err != nil {
+		if conn, err = hub.NewRedisConn(cfg.Scaling); err != nil {
 			return err
 		}
 		shared = hub.NewRedisShared(conn, ids)
+	}
+	hooks, err := startWebhooks(cfg, conn)
+	if err != nil {
+		return err
+	}
+	if hooks != nil {
+		shared.Hooks = hooks
+		defer hooks.Close()
 	}
 	if skew, err := time.ParseDuration(os.Getenv("RESOUND_TEST_CLOCK_SKEW")); err == nil {
 		// Only tests set it: it shows that nodes with wrong clocks still
@@ -169,10 +177,14 @@ func start(args []string) error {
 	if mx != nil {
 		apiOpts.Observe = mx.ObserveRequest
 		mx.Watch(srv)
+		if hooks != nil {
+			mx.WatchWebhooks(hooks.Stats)
+		}
 		if err := startMetrics(mx, cfg.metricsAddr()); err != nil {
 			return err
 		}
 	}
+	apiOpts.Webhooks = hooks.Stats
 	srv.HandleHTTP(httpapi.New(srv.Hub(), srv, apiOpts))
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)

@@ -1,0 +1,80 @@
+package hub
+
+import "github.com/resound/resound/webhook"
+
+// Hooks takes what happened on the apps' channels for their webhooks.
+// Both methods are called from event loops and workers and must not block.
+type Hooks interface {
+	// Wants says whether an app's webhooks take events of this name.
+	Wants(app, name string) bool
+	Emit(webhook.Event)
+}
+
+// emit hands an event to the webhooks when the app wants its kind. Every
+// event comes from the one place that saw the change happen cluster-wide
+// (a script's answer, a whisper's origin), so each fires once per cluster.
+func (h *Hub) emit(ev webhook.Event) {
+	if h.hooks != nil && h.hooks.Wants(ev.App, ev.Name) {
+		h.hooks.Emit(ev)
+	}
+}
+
+// emitJoined reports what one registered subscription changed cluster-wide:
+// the channel occupied (first subscriber anywhere), then the user added
+// (first socket anywhere), then the new count.
+func (h *Hub) emitJoined(app, channel string, count int, joinedUser string) {
+	if h.hooks == nil {
+		return
+	}
+	if count == 1 {
+		h.emit(webhook.Event{App: app, Name: webhook.ChannelOccupied, Channel: channel})
+	}
+	if joinedUser != "" {
+		h.emit(webhook.Event{App: app, Name: webhook.MemberAdded, Channel: channel, UserID: joinedUser})
+	}
+	if count > 0 {
+		h.emit(webhook.Event{App: app, Name: webhook.SubscriptionCount, Channel: channel, Count: count})
+	}
+}
+
+// emitLeft is emitJoined's reverse: the user removed, then the channel
+// vacated, or else the new count.
+func (h *Hub) emitLeft(app, channel string, count int, leftUser string) {
+	if h.hooks == nil {
+		return
+	}
+	if leftUser != "" {
+		h.emit(webhook.Event{App: app, Name: webhook.MemberRemoved, Channel: channel, UserID: leftUser})
+	}
+	if count == 0 {
+		h.emit(webhook.Event{App: app, Name: webhook.ChannelVacated, Channel: channel})
+	} else if count > 0 {
+		h.emit(webhook.Event{App: app, Name: webhook.SubscriptionCount, Channel: channel, Count: count})
+	}
+}
+
+// emitReaped reports what a dead node's reap changed: its users' leaves,
+// then the channels it vacated.
+func (h *Hub) emitReaped(gone []MemberNews, vacated []ChannelRef) {
+	for _, n := range gone {
+		h.emit(webhook.Event{App: n.App, Name: webhook.MemberRemoved, Channel: n.Channel, UserID: n.UserID})
+	}
+	for _, c := range vacated {
+		h.emit(webhook.Event{App: c.App, Name: webhook.ChannelVacated, Channel: c.Channel})
+	}
+}
+
+// emitClientEvent reports a whisper, which its origin node alone sees.
+func (s *Session) emitClientEvent(channel, event string, data []byte, userID string) {
+	h := s.app.hub
+	if h.hooks == nil || !h.hooks.Wants(s.app.ID, webhook.ClientEvent) {
+		return
+	}
+	h.hooks.Emit(webhook.Event{App: s.app.ID, Name: webhook.ClientEvent, Channel: channel, Event: event,
+		Data: webhook.DataString(data), SocketID: s.ID, UserID: userID})
+}
+
+// emitCacheMiss reports a subscriber of a cache channel finding nothing.
+func (s *Session) emitCacheMiss(channel string) {
+	s.app.hub.emit(webhook.Event{App: s.app.ID, Name: webhook.CacheMiss, Channel: channel})
+}

@@ -1,0 +1,300 @@
+package webhook
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/redis/rueidis"
+)
+
+// RedisStore is Store shared by the nodes of a cluster. Due events are
+// entries of one Redis stream read through a consumer group: a node takes
+// entries, delivers them and then acknowledges and deletes them; entries a
+// node took and then went quiet on (it died) are claimed by another node
+// after ClaimAfter. Held removals are a sorted set by due time, which a
+// script moves to the stream once due, so whichever node runs it first
+// queues each of them exactly once; an addition cancels a held removal in
+// the same script that would have queued it, on any node. One node at a
+// time (the holder of a lease) reads the stream, so an app's events are
+// sent in the order they happened; the others stand by to take over.
+type RedisStore struct {
+	client   rueidis.Client
+	release  func()
+	consumer string
+	cap      int
+	// claimAfter is how long an entry must sit unacknowledged before
+	// another node takes it over; it exceeds one POST's timeout and the
+	// longest backoff, because the owner renews its entries before each
+	// retry.
+	claimAfter time.Duration
+	onDrop     func(n int)
+
+	stream, held, heldEvents, group, lease string
+
+	mu        sync.Mutex
+	grouped   bool
+	lastClaim time.Time
+}
+
+// NewRedisStore shares the queue under prefix; consumer names this node.
+func NewRedisStore(client rueidis.Client, prefix, consumer string, capacity int, claimAfter time.Duration, release func(), onDrop func(int)) *RedisStore {
+	if onDrop == nil {
+		onDrop = func(int) {}
+	}
+	if release == nil {
+		release = func() {}
+	}
+	b := prefix + ":webhooks"
+	return &RedisStore{client: client, release: release, consumer: consumer, cap: capacity, claimAfter: claimAfter, onDrop: onDrop,
+		stream: b + ":queue", held: b + ":held", heldEvents: b + ":held-events", group: "senders", lease: b + ":sender"}
+}
+
+// redisNowMs is Redis's clock in milliseconds: every node holds removals by
+// the same clock.
+const redisNowMs = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`
+
+// Held removals are scored by due time in ms times 1000 plus a sequence,
+// so removals due in the same millisecond keep the order they happened in
+// (a member removed before its channel is vacated).
+
+// addScript: KEYS stream, held, held events; ARGV delay ms, capacity, then
+// (mode, key, event JSON) triples, mode "q" queue, "h" hold (a removal),
+// "a" an addition that cancels a held removal of its key. Returns how many
+// old entries were trimmed to keep the capacity.
+var addScript = rueidis.NewLuaScript(redisNowMs + `
+local delay, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 3, #ARGV, 3 do
+  local mode, key, js = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if mode == 'h' and delay > 0 then
+    local seq = redis.call('HINCRBY', KEYS[3], '\0seq', 1) % 1000
+    redis.call('ZADD', KEYS[2], (now + delay) * 1000 + seq, key)
+    redis.call('HSET', KEYS[3], key, js)
+  elseif mode == 'a' and redis.call('ZREM', KEYS[2], key) == 1 then
+    redis.call('HDEL', KEYS[3], key)
+  else
+    redis.call('XADD', KEYS[1], '*', 'e', js)
+  end
+end
+local len = redis.call('XLEN', KEYS[1])
+if cap > 0 and len > cap then
+  redis.call('XTRIM', KEYS[1], 'MAXLEN', cap)
+  return len - cap
+end
+return 0
+`)
+
+// promoteScript queues held removals that are due: KEYS stream, held, held
+// events; ARGV limit.
+var promoteScript = rueidis.NewLuaScript(redisNowMs + `
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now * 1000 + 999, 'LIMIT', 0, tonumber(ARGV[1]))
+for _, key in ipairs(due) do
+  local js = redis.call('HGET', KEYS[3], key)
+  redis.call('ZREM', KEYS[2], key)
+  redis.call('HDEL', KEYS[3], key)
+  if js then redis.call('XADD', KEYS[1], '*', 'e', js) end
+end
+return #due
+`)
+
+// leaseScript takes or renews the sender lease: KEYS lease; ARGV node, ms.
+var leaseScript = rueidis.NewLuaScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+`)
+
+// releaseScript gives the lease up if this node holds it: KEYS lease; ARGV node.
+var releaseScript = rueidis.NewLuaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// leaseFor is how long the sender lease outlives its holder; Take renews
+// it several times within.
+const leaseFor = 3 * time.Second
+
+func (s *RedisStore) Add(ctx context.Context, events []Event, delay time.Duration) error {
+	args := make([]string, 0, 2+3*len(events))
+	args = append(args, strconv.Itoa(int(delay/time.Millisecond)), strconv.Itoa(s.cap))
+	for _, ev := range events {
+		js, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		key, removal := ev.holdKey()
+		mode := "q"
+		switch {
+		case key != "" && removal:
+			mode = "h"
+		case key != "":
+			mode = "a"
+		}
+		args = append(args, mode, key, string(js))
+	}
+	dropped, err := addScript.Exec(ctx, s.client, []string{s.stream, s.held, s.heldEvents}, args).AsInt64()
+	if err != nil {
+		return err
+	}
+	if dropped > 0 {
+		s.onDrop(int(dropped))
+	}
+	return nil
+}
+
+// ensureGroup creates the consumer group once (again after Redis lost it).
+func (s *RedisStore) ensureGroup(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.grouped {
+		return nil
+	}
+	err := s.client.Do(ctx, s.client.B().XgroupCreate().Key(s.stream).Group(s.group).Id("0").Mkstream().Build()).Error()
+	if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
+		return err
+	}
+	s.grouped = true
+	return nil
+}
+
+func (s *RedisStore) forgetGroup(err error) {
+	if err != nil && strings.Contains(err.Error(), "NOGROUP") {
+		s.mu.Lock()
+		s.grouped = false
+		s.mu.Unlock()
+	}
+}
+
+func (s *RedisStore) Take(ctx context.Context, limit int, wait time.Duration) ([]Entry, error) {
+	held, err := leaseScript.Exec(ctx, s.client, []string{s.lease}, []string{s.consumer, strconv.Itoa(int(leaseFor.Milliseconds()))}).AsInt64()
+	if err != nil {
+		return nil, err
+	}
+	if held != 1 {
+		// Another node sends; this one waits to take over.
+		t := time.NewTimer(min(wait, leaseFor/3))
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		return nil, nil
+	}
+	if err := s.ensureGroup(ctx); err != nil {
+		return nil, err
+	}
+	if err := promoteScript.Exec(ctx, s.client, []string{s.stream, s.held, s.heldEvents}, []string{"100"}).Error(); err != nil {
+		return nil, err
+	}
+	if out, err := s.claim(ctx, limit); err != nil || len(out) > 0 {
+		return out, err
+	}
+	// Held removals fall due while we block: a short block lets the next
+	// call promote them on time.
+	block := min(wait, 200*time.Millisecond)
+	res, err := s.client.Do(ctx, s.client.B().Xreadgroup().Group(s.group, s.consumer).Count(int64(limit)).
+		Block(max(block.Milliseconds(), 1)).Streams().Key(s.stream).Id(">").Build()).AsXRead()
+	if rueidis.IsRedisNil(err) {
+		return nil, nil
+	}
+	if err != nil {
+		s.forgetGroup(err)
+		return nil, err
+	}
+	return entries(res[s.stream]), nil
+}
+
+// claim takes over entries another node took and went quiet on; it looks
+// once a second.
+func (s *RedisStore) claim(ctx context.Context, max int) ([]Entry, error) {
+	s.mu.Lock()
+	if time.Since(s.lastClaim) < time.Second {
+		s.mu.Unlock()
+		return nil, nil
+	}
+	s.lastClaim = time.Now()
+	s.mu.Unlock()
+	res, err := s.client.Do(ctx, s.client.B().Xautoclaim().Key(s.stream).Group(s.group).Consumer(s.consumer).
+		MinIdleTime(strconv.Itoa(int(s.claimAfter.Milliseconds()))).Start("0-0").Count(int64(max)).Build()).ToArray()
+	if err != nil {
+		s.forgetGroup(err)
+		return nil, err
+	}
+	if len(res) < 2 {
+		return nil, nil
+	}
+	list, err := res[1].AsXRange()
+	if err != nil {
+		return nil, err
+	}
+	return entries(list), nil
+}
+
+func entries(list []rueidis.XRangeEntry) []Entry {
+	out := make([]Entry, 0, len(list))
+	for _, x := range list {
+		var ev Event
+		if json.Unmarshal([]byte(x.FieldValues["e"]), &ev) != nil {
+			continue
+		}
+		out = append(out, Entry{ID: x.ID, Event: ev})
+	}
+	return out
+}
+
+func ids(entries []Entry) []string {
+	out := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if e.ID != "" {
+			out = append(out, e.ID)
+		}
+	}
+	return out
+}
+
+// Keep resets the entries' idle time so no other node claims them.
+func (s *RedisStore) Keep(ctx context.Context, entries []Entry) error {
+	id := ids(entries)
+	if len(id) == 0 {
+		return nil
+	}
+	return s.client.Do(ctx, s.client.B().Xclaim().Key(s.stream).Group(s.group).Consumer(s.consumer).MinIdleTime("0").Id(id...).Justid().Build()).Error()
+}
+
+func (s *RedisStore) Done(ctx context.Context, entries []Entry) error {
+	id := ids(entries)
+	if len(id) == 0 {
+		return nil
+	}
+	res := s.client.DoMulti(ctx,
+		s.client.B().Xack().Key(s.stream).Group(s.group).Id(id...).Build(),
+		s.client.B().Xdel().Key(s.stream).Id(id...).Build())
+	for _, r := range res {
+		if err := r.Error(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *RedisStore) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = releaseScript.Exec(ctx, s.client, []string{s.lease}, []string{s.consumer}).Error()
+	s.release()
+	return nil
+}

@@ -1,0 +1,216 @@
+package webhook
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// newStores returns n stores sharing one queue (n nodes of a cluster, or
+// the one memory store n times) and a counter of what they dropped.
+type newStores func(t *testing.T, n, capacity int) ([]Store, *atomic.Int64)
+
+// takeAll takes from s until want events came or the deadline passed.
+func takeAll(t *testing.T, s Store, want int, within time.Duration) []Entry {
+	t.Helper()
+	var got []Entry
+	deadline := time.Now().Add(within)
+	for len(got) < want && time.Now().Before(deadline) {
+		es, err := s.Take(context.Background(), 100, 100*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, es...)
+	}
+	return got
+}
+
+func names(es []Entry) string {
+	out := ""
+	for _, e := range es {
+		out += e.Event.Name + ":" + e.Event.Channel + e.Event.UserID + " "
+	}
+	return out
+}
+
+func StoreContract(t *testing.T, stores newStores) {
+	ctx := context.Background()
+	t.Run("queued events come out once, in order", func(t *testing.T) {
+		ss, _ := stores(t, 2, 100)
+		evs := []Event{{App: "a", Name: ClientEvent, Channel: "private-1", Event: "client-x", Data: "1"},
+			{App: "a", Name: CacheMiss, Channel: "cache-1"}, {App: "b", Name: ChannelOccupied, Channel: "c"}}
+		if err := ss[0].Add(ctx, evs, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		got := takeAll(t, ss[1], 3, 5*time.Second)
+		if names(got) != "client_event:private-1 cache_miss:cache-1 channel_occupied:c " || got[0].Event.Data != "1" || got[2].Event.App != "b" {
+			t.Fatalf("took %q", names(got))
+		}
+		if err := ss[1].Done(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		// The same node again: with Redis only one node at a time reads.
+		if more := takeAll(t, ss[1], 1, 300*time.Millisecond); len(more) != 0 {
+			t.Fatalf("taken again: %s", names(more))
+		}
+	})
+	t.Run("a removal waits for the delay; coming back in time drops both, on any node", func(t *testing.T) {
+		ss, _ := stores(t, 2, 100)
+		delay := 400 * time.Millisecond
+		start := time.Now()
+		_ = ss[0].Add(ctx, []Event{{App: "a", Name: MemberRemoved, Channel: "presence-r", UserID: "u1"},
+			{App: "a", Name: ChannelVacated, Channel: "presence-r"},
+			{App: "a", Name: MemberRemoved, Channel: "presence-r", UserID: "u2"}}, delay)
+		// u1 comes back (on another node) and the channel is occupied again.
+		_ = ss[1].Add(ctx, []Event{{App: "a", Name: ChannelOccupied, Channel: "presence-r"},
+			{App: "a", Name: MemberAdded, Channel: "presence-r", UserID: "u1"},
+			{App: "a", Name: MemberAdded, Channel: "presence-r", UserID: "u3"}}, delay)
+		first := takeAll(t, ss[1], 1, 5*time.Second)
+		if names(first) != "member_added:presence-ru3 " {
+			t.Fatalf("first out: %q, want only u3's arrival", names(first))
+		}
+		_ = ss[1].Done(ctx, first)
+		// With Redis, node 0 reads once node 1's lease lapses.
+		late := takeAll(t, ss[0], 1, 10*time.Second)
+		if names(late) != "member_removed:presence-ru2 " {
+			t.Fatalf("after the delay: %q, want only u2's leave", names(late))
+		}
+		if waited := time.Since(start); waited < delay {
+			t.Fatalf("u2's leave came after %v, before the delay of %v", waited, delay)
+		}
+		_ = ss[0].Done(ctx, late)
+		if more := takeAll(t, ss[0], 1, 2*delay); len(more) != 0 {
+			t.Fatalf("cancelled events came out: %s", names(more))
+		}
+	})
+	t.Run("no delay sends removals at once", func(t *testing.T) {
+		ss, _ := stores(t, 1, 100)
+		_ = ss[0].Add(ctx, []Event{{App: "a", Name: ChannelVacated, Channel: "c"}, {App: "a", Name: ChannelOccupied, Channel: "c"}}, 0)
+		if got := takeAll(t, ss[0], 2, 5*time.Second); names(got) != "channel_vacated:c channel_occupied:c " {
+			t.Fatalf("took %q", names(got))
+		}
+	})
+	t.Run("a full queue drops the oldest and counts it", func(t *testing.T) {
+		ss, dropped := stores(t, 1, 3)
+		for i := range 5 {
+			_ = ss[0].Add(ctx, []Event{{App: "a", Name: CacheMiss, Channel: fmt.Sprint("c", i)}}, 0)
+		}
+		got := takeAll(t, ss[0], 3, 5*time.Second)
+		if names(got) != "cache_miss:c2 cache_miss:c3 cache_miss:c4 " || dropped.Load() != 2 {
+			t.Fatalf("took %q, dropped %d; want the last 3 and 2 dropped", names(got), dropped.Load())
+		}
+	})
+}
+
+func TestMemoryStoreContract(t *testing.T) {
+	StoreContract(t, func(t *testing.T, n, capacity int) ([]Store, *atomic.Int64) {
+		var dropped atomic.Int64
+		s := NewMemoryStore(capacity, func(n int) { dropped.Add(int64(n)) })
+		out := make([]Store, n)
+		for i := range out {
+			out[i] = s
+		}
+		return out, &dropped
+	})
+}
+
+func redisStores(t *testing.T, claimAfter time.Duration) newStores {
+	addr := startRedis(t)
+	k := 0
+	return func(t *testing.T, n, capacity int) ([]Store, *atomic.Int64) {
+		k++
+		var dropped atomic.Int64
+		out := make([]Store, n)
+		for i := range out {
+			c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[i] = NewRedisStore(c, fmt.Sprint("test", k), fmt.Sprint("node-", i), capacity, claimAfter, c.Close, func(n int) { dropped.Add(int64(n)) })
+			t.Cleanup(func() { _ = out[i].Close() })
+		}
+		return out, &dropped
+	}
+}
+
+func TestRedisStoreContract(t *testing.T) {
+	StoreContract(t, redisStores(t, time.Minute))
+}
+
+func TestRedisStoreHandsADeadNodesBatchToAnother(t *testing.T) {
+	ctx := context.Background()
+	claimAfter := 500 * time.Millisecond
+	ss, _ := redisStores(t, claimAfter)(t, 2, 100)
+	_ = ss[0].Add(ctx, []Event{{App: "a", Name: ChannelOccupied, Channel: "kept"}}, 0)
+	kept := takeAll(t, ss[0], 1, 5*time.Second)
+	// The owner keeps renewing this one while it retries: nobody claims it.
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(claimAfter / 4):
+				_ = ss[0].Keep(ctx, kept)
+			}
+		}
+	}()
+	_ = ss[0].Add(ctx, []Event{{App: "a", Name: ChannelOccupied, Channel: "orphan"}}, 0)
+	orphan := takeAll(t, ss[0], 1, 5*time.Second)
+	if names(kept)+names(orphan) != "channel_occupied:kept channel_occupied:orphan " {
+		t.Fatalf("node 0 took %q %q", names(kept), names(orphan))
+	}
+	// Node 0 now goes quiet on "orphan" (it died): node 1 takes it over.
+	claimed := takeAll(t, ss[1], 1, 10*time.Second)
+	close(stop)
+	_ = ss[0].Done(ctx, kept)
+	if names(claimed) != "channel_occupied:orphan " || claimed[0].ID != orphan[0].ID {
+		t.Fatalf("node 1 claimed %q, want the orphaned batch", names(claimed))
+	}
+	_ = ss[1].Done(ctx, claimed)
+	if again := takeAll(t, ss[1], 1, 3*claimAfter); len(again) != 0 {
+		t.Fatalf("claimed again after done: %q", names(again))
+	}
+}
+
+// startRedis runs a throwaway redis-server on a free port; without one the
+// test skips unless RESOUND_REQUIRE_REDIS is set.
+func startRedis(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("RESOUND_REQUIRE_REDIS") != "" {
+			t.Fatal("redis-server is required (RESOUND_REQUIRE_REDIS is set) but not installed: run scripts/redis.sh")
+		}
+		t.Skip("redis-server not installed")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("redis-server did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
