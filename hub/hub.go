@@ -108,6 +108,11 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 		if c.ID == "" || c.Key == "" || c.Secret == "" {
 			return nil, fmt.Errorf("hub: every app needs id, key and secret (app %q)", c.ID)
 		}
+		switch c.AcceptClientEventsFrom {
+		case "members", "all", "none":
+		default:
+			return nil, fmt.Errorf("hub: app %q: accept_client_events_from is %q; use members, all or none", c.ID, c.AcceptClientEventsFrom)
+		}
 		if _, dup := h.apps[c.ID]; dup {
 			return nil, fmt.Errorf("hub: app id %q is configured twice", c.ID)
 		}

@@ -33,6 +33,11 @@ type Session struct {
 	// Client-event rate window.
 	windowStart int64
 	windowCount int
+
+	// user is who the socket signed in as (pusher:signin), or nil.
+	user *signedIn
+	// signinTimer closes the socket if it does not sign in in time.
+	signinTimer *time.Timer
 }
 
 type subscription struct {
@@ -130,6 +135,7 @@ func (h *Hub) Open(a *App, loop int, out Outbox) (*Session, int, string) {
 	}
 	a.sockets[s.ID] = s
 	a.mu.Unlock()
+	s.armSigninTimeout()
 	return s, 0, ""
 }
 
@@ -150,6 +156,7 @@ func (s *Session) Close() {
 	for len(s.subs) > 0 {
 		s.unsubscribeAt(len(s.subs) - 1)
 	}
+	s.signout()
 	a := s.app
 	a.mu.Lock()
 	delete(a.sockets, s.ID)
@@ -188,6 +195,8 @@ func (s *Session) Handle(payload []byte) {
 		// Activity was already recorded by the engine.
 	case "pusher:subscribe":
 		s.subscribe(msg.Data)
+	case "pusher:signin":
+		s.signin(msg.Data)
 	case "pusher:unsubscribe":
 		sub, err := protocol.DecodeSubscribe(msg.Data)
 		if err != nil {
@@ -204,7 +213,7 @@ func (s *Session) Handle(payload []byte) {
 			return
 		}
 		if len(msg.Event) > 7 && msg.Event[:7] == "pusher:" || len(msg.Event) > 16 && msg.Event[:16] == "pusher_internal:" {
-			s.send(protocol.Error(protocol.ErrReconnect, "Unsupported event "+quote(msg.Event)+": this server accepts pusher:ping, pusher:pong, pusher:subscribe, pusher:unsubscribe and client-* events"))
+			s.send(protocol.Error(protocol.ErrReconnect, "Unsupported event "+quote(msg.Event)+": this server accepts pusher:ping, pusher:pong, pusher:subscribe, pusher:unsubscribe, pusher:signin and client-* events"))
 			return
 		}
 		s.send(protocol.Error(protocol.ErrClientEvent, "Client event names must start with \"client-\", got "+quote(msg.Event)))
@@ -222,6 +231,9 @@ func (s *Session) subscribe(data []byte) {
 	if !protocol.ValidChannelName(name) {
 		s.send(protocol.SubscriptionError(name, "InvalidChannel",
 			"Invalid channel name: use 1-164 characters from a-z A-Z 0-9 - _ = @ , . ;", 400))
+		return
+	}
+	if name[0] == '#' && s.refuseServerChannel(name) {
 		return
 	}
 	if i := s.subIndex(name); i >= 0 {
@@ -543,7 +555,7 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 	if i := s.subIndex(msg.Channel); i >= 0 {
 		sub = &s.subs[i]
 	}
-	if sub == nil || sub.join != nil {
+	if (sub == nil && a.AcceptClientEventsFrom != "all") || (sub != nil && sub.join != nil) {
 		s.send(protocol.Error(protocol.ErrClientEvent, "Client event rejected: subscribe to "+quote(msg.Channel)+" before sending to it"))
 		return
 	}
@@ -557,7 +569,7 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 		return
 	}
 	userID := ""
-	if sub.member != nil {
+	if sub != nil && sub.member != nil {
 		userID = sub.member.ID
 	}
 	payload := protocol.ClientEvent(msg.Event, msg.Channel, msg.Data, userID)
