@@ -83,18 +83,30 @@ func (s *Session) signin(data []byte) {
 	su := &signedIn{id: u.ID, watchlist: u.Watchlist, told: make([]bool, len(u.Watchlist)), reg: &registration{}}
 	s.user = su
 	a.indexUser(s, su, true)
+	// signin_success goes before the watchlist's first event: in place the
+	// registration tells the watchlist at once, else it is queued to this
+	// loop, behind this send.
+	if a.hub.inline {
+		s.signedInAs(su, in.UserData)
+		s.registerUser(su)
+		return
+	}
 	if !s.registerUser(su) {
 		s.user = nil
 		a.indexUser(s, su, false)
 		s.signinRefused("ServerBusy", "The server is too busy to take sign-ins right now: retry", 503)
 		return
 	}
+	s.signedInAs(su, in.UserData)
+}
+
+func (s *Session) signedInAs(su *signedIn, userData string) {
 	if s.signinTimer != nil {
 		s.signinTimer.Stop()
 		s.signinTimer = nil
 	}
-	a.hub.logf("socket %s signed in as user %q", s.ID, u.ID)
-	s.send(protocol.SigninSuccess(in.UserData))
+	s.app.hub.logf("socket %s signed in as user %q", s.ID, su.id)
+	s.send(protocol.SigninSuccess(userData))
 }
 
 func (s *Session) signinRefused(errType, why string, status int) {
@@ -156,8 +168,7 @@ func (s *Session) registerUser(su *signedIn) bool {
 		}
 		su.reg.done = true
 		if len(su.watchlist) > 0 {
-			// Queued even when called in place, so signin_success goes first.
-			s.runOnLoop(func() { s.tellWatchlist(su) })
+			h.onLoop(s, func() { s.tellWatchlist(su) })
 		}
 	}
 	if h.inline {

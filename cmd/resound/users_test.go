@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -50,21 +49,26 @@ func (c *client) expectSigninError() (string, string) {
 	return typ, msg
 }
 
-// expectWatch reads a watchlist event and requires its name and user ids.
-func (c *client) expectWatch(name string, ids ...string) {
-	c.t.Helper()
-	m := c.expect("pusher_internal:watchlist_events")
+// watchEvent describes a watchlist event as "online [a b]".
+func watchEvent(t *testing.T, m message) string {
+	t.Helper()
 	var d struct {
 		Events []struct {
 			Name    string   `json:"name"`
 			UserIDs []string `json:"user_ids"`
 		} `json:"events"`
 	}
-	if err := json.Unmarshal([]byte(m.dataString()), &d); err != nil || len(d.Events) != 1 {
-		c.t.Fatalf("watchlist_events data %s", m.Data)
+	if m.Event != "pusher_internal:watchlist_events" || json.Unmarshal([]byte(m.dataString()), &d) != nil || len(d.Events) != 1 {
+		t.Fatalf("want one watchlist event, got %s %s", m.Event, m.Data)
 	}
-	if d.Events[0].Name != name || !reflect.DeepEqual(d.Events[0].UserIDs, ids) {
-		c.t.Fatalf("watchlist event %s %v, want %s %v", d.Events[0].Name, d.Events[0].UserIDs, name, ids)
+	return fmt.Sprintf("%s %v", d.Events[0].Name, d.Events[0].UserIDs)
+}
+
+// expectWatch reads a watchlist event and requires its name and user ids.
+func (c *client) expectWatch(name string, ids ...string) {
+	c.t.Helper()
+	if got, want := watchEvent(c.t, c.expect("pusher_internal:watchlist_events")), fmt.Sprintf("%s %v", name, ids); got != want {
+		c.t.Fatalf("watchlist event %s, want %s", got, want)
 	}
 }
 

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+// TestClusterUsersOnlineOfflineOnceAcrossNodes: a user is online while any
+// socket of theirs is signed in on any node; watchers on every node hear
+// each transition exactly once, events to a user reach all their tabs, a
+// terminated user goes offline, and a killed node's users go offline once
+// within the reap bound (while a user with a tab elsewhere stays online).
+func TestClusterUsersOnlineOfflineOnceAcrossNodes(t *testing.T) {
+	r := startRedis(t)
+	const nodeTimeout = 2
+	nodes := startCluster(t, 3, clusterConfig(r, "resound", nodeTimeout, defaultAppList))
+	w0, w1 := dial(t, nodes[0]), dial(t, nodes[1])
+	w0.signin(`{"id":"w0","watchlist":["a","b","c"]}`)
+	w1.signin(`{"id":"w1","watchlist":["a","b","c"]}`)
+	watchers := []*client{w0, w1}
+
+	a := dial(t, nodes[1])
+	a.signin(`{"id":"a"}`)
+	for _, w := range watchers {
+		w.expectWatch("online", "a")
+	}
+
+	// Two tabs of b sign in on two nodes at the same moment.
+	b1, b2 := dial(t, nodes[1]), dial(t, nodes[2])
+	ud := `{"id":"b"}`
+	b1.signinWith(signinAuth(b1.socketID, ud), ud)
+	b2.signinWith(signinAuth(b2.socketID, ud), ud)
+	for _, b := range []*client{b1, b2} {
+		b.expect("pusher:signin_success")
+		b.subscribe("#server-to-user-b")
+	}
+	for _, w := range watchers {
+		w.expectWatch("online", "b")
+	}
+	trigger(t, nodes[0], "#server-to-user-b", "to-b", "hello", "")
+	for _, b := range []*client{b1, b2} {
+		if m := b.expect("to-b"); m.dataString() != "hello" {
+			t.Fatalf("to-b data %s", m.Data)
+		}
+	}
+
+	// Terminated through node 2: a's socket on node 1 closes, a goes offline.
+	if status, body := api(t, nodes[2], "POST", "/apps/"+appID+"/users/a/terminate_connections", nil, "{}"); status != 200 {
+		t.Fatalf("terminate: %d %s", status, body)
+	}
+	if code := a.expectClose(); code != 4009 {
+		t.Fatalf("a closed with %d", code)
+	}
+	for _, w := range watchers {
+		w.expectWatch("offline", "a")
+	}
+
+	c := dial(t, nodes[2])
+	c.signin(`{"id":"c"}`)
+	for _, w := range watchers {
+		w.expectWatch("online", "c")
+	}
+	killed := time.Now()
+	nodes[2].kill9()
+	limit := time.Duration(nodeTimeout)*time.Second + 3*time.Second
+	for i, w := range watchers {
+		m, ok := w.tryNext(time.Until(killed.Add(limit)))
+		if !ok {
+			t.Fatalf("watcher %d: no offline for c within %v of kill -9 (node_timeout %d s)", i, limit, nodeTimeout)
+		}
+		if got := watchEvent(t, m); got != "offline [c]" {
+			t.Fatalf("watcher %d: after kill -9 got %s, want offline [c] (b still has a tab on node 1)", i, got)
+		}
+	}
+	t.Logf("c offline %v after kill -9", time.Since(killed).Round(100*time.Millisecond))
+	for i, w := range watchers {
+		if got := w.collectFor(time.Second); len(got) > 0 {
+			t.Fatalf("watcher %d: after the reap: %s", i, describe(got))
+		}
+	}
+	b1.conn.Close()
+	for _, w := range watchers {
+		w.expectWatch("offline", "b")
+	}
+}
