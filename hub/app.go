@@ -28,6 +28,8 @@ type App struct {
 	users map[string]map[*Session]int
 	// signins is the app's signed-in sockets and who is online.
 	signins userIndex
+	// counts is the channels whose subscription_count is due.
+	counts countMarks
 }
 
 func newApp(h *Hub, c AppConfig) *App {

@@ -162,6 +162,7 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 	h.stop = make(chan struct{})
 	h.resyncWG.Add(1)
 	go h.resyncLoop()
+	h.startSubscriptionCounts()
 	if err := h.bus.Start(h.nodeID, h.receive); err != nil {
 		h.closed.Do(func() { close(h.done) })
 		return nil, err

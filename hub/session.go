@@ -324,6 +324,7 @@ func (s *Session) register(ch *Channel, m *protocol.Member, pj *pendingJoin, reg
 		if h.occupancy.Add(ctx, a.ID, ch.name, 1) != nil {
 			sh.dirty = true
 		}
+		a.markCountChanged(ch.name)
 		reg.done = true
 		h.onLoop(s, func() { s.confirm(ch, pj) })
 	}
@@ -407,6 +408,7 @@ func (a *App) unregister(ch *Channel, m *protocol.Member, reg *registration) {
 		if h.occupancy.Add(ctx, a.ID, ch.name, -1) != nil {
 			sh.dirty = true
 		}
+		a.markCountChanged(ch.name)
 		if m == nil {
 			return
 		}

@@ -120,3 +120,23 @@ func TestServerChannelIsOnlyForItsUser(t *testing.T) {
 		t.Fatalf("own channel: %+v", m)
 	}
 }
+
+func TestWhichChannelsCountSubscriptions(t *testing.T) {
+	_, off := newTestHub(t, AppConfig{})
+	_, on := newTestHub(t, AppConfig{SubscriptionCountEvents: true})
+	for name, want := range map[string]bool{"room": true, "private-x": true, "cache-x": true, "private-encrypted-x": true,
+		"presence-x": false, "presence-cache-x": false, "#server-to-user-1": false} {
+		if got := on.countsSubscriptions(name); got != want {
+			t.Errorf("%s: %v, want %v", name, got, want)
+		}
+		if off.countsSubscriptions(name) {
+			t.Errorf("%s counted on an app without subscription_count_events", name)
+		}
+	}
+	off.markCountChanged("room")
+	on.markCountChanged("room")
+	on.markCountChanged("presence-x")
+	if len(off.counts.changed) != 0 || len(on.counts.changed) != 1 {
+		t.Fatalf("marked: off %v, on %v", off.counts.changed, on.counts.changed)
+	}
+}

@@ -83,3 +83,18 @@ func TestClusterUsersOnlineOfflineOnceAcrossNodes(t *testing.T) {
 		w.expectWatch("offline", "b")
 	}
 }
+
+// TestClusterSubscriptionCountIsClusterWide: subscribers on two nodes both
+// hear the cluster-wide count.
+func TestClusterSubscriptionCountIsClusterWide(t *testing.T) {
+	r := startRedis(t)
+	nodes := startCluster(t, 2, clusterConfig(r, "resound", 3, `[{"id":"app-1","key":"key-1","secret":"secret-1","subscription_count_events":true}]`))
+	a, b := dial(t, nodes[0]), dial(t, nodes[1])
+	a.subscribe("room")
+	a.expectCount("room", 1)
+	b.subscribe("room")
+	a.expectCount("room", 2)
+	b.expectCount("room", 2)
+	b.conn.Close()
+	a.expectCount("room", 1)
+}

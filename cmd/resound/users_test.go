@@ -267,3 +267,62 @@ func runBinaryExpectFailure(t *testing.T, config string) string {
 	}
 	return string(out)
 }
+
+// subscriptionCount reads the count of a pusher_internal:subscription_count.
+func subscriptionCount(t *testing.T, m message) int {
+	t.Helper()
+	var d struct {
+		N *int `json:"subscription_count"`
+	}
+	if m.Event != "pusher_internal:subscription_count" || json.Unmarshal([]byte(m.dataString()), &d) != nil || d.N == nil {
+		t.Fatalf("want subscription_count, got %s %s", m.Event, m.Data)
+	}
+	return *d.N
+}
+
+// expectCount reads subscription_count events on channel until one says
+// want, and returns how many arrived.
+func (c *client) expectCount(channel string, want int) int {
+	c.t.Helper()
+	for n := 1; ; n++ {
+		m := c.expect("pusher_internal:subscription_count", "pusher_internal:subscription_succeeded")
+		if m.Channel != channel {
+			c.t.Fatalf("subscription_count on %q, want %q", m.Channel, channel)
+		}
+		if subscriptionCount(c.t, m) == want {
+			return n
+		}
+	}
+}
+
+const countingApps = `{"apps":[{"id":"app-1","key":"key-1","secret":"secret-1","subscription_count_events":true}]}`
+
+func TestSubscriptionCountIsCoalesced(t *testing.T) {
+	s := startServer(t, countingApps)
+	first := dial(t, s)
+	first.subscribe("room")
+	if got := first.expectCount("room", 1); got != 1 {
+		t.Fatalf("%d events before the count of 1", got)
+	}
+	// A burst of joins costs one event (two if it straddles a send).
+	var others []*client
+	for i := 0; i < 8; i++ {
+		c := dial(t, s)
+		c.subscribe("room")
+		others = append(others, c)
+	}
+	if got := first.expectCount("room", 9); got > 2 {
+		t.Fatalf("8 joins cost %d subscription_count events, want at most 2", got)
+	}
+	others[0].expectCount("room", 9)
+	others[0].conn.Close()
+	first.expectCount("room", 8)
+
+	// Presence channels have member events instead.
+	p := dial(t, s)
+	p.join("presence-room", `{"user_id":"1"}`)
+	p.subscribe("other")
+	if m := p.expect("pusher_internal:subscription_count"); m.Channel != "other" {
+		t.Fatalf("subscription_count on %q", m.Channel)
+	}
+}
