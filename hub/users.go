@@ -150,13 +150,20 @@ func (s *Session) registerUser(su *signedIn) bool {
 	h := a.hub
 	member := `{"user_id":` + string(protocol.AppendString(nil, su.id)) + `}`
 	op := func(sh *share) {
-		a.signins.startLoading()
-		list, err := h.presence.Join(context.Background(), a.ID, usersChannel, su.id, member, 0)
+		ctx := context.Background()
+		var err error
+		if q, ok := h.presence.(quietJoiner); ok && a.signins.isLoaded() {
+			err = q.JoinQuiet(ctx, a.ID, usersChannel, su.id, member)
+		} else {
+			a.signins.startLoading()
+			var list PresenceList
+			if list, err = h.presence.Join(ctx, a.ID, usersChannel, su.id, member, 0); err == nil {
+				a.loadOnline(list)
+			}
+		}
 		if err != nil {
 			sh.dirty = true
 			h.rlog.Printf("signin-join", "scaling: registering signed-in user %q failed: %v; registered again after the outage", su.id, err)
-		} else {
-			a.loadOnline(list)
 		}
 		if sh.members == nil {
 			sh.members = map[string]*LocalMember{}
@@ -247,6 +254,12 @@ func (s *Session) watchNews(su *signedIn, userID string, online bool) {
 			return
 		}
 	}
+}
+
+func (ix *userIndex) isLoaded() bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.loaded
 }
 
 func (ix *userIndex) startLoading() {
