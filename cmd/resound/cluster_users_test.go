@@ -98,3 +98,41 @@ func TestClusterSubscriptionCountIsClusterWide(t *testing.T) {
 	b.conn.Close()
 	a.expectCount("room", 1)
 }
+
+// TestClusterUsersRedisRestartedEmpty: while Redis is down a watched user
+// signs out and another signs in on node 1; once Redis is back (empty) the
+// watcher on node 0 hears each change once, and nothing about a user who
+// stayed online throughout.
+func TestClusterUsersRedisRestartedEmpty(t *testing.T) {
+	r := startRedis(t)
+	nodes := startCluster(t, 2, clusterConfig(r, "resound", 3, defaultAppList))
+	w := dial(t, nodes[0])
+	w.signin(`{"id":"w","watchlist":["a","b","c"]}`)
+	a, b := dial(t, nodes[1]), dial(t, nodes[1])
+	a.signin(`{"id":"a"}`)
+	w.expectWatch("online", "a")
+	b.signin(`{"id":"b"}`)
+	w.expectWatch("online", "b")
+
+	r.stop()
+	b.conn.Close()
+	c := dial(t, nodes[1])
+	c.signin(`{"id":"c"}`)
+	r.start()
+
+	got := map[string]int{}
+	deadline := time.Now().Add(presenceBound + 3*time.Second)
+	for got["offline [b]"] == 0 || got["online [c]"] == 0 {
+		m, ok := w.tryNext(time.Until(deadline))
+		if !ok {
+			t.Fatalf("within %v of Redis returning, want offline [b] and online [c], got %v", presenceBound+3*time.Second, got)
+		}
+		got[watchEvent(t, m)]++
+	}
+	if more := w.collectFor(time.Second); len(more) > 0 || len(got) != 2 {
+		t.Fatalf("after Redis returned: %v, then %s", got, describe(more))
+	}
+	// Still working: the next change is told once.
+	c.conn.Close()
+	w.expectWatch("offline", "c")
+}
