@@ -38,9 +38,11 @@ type signedIn struct {
 // userIndex is an app's signed-in sockets and watchers on this node, and
 // its view of who is online cluster-wide.
 type userIndex struct {
-	// byUser and watchers are guarded by App.mu.
+	// byUser and watchers are guarded by App.mu. A watched id's sockets
+	// are a slice, not a set: most ids have a few watchers, and a map per
+	// watched id would cost ~200 bytes each (100 per watchlist).
 	byUser   map[string]map[*Session]struct{}
-	watchers map[string]map[*Session]struct{}
+	watchers map[string][]*Session
 
 	mu sync.Mutex
 	// loading: a join is reading the member list, news is kept until then.
@@ -120,26 +122,39 @@ func (a *App) indexUser(s *Session, su *signedIn, add bool) {
 	defer a.mu.Unlock()
 	ix := &a.signins
 	if ix.byUser == nil {
-		ix.byUser, ix.watchers = map[string]map[*Session]struct{}{}, map[string]map[*Session]struct{}{}
+		ix.byUser, ix.watchers = map[string]map[*Session]struct{}{}, map[string][]*Session{}
 	}
-	change := func(m map[string]map[*Session]struct{}, id string) {
-		set := m[id]
-		if add {
-			if set == nil {
-				set = map[*Session]struct{}{}
-				m[id] = set
-			}
-			set[s] = struct{}{}
-			return
+	set := ix.byUser[su.id]
+	if add {
+		if set == nil {
+			set = map[*Session]struct{}{}
+			ix.byUser[su.id] = set
 		}
-		delete(set, s)
-		if len(set) == 0 {
-			delete(m, id)
+		set[s] = struct{}{}
+		for _, id := range su.watchlist {
+			ix.watchers[id] = append(ix.watchers[id], s)
 		}
+		return
 	}
-	change(ix.byUser, su.id)
+	delete(set, s)
+	if len(set) == 0 {
+		delete(ix.byUser, su.id)
+	}
 	for _, id := range su.watchlist {
-		change(ix.watchers, id)
+		list := ix.watchers[id]
+		for i, w := range list {
+			if w == s {
+				list[i] = list[len(list)-1]
+				list[len(list)-1] = nil
+				list = list[:len(list)-1]
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(ix.watchers, id)
+		} else {
+			ix.watchers[id] = list
+		}
 	}
 }
 
@@ -327,10 +342,7 @@ func (a *App) setOnlineLocked(userID string, online bool) {
 		delete(ix.online, userID)
 	}
 	a.mu.RLock()
-	watchers := make([]*Session, 0, len(ix.watchers[userID]))
-	for s := range ix.watchers[userID] {
-		watchers = append(watchers, s)
-	}
+	watchers := append([]*Session(nil), ix.watchers[userID]...)
 	a.mu.RUnlock()
 	for _, s := range watchers {
 		s.runOnLoop(func() {
