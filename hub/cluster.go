@@ -170,7 +170,11 @@ func (h *Hub) reap(ctx context.Context, node string) error {
 	if err := h.presence.Reap(ctx, node); err != nil {
 		return err
 	}
-	return h.occupancy.Reap(ctx, node)
+	if err := h.occupancy.Reap(ctx, node); err != nil {
+		return err
+	}
+	h.recountAll()
+	return nil
 }
 
 // requestResync asks for a resync; requests during one fold into one more.

@@ -43,6 +43,26 @@ func (a *App) markCountChanged(channel string) {
 	a.counts.mu.Unlock()
 }
 
+// recountAll marks every local channel that counts subscriptions: a dead
+// node's share was reaped, so their counts may have dropped. The node that
+// reaps tells the channels it has subscribers on.
+func (h *Hub) recountAll() {
+	for _, a := range h.apps {
+		if !a.SubscriptionCountEvents {
+			continue
+		}
+		a.mu.RLock()
+		names := make([]string, 0, len(a.channels))
+		for name := range a.channels {
+			names = append(names, name)
+		}
+		a.mu.RUnlock()
+		for _, name := range names {
+			a.markCountChanged(name)
+		}
+	}
+}
+
 // startSubscriptionCounts runs the sender when any app enables the events.
 func (h *Hub) startSubscriptionCounts() {
 	var apps []*App

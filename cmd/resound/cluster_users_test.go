@@ -136,3 +136,31 @@ func TestClusterUsersRedisRestartedEmpty(t *testing.T) {
 	c.conn.Close()
 	w.expectWatch("offline", "c")
 }
+
+// TestClusterSubscriptionCountAfterANodeIsKilled: once a killed node's
+// subscribers are reaped, the survivors' subscribers hear the lower count.
+func TestClusterSubscriptionCountAfterANodeIsKilled(t *testing.T) {
+	r := startRedis(t)
+	const nodeTimeout = 2
+	nodes := startCluster(t, 3, clusterConfig(r, "resound", nodeTimeout, `[{"id":"app-1","key":"key-1","secret":"secret-1","subscription_count_events":true}]`))
+	subs := []*client{dial(t, nodes[0]), dial(t, nodes[1]), dial(t, nodes[2])}
+	for i, c := range subs {
+		c.subscribe("room")
+		c.expectCount("room", i+1)
+	}
+	for _, c := range subs[:2] {
+		c.expectCount("room", 3)
+	}
+	killed := time.Now()
+	nodes[2].kill9()
+	limit := time.Duration(nodeTimeout)*time.Second + 3*time.Second
+	for i, c := range subs[:2] {
+		m, ok := c.tryNext(time.Until(killed.Add(limit)))
+		if !ok {
+			t.Fatalf("subscriber %d: no subscription_count within %v of kill -9", i, limit)
+		}
+		if n := subscriptionCount(t, m); n != 2 {
+			t.Fatalf("subscriber %d: count %d after kill -9, want 2", i, n)
+		}
+	}
+}
