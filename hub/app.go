@@ -29,6 +29,10 @@ type App struct {
 	// users maps a presence user_id to its sockets (with how many presence
 	// subscriptions each has), for terminate_connections.
 	users map[string]map[*Session]int
+	// signins is the app's signed-in sockets and who is online.
+	signins userIndex
+	// counts is the channels whose subscription_count is due.
+	counts countMarks
 }
 
 func newApp(h *Hub, c AppConfig) *App {
@@ -174,7 +178,8 @@ func (a *App) Publish(ctx context.Context, events []Event) error {
 	return nil
 }
 
-// TerminateUser closes every socket of a user on every node.
+// TerminateUser closes every socket of a user on every node: those signed
+// in as the user and those with a presence subscription as the user.
 func (a *App) TerminateUser(ctx context.Context, userID string) error {
 	if err := a.hub.bus.PublishWait(ctx, []Message{{Kind: KindTerminate, AppID: a.ID, UserID: userID, Origin: a.hub.nodeID}}); err != nil {
 		return busError(err)
@@ -240,6 +245,11 @@ func (a *App) terminateLocal(userID string) {
 	var victims []*Session
 	for s := range a.users[userID] {
 		victims = append(victims, s)
+	}
+	for s := range a.signins.byUser[userID] {
+		if _, also := a.users[userID][s]; !also {
+			victims = append(victims, s)
+		}
 	}
 	a.mu.RUnlock()
 	for _, s := range victims {

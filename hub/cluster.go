@@ -58,6 +58,12 @@ func (h *Hub) channelOf(app, name string) (*App, *Channel) {
 
 // applyNews takes one MemberNews from the Presence.
 func (h *Hub) applyNews(n MemberNews) {
+	if n.Channel == usersChannel {
+		if a := h.apps[n.App]; a != nil {
+			a.applyUserNews(n)
+		}
+		return
+	}
 	a, ch := h.channelOf(n.App, n.Channel)
 	if ch == nil {
 		return
@@ -167,7 +173,11 @@ func (h *Hub) reap(ctx context.Context, node string) error {
 	}
 	vacated, err := h.occupancy.Reap(ctx, node)
 	h.emitReaped(gone, vacated)
-	return err
+	if err != nil {
+		return err
+	}
+	h.recountAll()
+	return nil
 }
 
 // requestResync asks for a resync; requests during one fold into one more.
@@ -206,8 +216,11 @@ func (h *Hub) reregister() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		for k, s := range sh.shares {
-			err := h.occupancy.Sync(ctx, k.app, k.channel, s.subscriptions)
-			if err == nil && protocol.KindOf(k.channel).IsPresence() {
+			var err error
+			if k.channel != usersChannel {
+				err = h.occupancy.Sync(ctx, k.app, k.channel, s.subscriptions)
+			}
+			if err == nil && (protocol.KindOf(k.channel).IsPresence() || k.channel == usersChannel) {
 				local := make([]LocalMember, 0, len(s.members))
 				for _, m := range s.members {
 					local = append(local, *m)
@@ -232,6 +245,14 @@ func (h *Hub) reregister() bool {
 func (h *Hub) reconcile() {
 	changed := 0
 	for _, a := range h.apps {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := a.reconcileOnline(ctx)
+		cancel()
+		if err != nil {
+			log.Printf("scaling: reading the signed-in users of app %s failed: %v; retried on the next heartbeat", a.ID, err)
+			h.requestResync()
+			return
+		}
 		a.mu.RLock()
 		var chans []*Channel
 		for _, ch := range a.channels {

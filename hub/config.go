@@ -27,8 +27,9 @@ type AppConfig struct {
 	MaxMessageSize int `json:"max_message_size"`
 	// MaxConnections: sockets allowed at once, 0 for no limit.
 	MaxConnections int `json:"max_connections"`
-	// AcceptClientEventsFrom: "members" (subscribers of the channel, default)
-	// or "none" (whispers refused).
+	// AcceptClientEventsFrom: "members" (subscribers of the channel, default),
+	// "all" (any socket of the app, subscribed or not, as Reverb allows) or
+	// "none" (whispers refused).
 	AcceptClientEventsFrom string `json:"accept_client_events_from"`
 	// ClientEventsPerSecond: whispers a socket may send per second (10).
 	ClientEventsPerSecond int `json:"client_events_per_second"`
@@ -61,6 +62,20 @@ type AppConfig struct {
 	CompressionMinBytes int `json:"compression_min_bytes"`
 	// Webhooks are POSTed what happens on the app's channels (none).
 	Webhooks []webhook.Config `json:"webhooks"`
+	// UserAuthenticationTimeout: seconds a socket has to sign in
+	// (pusher:signin) before it is closed with 4009, as Pusher's "enforce
+	// user authentication" does (0: never; the default).
+	UserAuthenticationTimeout int `json:"user_authentication_timeout"`
+	// MaxUserDataSize: bytes of a sign-in's user_data (4096; -1 for no
+	// limit). A larger one gets pusher:signin_error.
+	MaxUserDataSize int `json:"max_user_data_size"`
+	// MaxWatchlistSize: user ids one sign-in may watch (100, Pusher's limit;
+	// -1 for no limit). A longer watchlist gets pusher:signin_error.
+	MaxWatchlistSize int `json:"max_watchlist_size"`
+	// SubscriptionCountEvents: send pusher_internal:subscription_count to
+	// the subscribers of non-presence channels when their cluster-wide count
+	// changes, at most once per second per channel (off by default).
+	SubscriptionCountEvents bool `json:"subscription_count_events"`
 }
 
 // NoLimit is the value that lifts a limit whose zero value means "default".
@@ -93,6 +108,11 @@ func (c AppConfig) WithDefaults() AppConfig {
 	limit(&c.MaxChannelsPerConnection, 1000)
 	limit(&c.MaxPresenceMembersPerChannel, 100)
 	limit(&c.MaxPresenceMemberSize, 1024)
+	limit(&c.MaxUserDataSize, 4096)
+	limit(&c.MaxWatchlistSize, 100)
+	if c.UserAuthenticationTimeout < 0 {
+		c.UserAuthenticationTimeout = 0
+	}
 	if c.MaxConnections < 0 {
 		c.MaxConnections = 0
 	}

@@ -119,6 +119,11 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 		if c.ID == "" || c.Key == "" || c.Secret == "" {
 			return nil, fmt.Errorf("hub: every app needs id, key and secret (app %q)", c.ID)
 		}
+		switch c.AcceptClientEventsFrom {
+		case "members", "all", "none":
+		default:
+			return nil, fmt.Errorf("hub: app %q: accept_client_events_from is %q; use members, all or none", c.ID, c.AcceptClientEventsFrom)
+		}
 		if _, dup := h.apps[c.ID]; dup {
 			return nil, fmt.Errorf("hub: app id %q is configured twice", c.ID)
 		}
@@ -168,6 +173,7 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 	h.stop = make(chan struct{})
 	h.resyncWG.Add(1)
 	go h.resyncLoop()
+	h.startSubscriptionCounts()
 	if err := h.bus.Start(h.nodeID, h.receive); err != nil {
 		h.closed.Do(func() { close(h.done) })
 		return nil, err

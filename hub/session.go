@@ -33,6 +33,11 @@ type Session struct {
 	// Client-event rate window.
 	windowStart int64
 	windowCount int
+
+	// user is who the socket signed in as (pusher:signin), or nil.
+	user *signedIn
+	// signinTimer closes the socket if it does not sign in in time.
+	signinTimer *time.Timer
 }
 
 type subscription struct {
@@ -132,6 +137,7 @@ func (h *Hub) Open(a *App, loop int, out Outbox) (*Session, int, string) {
 	}
 	a.sockets[s.ID] = s
 	a.mu.Unlock()
+	s.armSigninTimeout()
 	return s, 0, ""
 }
 
@@ -152,6 +158,7 @@ func (s *Session) Close() {
 	for len(s.subs) > 0 {
 		s.unsubscribeAt(len(s.subs) - 1)
 	}
+	s.signout()
 	a := s.app
 	a.mu.Lock()
 	delete(a.sockets, s.ID)
@@ -190,6 +197,8 @@ func (s *Session) Handle(payload []byte) {
 		// Activity was already recorded by the engine.
 	case "pusher:subscribe":
 		s.subscribe(msg.Data)
+	case "pusher:signin":
+		s.signin(msg.Data)
 	case "pusher:unsubscribe":
 		sub, err := protocol.DecodeSubscribe(msg.Data)
 		if err != nil {
@@ -206,7 +215,7 @@ func (s *Session) Handle(payload []byte) {
 			return
 		}
 		if len(msg.Event) > 7 && msg.Event[:7] == "pusher:" || len(msg.Event) > 16 && msg.Event[:16] == "pusher_internal:" {
-			s.send(protocol.Error(protocol.ErrReconnect, "Unsupported event "+quote(msg.Event)+": this server accepts pusher:ping, pusher:pong, pusher:subscribe, pusher:unsubscribe and client-* events"))
+			s.send(protocol.Error(protocol.ErrReconnect, "Unsupported event "+quote(msg.Event)+": this server accepts pusher:ping, pusher:pong, pusher:subscribe, pusher:unsubscribe, pusher:signin and client-* events"))
 			return
 		}
 		s.send(protocol.Error(protocol.ErrClientEvent, "Client event names must start with \"client-\", got "+quote(msg.Event)))
@@ -224,6 +233,9 @@ func (s *Session) subscribe(data []byte) {
 	if !protocol.ValidChannelName(name) {
 		s.send(protocol.SubscriptionError(name, "InvalidChannel",
 			"Invalid channel name: use 1-164 characters from a-z A-Z 0-9 - _ = @ , . ;", 400))
+		return
+	}
+	if name[0] == '#' && s.refuseServerChannel(name) {
 		return
 	}
 	if i := s.subIndex(name); i >= 0 {
@@ -325,6 +337,7 @@ func (s *Session) register(ch *Channel, m *protocol.Member, pj *pendingJoin, reg
 			sh.dirty = true
 		}
 		h.emitJoined(a.ID, ch.name, count, joinedUser)
+		a.markCountChanged(ch.name)
 		reg.done = true
 		h.onLoop(s, func() { s.confirm(ch, pj) })
 	}
@@ -410,6 +423,7 @@ func (a *App) unregister(ch *Channel, m *protocol.Member, reg *registration) {
 		if err != nil {
 			sh.dirty = true
 		}
+		a.markCountChanged(ch.name)
 		if m == nil {
 			h.emitLeft(a.ID, ch.name, count, "")
 			return
@@ -569,7 +583,7 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 	if i := s.subIndex(msg.Channel); i >= 0 {
 		sub = &s.subs[i]
 	}
-	if sub == nil || sub.join != nil {
+	if (sub == nil && a.AcceptClientEventsFrom != "all") || (sub != nil && sub.join != nil) {
 		s.send(protocol.Error(protocol.ErrClientEvent, "Client event rejected: subscribe to "+quote(msg.Channel)+" before sending to it"))
 		return
 	}
@@ -584,7 +598,7 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 		return
 	}
 	userID := ""
-	if sub.member != nil {
+	if sub != nil && sub.member != nil {
 		userID = sub.member.ID
 	}
 	a.stats.clientEvents.Add(1)

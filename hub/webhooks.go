@@ -57,6 +57,11 @@ func (h *Hub) emitLeft(app, channel string, count int, leftUser string) {
 // then the channels it vacated.
 func (h *Hub) emitReaped(gone []MemberNews, vacated []ChannelRef) {
 	for _, n := range gone {
+		if IsUsersChannel(n.Channel) {
+			// Signed-in users share the presence machinery under an
+			// internal key; they are no channel's members.
+			continue
+		}
 		h.emit(webhook.Event{App: n.App, Name: webhook.MemberRemoved, Channel: n.Channel, UserID: n.UserID})
 	}
 	for _, c := range vacated {

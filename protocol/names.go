@@ -64,12 +64,20 @@ func (k Kind) AllowsClientEvents() bool {
 }
 
 // ValidChannelName checks Pusher's character set and length limit. The empty
-// name is invalid (it crashed Reverb once).
+// name is invalid (it crashed Reverb once). A leading '#' marks Pusher's
+// server channels (#server-to-user-{id}), as the Pusher SDKs allow.
 func ValidChannelName(name string) bool {
 	if len(name) == 0 || len(name) > MaxChannelNameLength {
 		return false
 	}
-	for i := 0; i < len(name); i++ {
+	start := 0
+	if name[0] == '#' {
+		if len(name) == 1 {
+			return false
+		}
+		start = 1
+	}
+	for i := start; i < len(name); i++ {
 		if !channelChar(name[i]) {
 			return false
 		}

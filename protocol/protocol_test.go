@@ -60,12 +60,12 @@ func TestKindOf(t *testing.T) {
 }
 
 func TestValidChannelName(t *testing.T) {
-	for _, ok := range []string{"a", "private-x_y=z@a,b.c;d", strings.Repeat("a", 164)} {
+	for _, ok := range []string{"a", "private-x_y=z@a,b.c;d", strings.Repeat("a", 164), "#server-to-user-42"} {
 		if !ValidChannelName(ok) {
 			t.Errorf("refused %q", ok)
 		}
 	}
-	for _, bad := range []string{"", "a b", "a#", "ü", strings.Repeat("a", 165), "a\x00"} {
+	for _, bad := range []string{"", "a b", "a#", "#", "##a", "ü", strings.Repeat("a", 165), "a\x00"} {
 		if ValidChannelName(bad) {
 			t.Errorf("accepted %q", bad)
 		}

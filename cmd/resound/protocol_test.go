@@ -307,7 +307,7 @@ func TestMalformedMessagesGetErrorsAndSocketStays(t *testing.T) {
 	c := dial(t, s)
 	for _, bad := range []string{
 		`not json`, `[1,2]`, `{"event":5}`, `{"data":{}}`, `{"event":"pusher:subscribe","data":"nope"}`,
-		`{"event":"pusher:subscribe","data":{"channel":7}}`, `{"event":"pusher:signin","data":{}}`,
+		`{"event":"pusher:subscribe","data":{"channel":7}}`, `{"event":"pusher:bogus","data":{}}`,
 		`{"event":"hello","data":{}}`, `{"event":"pusher:subscribe"}`,
 	} {
 		c.send(bad)
