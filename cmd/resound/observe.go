@@ -75,13 +75,29 @@ func startMetrics(m *metrics.Metrics, addr string) error {
 const redacted = "[redacted]"
 
 // redactedCopy is the config with every secret replaced: app secrets, the
-// Redis password, and a password inside the Redis URL.
+// Redis password, a password inside the Redis URL, and what a webhook may
+// carry (header values, a URL's password and query).
 func (c Config) redactedCopy() Config {
 	out := c
 	out.Apps = append(out.Apps[:0:0], c.Apps...)
 	for i := range out.Apps {
 		if out.Apps[i].Secret != "" {
 			out.Apps[i].Secret = redacted
+		}
+		out.Apps[i].Webhooks = append(out.Apps[i].Webhooks[:0:0], c.Apps[i].Webhooks...)
+		for j := range out.Apps[i].Webhooks {
+			h := &out.Apps[i].Webhooks[j]
+			if q := strings.IndexByte(h.URL, '?'); q >= 0 {
+				h.URL = h.URL[:q] + "?" + redacted
+			}
+			h.URL = redactURL(h.URL)
+			if len(h.Headers) > 0 {
+				headers := make(map[string]string, len(h.Headers))
+				for k := range h.Headers {
+					headers[k] = redacted
+				}
+				h.Headers = headers
+			}
 		}
 	}
 	if out.Scaling.Password != "" {

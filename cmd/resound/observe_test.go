@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/resound/resound/hub"
+	"github.com/resound/resound/webhook"
 )
 
 func TestObservabilityKeysFromTheConfigFile(t *testing.T) {
@@ -65,7 +66,9 @@ func TestObservabilityKeysRefuseBadValues(t *testing.T) {
 
 func TestSummaryRedactsEverySecret(t *testing.T) {
 	c := Config{
-		Apps: []hub.AppConfig{{ID: "a1", Key: "k1", Secret: "app-secret-value"}},
+		Apps: []hub.AppConfig{{ID: "a1", Key: "k1", Secret: "app-secret-value", Webhooks: []webhook.Config{{
+			URL:        "https://hook-user:hook-password-value@example.com/pusher?token=hook-token-value",
+			EventTypes: []string{"channel_occupied"}, Headers: map[string]string{"Authorization": "Bearer hook-header-value"}}}}},
 		Scaling: hub.RedisConfig{Enabled: true, Password: "redis-password-value",
 			URL: "redis://user:url-password-value@10.0.0.5:6379/2"},
 	}
@@ -74,17 +77,20 @@ func TestSummaryRedactsEverySecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := string(b)
-	for _, secret := range []string{"app-secret-value", "redis-password-value", "url-password-value"} {
+	for _, secret := range []string{"app-secret-value", "redis-password-value", "url-password-value",
+		"hook-password-value", "hook-token-value", "hook-header-value"} {
 		if strings.Contains(s, secret) {
 			t.Errorf("summary shows %q: %s", secret, s)
 		}
 	}
-	for _, kept := range []string{`"key":"k1"`, `"url":"redis://user:[redacted]@10.0.0.5:6379/2"`, `"max_connections":0`, `"ping_interval":60`, `"port":8080`} {
+	for _, kept := range []string{`"key":"k1"`, `"url":"redis://user:[redacted]@10.0.0.5:6379/2"`,
+		`"url":"https://hook-user:[redacted]@example.com/pusher?[redacted]"`, `"Authorization":"[redacted]"`, `"max_connections":0`, `"ping_interval":60`, `"port":8080`} {
 		if !strings.Contains(s, kept) {
 			t.Errorf("summary lacks %s: %s", kept, s)
 		}
 	}
-	if c.Apps[0].Secret != "app-secret-value" || c.Scaling.Password != "redis-password-value" {
+	if c.Apps[0].Secret != "app-secret-value" || c.Scaling.Password != "redis-password-value" ||
+		c.Apps[0].Webhooks[0].Headers["Authorization"] != "Bearer hook-header-value" || !strings.Contains(c.Apps[0].Webhooks[0].URL, "hook-token-value") {
 		t.Error("redacting changed the running config")
 	}
 	if got := redactURL("redis://%zz@host"); got != redacted {
