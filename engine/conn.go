@@ -162,7 +162,7 @@ func (cn *conn) startSocket(req upgradeRequest) gnet.Action {
 	if s.opts.Debug {
 		s.debugf("socket %s connected to app %s from %s (origin %q)", sess.ID, app.ID, cn.c.RemoteAddr(), req.origin)
 	}
-	cn.Send(textFrame(sess.Established()))
+	cn.Send(establishedFrame(sess.ID, app.ActivityTimeout))
 	return gnet.None
 }
 
