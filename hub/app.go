@@ -229,14 +229,23 @@ func (a *App) join(name string, kind protocol.Kind, s *Session) *Channel {
 	}
 	ch.subscriptions++
 	a.mu.Unlock()
-	ch.subs[s.loop][s] = struct{}{}
+	set := ch.subs[s.loop]
+	if set == nil {
+		set = map[*Session]struct{}{}
+		ch.subs[s.loop] = set
+	}
+	set[s] = struct{}{}
 	ch.loopCount[s.loop].Add(1)
 	return ch
 }
 
 // leave undoes join; the channel disappears with its last subscriber.
 func (a *App) leave(ch *Channel, s *Session) {
-	delete(ch.subs[s.loop], s)
+	set := ch.subs[s.loop]
+	delete(set, s)
+	if len(set) == 0 {
+		ch.subs[s.loop] = nil
+	}
 	ch.loopCount[s.loop].Add(-1)
 	a.mu.Lock()
 	ch.subscriptions--

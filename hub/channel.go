@@ -12,9 +12,10 @@ type Channel struct {
 	name string
 	kind protocol.Kind
 
-	// subs[i] holds the subscribers living on loop i. Only loop i touches
-	// its set, so fan-out needs no lock; loopCount lets publishers skip loops
-	// with nobody to deliver to.
+	// subs[i] holds the subscribers living on loop i, nil while there are
+	// none (most channels have one or two subscribers, and a node may run
+	// dozens of loops). Only loop i touches its set, so fan-out needs no
+	// lock; loopCount lets publishers skip loops with nobody to deliver to.
 	subs      []map[*Session]struct{}
 	loopCount []atomic.Int64
 
@@ -82,9 +83,6 @@ func escapedInString(js []byte) []byte {
 
 func newChannel(name string, kind protocol.Kind, loops int) *Channel {
 	ch := &Channel{name: name, kind: kind, subs: make([]map[*Session]struct{}, loops), loopCount: make([]atomic.Int64, loops)}
-	for i := range ch.subs {
-		ch.subs[i] = map[*Session]struct{}{}
-	}
 	if kind.IsPresence() {
 		ch.members = map[string]*member{}
 		ch.view = map[string]*member{}

@@ -1,0 +1,43 @@
+package hub
+
+import "testing"
+
+// A channel keeps a subscriber set only for loops where it has subscribers:
+// with one subscriber, a node with many loops pays for one set, not one per
+// loop.
+func TestChannelSetsOnlyOnLoopsWithSubscribers(t *testing.T) {
+	app := AppConfig{ID: "app", Key: "key", Secret: "secret"}
+	h, err := New([]AppConfig{app}, Options{Loops: 4, Frame: func(p []byte) []byte { return p }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		h.AttachLoop(i, inlineExecutor{})
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	a := h.AppByID("app")
+	s, code, msg := h.Open(a, 2, &recordingOutbox{})
+	if s == nil {
+		t.Fatalf("open refused: %d %s", code, msg)
+	}
+	other, _, _ := h.Open(a, 2, &recordingOutbox{})
+	s.Handle(subscribeMsg("room"))
+	other.Handle(subscribeMsg("room"))
+	ch := s.subs[0].ch
+	for i, set := range ch.subs {
+		if want := i == 2; (set != nil) != want {
+			t.Fatalf("loop %d has a set: %v, want %v", i, set != nil, want)
+		}
+	}
+	if len(ch.subs[2]) != 2 || ch.loopCount[2].Load() != 2 {
+		t.Fatalf("loop 2 holds %d subscribers (count %d), want 2", len(ch.subs[2]), ch.loopCount[2].Load())
+	}
+	s.Handle(unsubscribeMsg("room"))
+	if ch.subs[2] == nil || len(ch.subs[2]) != 1 {
+		t.Fatal("the remaining subscriber's set is gone")
+	}
+	other.Handle(unsubscribeMsg("room"))
+	if ch.subs[2] != nil {
+		t.Fatal("an empty set is kept")
+	}
+}
