@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/resound/resound/protocol"
@@ -235,6 +236,9 @@ func (s *Session) subscribe(data []byte) {
 		s.refuseOverLimit(name, "This socket is already subscribed to "+itoa(max)+" channels, the app's max_channels_per_connection: unsubscribe from one first", 403)
 		return
 	}
+	// The decoded name points into the decoder's copy of the whole message;
+	// the subscription keeps its own.
+	name = strings.Clone(name)
 	kind := protocol.KindOf(name)
 	if kind.NeedsAuth() {
 		if sub.Auth == "" {
