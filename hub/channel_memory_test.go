@@ -1,6 +1,9 @@
 package hub
 
-import "testing"
+import (
+	"testing"
+	"unsafe"
+)
 
 // A channel keeps a subscriber set only for loops where it has subscribers:
 // with one subscriber, a node with many loops pays for one set, not one per
@@ -39,5 +42,28 @@ func TestChannelSetsOnlyOnLoopsWithSubscribers(t *testing.T) {
 	other.Handle(unsubscribeMsg("room"))
 	if ch.subs[2] != nil {
 		t.Fatal("an empty set is kept")
+	}
+}
+
+// Every socket has a Session: it must stay in the 128-byte size class.
+func TestSessionFits128Bytes(t *testing.T) {
+	if size := unsafe.Sizeof(Session{}); size > 128 {
+		t.Fatalf("Session is %d bytes, past the 128-byte size class", size)
+	}
+}
+
+// After a flush the staged frames are released: an idle socket must not
+// keep the last broadcast alive.
+func TestFlushReleasesStagedFrames(t *testing.T) {
+	h, a := newTestHub(t, AppConfig{})
+	s, out := openSocket(t, h, a)
+	d := h.loops[0]
+	d.stage(s, []byte("frame"))
+	d.flush(s)
+	if len(out.frames) != 1 {
+		t.Fatalf("flush sent %d frames, want 1", len(out.frames))
+	}
+	if len(s.pending) != 0 || (cap(s.pending) > 0 && s.pending[:1][0] != nil) {
+		t.Fatal("the staging array still holds the sent frame")
 	}
 }

@@ -93,7 +93,7 @@ func (d *dispatcher) stage(s *Session, frame []byte) {
 		return
 	}
 	s.pending = append(s.pending, frame)
-	s.pendingBytes += len(frame)
+	s.pendingBytes += int32(len(frame))
 	if !s.queued {
 		s.queued = true
 		d.dirty = append(d.dirty, s)
@@ -115,4 +115,7 @@ func (d *dispatcher) flush(s *Session) {
 	if !s.closed && len(frames) > 0 {
 		s.out.Send(frames...)
 	}
+	// The outbox copied what it keeps; the array must not hold the
+	// broadcast's frames until this socket's next delivery.
+	clear(frames)
 }

@@ -15,25 +15,27 @@ type Session struct {
 	ID   string
 	app  *App
 	out  Outbox
-	loop int
+	loop int32
+
+	// joining counts subscriptions waiting for the shared state; while
+	// any does, the dispatcher asks admits about every delivery.
+	joining int32
 
 	subs []subscription
 	// byName indexes subs by channel name once there are many (see
 	// subscriptions.go); nil for the usual handful.
 	byName map[string]int32
-	// joining counts subscriptions waiting for the shared state; while
-	// any does, the dispatcher asks admits about every delivery.
-	joining int
 
-	// Dispatcher state: frames waiting for this loop's flush.
+	// Dispatcher state: frames waiting for this loop's flush. The int32s
+	// and bools keep a Session in the 128-byte size class.
 	pending      [][]byte
-	pendingBytes int
+	pendingBytes int32
 	queued       bool
 	closed       bool
 
 	// Client-event rate window.
+	windowCount int32
 	windowStart int64
-	windowCount int
 }
 
 type subscription struct {
@@ -121,7 +123,7 @@ func (h *Hub) Open(a *App, loop int, out Outbox) (*Session, int, string) {
 	} else {
 		a.connections.Add(1)
 	}
-	s := &Session{app: a, out: out, loop: loop}
+	s := &Session{app: a, out: out, loop: int32(loop)}
 	a.mu.Lock()
 	for {
 		s.ID = newSocketID()
@@ -556,7 +558,7 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 		s.windowStart, s.windowCount = now, 0
 	}
 	s.windowCount++
-	if s.windowCount > a.ClientEventsPerSecond {
+	if int(s.windowCount) > a.ClientEventsPerSecond {
 		s.send(protocol.Error(protocol.ErrClientEvent, "Client event rejected: rate limit of "+itoa(a.ClientEventsPerSecond)+" client events per second exceeded"))
 		return
 	}
