@@ -231,20 +231,21 @@ func (a *App) join(name string, kind protocol.Kind, s *Session) *Channel {
 	a.mu.Unlock()
 	set := ch.subs[s.loop]
 	if set == nil {
-		set = map[*Session]struct{}{}
+		set = &sessionSet{}
 		ch.subs[s.loop] = set
 	}
-	set[s] = struct{}{}
+	set.add(s)
 	ch.loopCount[s.loop].Add(1)
 	return ch
 }
 
 // leave undoes join; the channel disappears with its last subscriber.
 func (a *App) leave(ch *Channel, s *Session) {
-	set := ch.subs[s.loop]
-	delete(set, s)
-	if len(set) == 0 {
-		ch.subs[s.loop] = nil
+	if set := ch.subs[s.loop]; set != nil {
+		set.remove(s)
+		if set.size() == 0 {
+			ch.subs[s.loop] = nil
+		}
 	}
 	ch.loopCount[s.loop].Add(-1)
 	a.mu.Lock()

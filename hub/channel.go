@@ -16,7 +16,7 @@ type Channel struct {
 	// none (most channels have one or two subscribers, and a node may run
 	// dozens of loops). Only loop i touches its set, so fan-out needs no
 	// lock; loopCount lets publishers skip loops with nobody to deliver to.
-	subs      []map[*Session]struct{}
+	subs      []*sessionSet
 	loopCount []atomic.Int64
 
 	// subscriptions is guarded by the app's mu.
@@ -82,7 +82,7 @@ func escapedInString(js []byte) []byte {
 }
 
 func newChannel(name string, kind protocol.Kind, loops int) *Channel {
-	ch := &Channel{name: name, kind: kind, subs: make([]map[*Session]struct{}, loops), loopCount: make([]atomic.Int64, loops)}
+	ch := &Channel{name: name, kind: kind, subs: make([]*sessionSet, loops), loopCount: make([]atomic.Int64, loops)}
 	if kind.IsPresence() {
 		ch.members = map[string]*member{}
 		ch.view = map[string]*member{}

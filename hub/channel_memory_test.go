@@ -32,11 +32,11 @@ func TestChannelSetsOnlyOnLoopsWithSubscribers(t *testing.T) {
 			t.Fatalf("loop %d has a set: %v, want %v", i, set != nil, want)
 		}
 	}
-	if len(ch.subs[2]) != 2 || ch.loopCount[2].Load() != 2 {
-		t.Fatalf("loop 2 holds %d subscribers (count %d), want 2", len(ch.subs[2]), ch.loopCount[2].Load())
+	if ch.subs[2].size() != 2 || ch.loopCount[2].Load() != 2 {
+		t.Fatalf("loop 2 holds %d subscribers (count %d), want 2", ch.subs[2].size(), ch.loopCount[2].Load())
 	}
 	s.Handle(unsubscribeMsg("room"))
-	if ch.subs[2] == nil || len(ch.subs[2]) != 1 {
+	if ch.subs[2] == nil || ch.subs[2].size() != 1 || ch.subs[2].list[0] != other {
 		t.Fatal("the remaining subscriber's set is gone")
 	}
 	other.Handle(unsubscribeMsg("room"))
@@ -65,5 +65,58 @@ func TestFlushReleasesStagedFrames(t *testing.T) {
 	}
 	if len(s.pending) != 0 || (cap(s.pending) > 0 && s.pending[:1][0] != nil) {
 		t.Fatal("the staging array still holds the sent frame")
+	}
+}
+
+// The set keeps every member exactly once through adds and removals on
+// both sides of the size where it starts indexing positions.
+func TestSessionSetAddRemove(t *testing.T) {
+	var st sessionSet
+	all := make([]*Session, 100)
+	in := map[*Session]bool{}
+	check := func(step string) {
+		t.Helper()
+		if st.size() != len(in) {
+			t.Fatalf("%s: size %d, want %d", step, st.size(), len(in))
+		}
+		seen := map[*Session]bool{}
+		for i, s := range st.list {
+			if !in[s] || seen[s] {
+				t.Fatalf("%s: member %d wrong or repeated", step, i)
+			}
+			seen[s] = true
+			if st.pos != nil && st.pos[s] != int32(i) {
+				t.Fatalf("%s: position of member %d is %d", step, i, st.pos[s])
+			}
+		}
+		if st.pos != nil && len(st.pos) != len(in) {
+			t.Fatalf("%s: index has %d entries for %d members", step, len(st.pos), len(in))
+		}
+	}
+	for i := range all {
+		all[i] = &Session{}
+		st.add(all[i])
+		in[all[i]] = true
+		check("add")
+	}
+	if st.pos == nil {
+		t.Fatal("a large set has no position index")
+	}
+	for i := 0; i < len(all); i += 3 { // from the middle, the front and the back
+		st.remove(all[i])
+		delete(in, all[i])
+		check("remove")
+	}
+	st.remove(&Session{}) // not a member: nothing changes
+	check("remove a stranger")
+	for i := range all {
+		if in[all[i]] {
+			st.remove(all[i])
+			delete(in, all[i])
+			check("remove rest")
+		}
+	}
+	if st.pos != nil || st.size() != 0 {
+		t.Fatal("an emptied set kept its index")
 	}
 }

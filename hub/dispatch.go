@@ -63,7 +63,18 @@ func (d *dispatcher) drain() {
 			continue
 		}
 		special := it.ch.kind.IsPresence() || it.ch.kind.IsCache()
-		for s := range it.ch.subs[d.index] {
+		set := it.ch.subs[d.index]
+		if set == nil {
+			continue
+		}
+		// Last first: staging may close the socket it stages for (cut off
+		// as a slow consumer), which takes it out of the list; see
+		// sessionSet.each.
+		for j := len(set.list) - 1; j >= 0; j-- {
+			if j >= len(set.list) {
+				continue
+			}
+			s := set.list[j]
 			if s == it.except {
 				continue
 			}
