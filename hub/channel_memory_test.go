@@ -3,6 +3,8 @@ package hub
 import (
 	"testing"
 	"unsafe"
+
+	"github.com/resound/resound/protocol"
 )
 
 // A channel keeps a subscriber set only for loops where it has subscribers:
@@ -118,5 +120,19 @@ func TestSessionSetAddRemove(t *testing.T) {
 	}
 	if st.pos != nil || st.size() != 0 {
 		t.Fatal("an emptied set kept its index")
+	}
+}
+
+// A public or private channel must not carry the presence member list's
+// fields: they are most channels.
+func TestChannelWithoutPresenceStateIsSmall(t *testing.T) {
+	if size := unsafe.Sizeof(Channel{}); size > 112 {
+		t.Fatalf("Channel is %d bytes; presence-only fields belong in presenceState", size)
+	}
+	if ch := newChannel("private-a", protocol.KindOf("private-a"), 2); ch.presenceState != nil {
+		t.Fatal("a private channel got presence state")
+	}
+	if ch := newChannel("presence-a", protocol.KindOf("presence-a"), 2); ch.presenceState == nil || ch.members == nil || ch.view == nil {
+		t.Fatal("a presence channel has no member maps")
 	}
 }
