@@ -68,8 +68,8 @@ func (d *dispatcher) drain() {
 			continue
 		}
 		// Last first: staging may close the socket it stages for (cut off
-		// as a slow consumer), which takes it out of the list; see
-		// sessionSet.each.
+		// as a slow consumer), which moves the list's last member into its
+		// place; every other member is then still visited exactly once.
 		for j := len(set.list) - 1; j >= 0; j-- {
 			if j >= len(set.list) {
 				continue
