@@ -184,6 +184,9 @@ func (l *clientLoop) onEstablished(c *wsConn, raw json.RawMessage) {
 
 func (l *clientLoop) subscribeMessage(c *wsConn, ch int, socketID string) []byte {
 	name := l.spec.channelName(ch)
+	if l.spec.Private {
+		return []byte(`{"event":"pusher:subscribe","data":{"channel":"` + name + `","auth":"` + channelAuth(l.spec.App, socketID, name, "") + `"}}`)
+	}
 	if !l.spec.presence() {
 		return []byte(`{"event":"pusher:subscribe","data":{"channel":"` + name + `","auth":""}}`)
 	}

@@ -18,6 +18,7 @@ type options struct {
 	N                int
 	Channels         int
 	RoomSize         int
+	Kind             string
 	ClientEventLimit float64
 	Rate             float64
 	Duration         time.Duration
@@ -76,6 +77,7 @@ func newFlagSet(o *options, scenario string) *flag.FlagSet {
 	fs.IntVar(&o.N, "n", 0, "sockets (default depends on scenario)")
 	fs.IntVar(&o.Channels, "channels", -1, "channels the sockets are spread over (idle: 0 = no subscribe)")
 	fs.IntVar(&o.RoomSize, "room-size", 10, "whisper: members per presence room")
+	fs.StringVar(&o.Kind, "kind", "public", "idle: channel kind the sockets subscribe to: public, private or presence (presence: --channels rooms of one user per socket)")
 	fs.Float64Var(&o.ClientEventLimit, "client-event-limit", 10, "whisper: server's client events/s per socket (Pusher: 10); offered rate stays under 90% of it; 0 = no cap")
 	fs.Float64Var(&o.Rate, "rate", 0, "offered rate (publishes/s or whispers/s); sweep start rate; publish: 0 = as fast as possible")
 	fs.DurationVar(&o.Duration, "duration", 0, "measurement time per step (default 5s, sweep 3s; max 10m)")
@@ -213,6 +215,8 @@ func (o *options) finish() error {
 		return fmt.Errorf("--probe-up must be 0 (off) or at least 1ms")
 	case o.InFlight < 1 || o.InFlight > 4096:
 		return fmt.Errorf("--inflight must be 1..4096")
+	case o.Kind != "public" && o.Kind != "private" && o.Kind != "presence":
+		return fmt.Errorf("--kind must be public, private or presence")
 	case o.RoomSize < 2:
 		return fmt.Errorf("--room-size must be at least 2")
 	case o.Flood < 0 || o.Flood > 19000:

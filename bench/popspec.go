@@ -17,6 +17,7 @@ type popSpec struct {
 	TotalN     int           `json:"total_n"`
 	Channels   int           `json:"channels"`  // public mode: socket i subscribes to bench-(i%Channels); 0 = none
 	RoomSize   int           `json:"room_size"` // presence mode when > 0: room = i/RoomSize
+	Private    bool          `json:"private"`   // public mode subscribes to private-bench-N instead (signed)
 	InFlight   int           `json:"in_flight"`
 	SourceIPs  int           `json:"source_ips"`
 	Handshake  time.Duration `json:"handshake_timeout"`
@@ -41,6 +42,9 @@ func (s popSpec) channelOf(i int) int {
 func (s popSpec) channelName(ch int) string {
 	if s.presence() {
 		return "presence-bench-" + strconv.Itoa(ch)
+	}
+	if s.Private {
+		return "private-bench-" + strconv.Itoa(ch)
 	}
 	return "bench-" + strconv.Itoa(ch)
 }

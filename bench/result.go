@@ -51,16 +51,20 @@ type clientSummary struct {
 }
 
 type idleResult struct {
-	N             int       `json:"n"`
-	Channels      int       `json:"channels"`
-	Before        serverMem `json:"before"`
-	After         serverMem `json:"after"`
-	RSSPerConn    float64   `json:"rss_per_conn_bytes"`
-	HeapPerConn   float64   `json:"heap_inuse_per_conn_bytes"`
-	ObjectsPerCon float64   `json:"heap_objects_per_conn"`
-	StackPerConn  float64   `json:"stack_inuse_per_conn_bytes"`
-	GoroutinesAdd int64     `json:"goroutines_added"`
-	ServerConns   int64     `json:"server_connections"`
+	N        int    `json:"n"`
+	Channels int    `json:"channels"`
+	Kind     string `json:"kind,omitempty"`
+	// RSSNoGCPerConn is RSS growth per socket with no forced GC, as ps
+	// sees it; RSSPerConn is after a forced GC and release to the OS.
+	RSSNoGCPerConn float64   `json:"rss_nogc_per_conn_bytes"`
+	Before         serverMem `json:"before"`
+	After          serverMem `json:"after"`
+	RSSPerConn     float64   `json:"rss_per_conn_bytes"`
+	HeapPerConn    float64   `json:"heap_inuse_per_conn_bytes"`
+	ObjectsPerCon  float64   `json:"heap_objects_per_conn"`
+	StackPerConn   float64   `json:"stack_inuse_per_conn_bytes"`
+	GoroutinesAdd  int64     `json:"goroutines_added"`
+	ServerConns    int64     `json:"server_connections"`
 }
 
 type connectResult struct {

@@ -61,6 +61,19 @@ func fetchStats(ts []target, gc bool) (serverMem, error) {
 	return sum, nil
 }
 
+// readServerRSSNoGC is the servers' RSS as ps sees it, garbage included:
+// from /proc with --server-pid, else from GET /stats without gc.
+func readServerRSSNoGC(o *options) (int64, bool) {
+	if rss, ok := pidsRSS(o.ServerPIDs); ok {
+		return rss, true
+	}
+	if o.procMemOnly {
+		return 0, false
+	}
+	m, err := fetchStats(o.targets, false)
+	return m.RSS, err == nil
+}
+
 // readServerMem prefers /stats and falls back to VmRSS of --server-pid.
 func readServerMem(o *options) (serverMem, error) {
 	var m serverMem

@@ -60,6 +60,15 @@ func TestSmokeAgainstRealServer(t *testing.T) {
 		r, err := runIdle(opts("idle", "--procs", "2"))
 		checkRun(t, "idle-2-workers", r, err)
 	})
+	for _, kind := range []string{"private", "presence"} {
+		t.Run("idle-"+kind, func(t *testing.T) {
+			r, err := runIdle(opts("idle", "--kind", kind, "--channels", "20"))
+			checkRun(t, "idle-"+kind, r, err)
+			if r.Sockets == nil || r.Sockets.Subscribed != 20 || r.Sockets.SubFailed != 0 {
+				t.Errorf("%s: %+v, want all 20 sockets subscribed", kind, r.Sockets)
+			}
+		})
+	}
 	t.Run("connect", func(t *testing.T) {
 		r, err := runConnect(opts("connect"))
 		checkRun(t, "connect", r, err)

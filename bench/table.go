@@ -17,7 +17,10 @@ func printResult(w io.Writer, r *runResult) {
 	}
 	if i := r.Idle; i != nil {
 		fmt.Fprintf(tw, "metric\tper socket\tbefore\tafter\t\n")
-		fmt.Fprintf(tw, "server RSS\t%s\t%s\t%s\t\n", bytesStr(i.RSSPerConn), bytesStr(float64(i.Before.RSS)), bytesStr(float64(i.After.RSS)))
+		if i.RSSNoGCPerConn != 0 {
+			fmt.Fprintf(tw, "server RSS, no forced GC (as ps sees it)\t%s\t\t\t\n", bytesStr(i.RSSNoGCPerConn))
+		}
+		fmt.Fprintf(tw, "server RSS after GC\t%s\t%s\t%s\t\n", bytesStr(i.RSSPerConn), bytesStr(float64(i.Before.RSS)), bytesStr(float64(i.After.RSS)))
 		if i.After.Source == "stats" {
 			fmt.Fprintf(tw, "Go heap in use\t%s\t%s\t%s\t\n", bytesStr(i.HeapPerConn), bytesStr(float64(i.Before.HeapInuse)), bytesStr(float64(i.After.HeapInuse)))
 			fmt.Fprintf(tw, "heap objects\t%.2f\t%d\t%d\t\n", i.ObjectsPerCon, i.Before.HeapObjects, i.After.HeapObjects)

@@ -20,47 +20,77 @@ const (
 	stateClosing                    // closed by us, waiting for gnet's OnClose
 )
 
-// conn is everything we keep for one TCP connection; small on purpose, since
-// an idle socket should cost well under a kilobyte here.
+// conn is everything we keep for one TCP connection. An idle socket is one
+// of 20 thousand on a node, so this is 64 bytes: what only HTTP requests,
+// fragmented messages, slow consumers or closing sockets need lives in
+// connExtra, allocated while one of those is going on.
 type conn struct {
-	c     gnet.Conn
-	srv   *Server
-	loop  *loop
-	sess  *hub.Session
-	state connState
-	// deflate: permessage-deflate was negotiated (deflate.go); fragDeflated:
-	// the fragmented message being collected is compressed. Kept next to
-	// state, in what would be padding, so a socket costs no more.
-	deflate      bool
-	fragDeflated bool
+	c    gnet.Conn
+	loop *loop
+	sess *hub.Session
+	x    *connExtra
 
 	// lastSeen is the unix second of the last frame or request byte;
 	// pingedAt is when we pinged and are waiting for any reply (0: not).
 	lastSeen int64
 	pingedAt int64
-	// requestStart is when the current, still incomplete, HTTP request began.
-	requestStart int64
+
+	state connState
 	// controlPings: the client pings with WebSocket control frames, so we do too.
 	controlPings bool
 	httpBusy     bool
-	// scan is the progress of framing the current HTTP request.
-	scan requestScan
 	// greeted: a first complete request (upgrade or API) arrived; until
 	// then the handshake timeout applies, counted from requestStart.
-	greeted bool
-
-	fragOp ws.OpCode
-	frag   []byte
-
-	// backlog holds frames gnet is not yet given (see outbound.go).
-	backlog        outbound
+	greeted        bool
 	backlogWatched bool
-	// lingerUntil is the unix second a lingering close gives up waiting.
-	lingerUntil int64
+	// deflate: permessage-deflate was negotiated (deflate.go).
+	deflate bool
 	// closeCode is how the socket ended, for metrics: 1006 from its
 	// session's start until a close frame is sent or received; 0 for
 	// connections that never had a session.
 	closeCode uint16
+}
+
+// connExtra is the state of a connection that is not an idle socket.
+type connExtra struct {
+	// requestStart is when the current, still incomplete, HTTP request began.
+	requestStart int64
+	// scan is the progress of framing the current HTTP request.
+	scan requestScan
+	// lingerUntil is the unix second a lingering close gives up waiting.
+	lingerUntil int64
+
+	fragOp ws.OpCode
+	// fragDeflated: the fragmented message being collected is compressed.
+	fragDeflated bool
+	frag         []byte
+
+	// backlog holds frames gnet is not yet given (see outbound.go).
+	backlog outbound
+}
+
+// more returns the connection's extra state, allocating it if needed.
+func (cn *conn) more() *connExtra {
+	if cn.x == nil {
+		cn.x = &connExtra{}
+	}
+	return cn.x
+}
+
+// trim lets an idle socket's extra state go once nothing in it is in use.
+func (cn *conn) trim() {
+	x := cn.x
+	if x != nil && cn.state == stateSocket && x.frag == nil && x.fragOp == 0 && x.backlog.empty() && !cn.backlogWatched {
+		cn.x = nil
+	}
+}
+
+// requestStart is when the current HTTP request began (0: none pending).
+func (cn *conn) requestStart() int64 {
+	if cn.x == nil {
+		return 0
+	}
+	return cn.x.requestStart
 }
 
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
@@ -74,8 +104,11 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if s.opts.SocketSendBuffer > 0 {
 		_ = c.SetWriteBuffer(s.opts.SocketSendBuffer)
 	}
+	if !s.opts.Debug { // debug logs name the peer
+		dropAddresses(c)
+	}
 	now := time.Now().Unix()
-	cn := &conn{c: c, srv: s, loop: l, lastSeen: now, requestStart: now}
+	cn := &conn{c: c, loop: l, lastSeen: now, x: &connExtra{requestStart: now}}
 	l.conns[cn] = struct{}{}
 	c.SetContext(cn)
 	s.open.Add(1)
@@ -93,7 +126,7 @@ func (s *Server) OnClose(c gnet.Conn, _ error) gnet.Action {
 	if cn.closeCode != 0 {
 		s.countClose(cn.closeCode)
 	}
-	cn.backlog.reset()
+	cn.x = nil
 	if cn.sess != nil {
 		if s.opts.Debug {
 			s.debugf("socket %s closed", cn.sess.ID)
@@ -123,7 +156,7 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 
 // startSocket finishes a handshake: the app decides whether the socket may stay.
 func (cn *conn) startSocket(req upgradeRequest) gnet.Action {
-	s := cn.srv
+	s := cn.loop.srv
 	cn.state = stateSocket
 	app := s.hub.AppByKey(req.appKey)
 	if app == nil {
@@ -145,14 +178,14 @@ func (cn *conn) startSocket(req upgradeRequest) gnet.Action {
 	if s.opts.Debug {
 		s.debugf("socket %s connected to app %s from %s, fd %d (origin %q, deflate %v)", sess.ID, app.ID, cn.c.RemoteAddr(), cn.c.Fd(), req.origin, req.deflate)
 	}
-	cn.Send(textFrame(sess.Established()))
+	cn.Send(establishedFrame(sess.ID, app.ActivityTimeout))
 	return gnet.None
 }
 
 // refuse sends pusher:error and closes with the same code.
 func (cn *conn) refuse(code int, msg string) {
-	if cn.srv.opts.Debug {
-		cn.srv.debugf("socket refused: %d %s", code, msg)
+	if cn.loop.srv.opts.Debug {
+		cn.loop.srv.debugf("socket refused: %d %s", code, msg)
 	}
 	cn.Kick(code, msg)
 }
@@ -184,7 +217,9 @@ func (cn *conn) readFrames() gnet.Action {
 			return gnet.None
 		}
 		state := ws.StateServerSide
-		if cn.frag != nil || cn.fragOp != 0 {
+		fragLen := 0
+		if x := cn.x; x != nil && (x.frag != nil || x.fragOp != 0) {
+			fragLen = len(x.frag)
 			state |= ws.StateFragmented
 		}
 		if cn.deflate {
@@ -202,11 +237,11 @@ func (cn *conn) readFrames() gnet.Action {
 		if h.OpCode.IsData() || h.OpCode == ws.OpContinuation {
 			limit := cn.maxMessage()
 			wire := limit
-			if h.Rsv != 0 || (h.OpCode == ws.OpContinuation && cn.fragDeflated) {
+			if h.Rsv != 0 || (h.OpCode == ws.OpContinuation && cn.x != nil && cn.x.fragDeflated) {
 				wire = compressedWireLimit(limit)
 			}
-			if int64(len(cn.frag))+h.Length > int64(wire) {
-				cn.srv.refused(hub.RefusedMessageSize)
+			if int64(fragLen)+h.Length > int64(wire) {
+				cn.loop.srv.refused(hub.RefusedMessageSize)
 				return cn.closeWith(ws.StatusMessageTooBig, "Maximum message size exceeded: the limit is "+itoa(limit)+" bytes")
 			}
 		}
@@ -262,18 +297,25 @@ func (cn *conn) handleFrame(h ws.Header, payload []byte) gnet.Action {
 	}
 	// Data frames, possibly fragmented.
 	if !h.Fin {
+		x := cn.more()
 		if h.OpCode != ws.OpContinuation {
-			cn.fragOp = h.OpCode
-			cn.fragDeflated = h.Rsv != 0
+			x.fragOp = h.OpCode
+			x.fragDeflated = h.Rsv != 0
 		}
-		cn.frag = append(cn.frag, payload...)
+		x.frag = append(x.frag, payload...)
 		return gnet.None
 	}
 	op, deflated := h.OpCode, h.Rsv != 0
 	if op == ws.OpContinuation {
-		cn.frag = append(cn.frag, payload...)
-		payload, op, deflated = cn.frag, cn.fragOp, cn.fragDeflated
-		defer func() { cn.frag, cn.fragOp, cn.fragDeflated = nil, 0, false }()
+		x := cn.more()
+		x.frag = append(x.frag, payload...)
+		payload, op, deflated = x.frag, x.fragOp, x.fragDeflated
+		defer func() {
+			if cn.x != nil {
+				cn.x.frag, cn.x.fragOp, cn.x.fragDeflated = nil, 0, false
+				cn.trim()
+			}
+		}()
 	}
 	if deflated {
 		z := getInflater()
@@ -292,8 +334,8 @@ func (cn *conn) handleFrame(h ws.Header, payload []byte) gnet.Action {
 	if cn.sess == nil {
 		return gnet.None
 	}
-	if cn.srv.opts.Debug {
-		cn.srv.debugf("socket %s sent %s", cn.sess.ID, payload)
+	if cn.loop.srv.opts.Debug {
+		cn.loop.srv.debugf("socket %s sent %s", cn.sess.ID, payload)
 	}
 	cn.sess.Handle(payload)
 	return gnet.None
@@ -321,15 +363,16 @@ func (cn *conn) linger() {
 		// not when the TCP connection ends; after this callback, as a close
 		// would, since the hub may be calling us mid-iteration.
 		cn.sess = nil
-		if cn.srv.opts.Debug {
-			cn.srv.debugf("socket %s closing", sess.ID)
+		if cn.loop.srv.opts.Debug {
+			cn.loop.srv.debugf("socket %s closing", sess.ID)
 		}
 		cn.loop.Execute(sess.Close)
 	}
-	cn.backlog.reset()
-	cn.frag, cn.fragDeflated = nil, false
+	x := cn.more()
+	x.backlog.reset()
+	x.frag, x.fragOp, x.fragDeflated = nil, 0, false
 	cn.state = stateLingering
-	cn.lingerUntil = time.Now().Unix() + lingerSeconds
+	x.lingerUntil = time.Now().Unix() + lingerSeconds
 	_, _ = cn.c.Discard(-1)
 }
 

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+	"github.com/resound/resound/protocol"
 )
 
 // errNeedMore means the buffered bytes do not hold a whole frame header yet.
@@ -73,6 +74,19 @@ func appendFrame(dst []byte, op ws.OpCode, payload []byte) []byte {
 // between every subscriber of a broadcast.
 func textFrame(payload []byte) []byte {
 	return appendFrame(make([]byte, 0, len(payload)+10), ws.OpText, payload)
+}
+
+// establishedFrame is the text frame of pusher:connection_established, built
+// in place in one allocation (the message is ~110 bytes): it is most of a
+// handshake's garbage otherwise.
+func establishedFrame(socketID string, activityTimeout int) []byte {
+	frame := protocol.AppendConnectionEstablished(make([]byte, 2, 128), socketID, activityTimeout)
+	n := len(frame) - 2
+	if n >= 126 {
+		return textFrame(frame[2:])
+	}
+	frame[0], frame[1] = 0x80|byte(ws.OpText), byte(n)
+	return frame
 }
 
 // closeFrame builds a close frame with a status code and a short reason.

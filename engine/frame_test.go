@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+	"github.com/resound/resound/protocol"
 )
 
 func TestParseFrameHeaderNeedsWholeHeader(t *testing.T) {
@@ -78,5 +79,18 @@ func TestCloseFrameReasonIsValidUTF8(t *testing.T) {
 	h, n, err := parseFrameHeader(f)
 	if err != nil || h.Length > 125 || !utf8.Valid(f[n+2:]) {
 		t.Fatalf("close frame %+v, reason %q", h, f[n+2:])
+	}
+}
+
+func TestEstablishedFrameIsOneTextFrame(t *testing.T) {
+	for _, id := range []string{"1.2", "123456789.987654321", strings.Repeat("9", 100) + ".1"} {
+		frame := establishedFrame(id, 120)
+		h, n, err := parseFrameHeader(frame)
+		if err != nil || !h.Fin || h.OpCode != ws.OpText || int(h.Length) != len(frame)-n {
+			t.Fatalf("%q: bad frame header %+v (%v)", id, h, err)
+		}
+		if want := protocol.ConnectionEstablished(id, 120); string(frame[n:]) != string(want) {
+			t.Fatalf("%q: payload %s, want %s", id, frame[n:], want)
+		}
 	}
 }

@@ -28,7 +28,7 @@ func (s *Server) OpenConnections() int64 { return s.open.Load() }
 // through the loop's task queue even when the handler answers at once, so
 // pipelined requests are taken one per loop turn instead of by recursion.
 func (cn *conn) handOff(raw []byte) gnet.Action {
-	h := cn.srv.http
+	h := cn.loop.srv.http
 	if h == nil {
 		return cn.httpError(404, "Not found: this server has no HTTP API")
 	}
@@ -45,7 +45,7 @@ func (cn *conn) reply(resp []byte, closeAfter bool) {
 		// While the node stops, a kept-alive connection ends with the reply
 		// it was waiting for rather than at the next sweep, which could cut
 		// a request already on its way.
-		if err != nil || closeAfter || cn.state != stateHTTP || cn.srv.stopping.Load() {
+		if err != nil || closeAfter || cn.state != stateHTTP || cn.loop.srv.stopping.Load() {
 			return c.Close()
 		}
 		cn.lastSeen = time.Now().Unix()

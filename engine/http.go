@@ -33,41 +33,42 @@ func (cn *conn) readHTTP() gnet.Action {
 		return gnet.None
 	}
 	c := cn.c
+	x := cn.more()
 	buffered := c.InboundBuffered()
 	if buffered == 0 {
-		cn.requestStart = 0
+		x.requestStart = 0
 		return gnet.None
 	}
 	now := time.Now().Unix()
-	if cn.requestStart == 0 {
-		cn.requestStart = now
+	if x.requestStart == 0 {
+		x.requestStart = now
 	}
 	cn.lastSeen = now
 	var buf []byte
-	if cn.scan.head == 0 {
+	if x.scan.head == 0 {
 		// Only the head is looked at until it is parsed; after that, the
 		// body is waited for by its length, without peeking (a peek across
 		// gnet's buffers copies every byte buffered so far).
-		buf, _ = c.Peek(cn.scan.needs(buffered))
+		buf, _ = c.Peek(x.scan.needs(buffered))
 	}
-	f, bad := cn.scan.frame(buf, buffered, cn.srv.maxBody)
+	f, bad := x.scan.frame(buf, buffered, cn.loop.srv.maxBody)
 	if bad != nil {
 		return cn.httpError(bad.status, bad.msg)
 	}
 	if f.total == 0 {
 		return gnet.None
 	}
-	cn.scan = requestScan{}
+	x.scan = requestScan{}
 	buf, _ = c.Peek(f.total)
 	cn.greeted = true
 	if f.upgrade {
-		cn.requestStart = 0
-		req, err := upgrade(buf[:f.head], cn.srv.opts.Path, c, cn.srv.offersDeflate)
+		x.requestStart = 0
+		req, err := upgrade(buf[:f.head], cn.loop.srv.opts.Path, c, cn.loop.srv.offersDeflate)
 		if err != nil {
 			return gnet.Close // the upgrader wrote the HTTP error
 		}
 		_, _ = c.Discard(f.head)
-		if cn.srv.stopping.Load() {
+		if cn.loop.srv.stopping.Load() {
 			cn.state = stateSocket
 			cn.refuse(4200, "Server is shutting down: reconnect to another node")
 			return gnet.None
@@ -75,6 +76,7 @@ func (cn *conn) readHTTP() gnet.Action {
 		if action := cn.startSocket(req); action != gnet.None {
 			return action
 		}
+		cn.trim()
 		if c.InboundBuffered() > 0 { // frames pipelined behind the handshake
 			return cn.readFrames()
 		}
@@ -82,7 +84,7 @@ func (cn *conn) readHTTP() gnet.Action {
 	}
 	raw := append([]byte(nil), buf[:f.total]...)
 	_, _ = c.Discard(f.total)
-	cn.requestStart = 0
+	x.requestStart = 0
 	return cn.handOff(raw)
 }
 

@@ -76,7 +76,14 @@ func (o *outbound) reset() { *o = outbound{} }
 
 // queuedBytes is everything waiting for this socket: gnet's unsent bytes
 // and the backlog.
-func (cn *conn) queuedBytes() int { return cn.c.OutboundBuffered() + cn.backlog.bytes }
+func (cn *conn) queuedBytes() int {
+	if cn.x == nil {
+		return cn.c.OutboundBuffered()
+	}
+	return cn.c.OutboundBuffered() + cn.x.backlog.bytes
+}
+
+func (cn *conn) backlogEmpty() bool { return cn.x == nil || cn.x.backlog.empty() }
 
 // Send implements hub.Outbox: one write for all frames when the socket keeps
 // up; otherwise the frames wait in the backlog, and a socket whose queue
@@ -89,9 +96,9 @@ func (cn *conn) Send(frames ...[]byte) {
 		frames = cn.loop.withTwins(frames)
 		defer cn.loop.releaseTwins()
 	}
-	if cn.backlog.empty() && cn.c.OutboundBuffered() == 0 {
+	if cn.backlogEmpty() && cn.c.OutboundBuffered() == 0 {
 		cn.write(frames)
-		if cn.state == stateSocket && cn.c.OutboundBuffered() > cn.srv.opts.MaxOutboundBytes {
+		if cn.state == stateSocket && cn.c.OutboundBuffered() > cn.loop.srv.opts.MaxOutboundBytes {
 			cn.cutOff()
 		}
 		return
@@ -100,11 +107,11 @@ func (cn *conn) Send(frames ...[]byte) {
 	for _, f := range frames {
 		size += len(f)
 	}
-	if cn.queuedBytes()+size > cn.srv.opts.MaxOutboundBytes {
+	if cn.queuedBytes()+size > cn.loop.srv.opts.MaxOutboundBytes {
 		cn.cutOff()
 		return
 	}
-	cn.backlog.push(frames, size)
+	cn.more().backlog.push(frames, size)
 	cn.loop.watchBacklog(cn)
 }
 
@@ -124,11 +131,11 @@ func (cn *conn) write(frames [][]byte) {
 
 // cutOff closes a slow consumer: it cannot read a close frame anyway.
 func (cn *conn) cutOff() {
-	cn.srv.refused(hub.RefusedSlowConsumer)
-	if cn.srv.opts.Debug && cn.sess != nil {
-		cn.srv.debugf("socket %s cut off: over %d bytes unsent (slow consumer)", cn.sess.ID, cn.srv.opts.MaxOutboundBytes)
+	cn.loop.srv.refused(hub.RefusedSlowConsumer)
+	if cn.loop.srv.opts.Debug && cn.sess != nil {
+		cn.loop.srv.debugf("socket %s cut off: over %d bytes unsent (slow consumer)", cn.sess.ID, cn.loop.srv.opts.MaxOutboundBytes)
 	}
-	cn.backlog.reset()
+	cn.x = nil
 	cn.state = stateClosing
 	_ = cn.c.Close()
 }
@@ -136,17 +143,20 @@ func (cn *conn) cutOff() {
 // flushBacklog hands the backlog to gnet while gnet has nothing unsent,
 // and reports whether some is left.
 func (cn *conn) flushBacklog() bool {
-	for cn.state == stateSocket && !cn.backlog.empty() {
+	for cn.state == stateSocket && !cn.backlogEmpty() {
 		if cn.c.OutboundBuffered() > 0 {
 			return true
 		}
-		chunk, size := cn.backlog.next()
+		chunk, size := cn.x.backlog.next()
 		n := len(chunk)
 		cn.write(chunk)
-		cn.backlog.release(n, size)
+		if cn.x == nil { // the write closed it
+			break
+		}
+		cn.x.backlog.release(n, size)
 	}
-	if cn.state != stateSocket {
-		cn.backlog.reset()
+	if cn.state != stateSocket && cn.x != nil {
+		cn.x.backlog.reset()
 	}
 	return false
 }
@@ -172,6 +182,7 @@ func (l *loop) pollBacklogs() {
 			kept = append(kept, cn)
 		} else {
 			cn.backlogWatched = false
+			cn.trim()
 		}
 	}
 	clear(l.backlogged[len(kept):])

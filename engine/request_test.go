@@ -123,3 +123,19 @@ func BenchmarkTrickledBodyPerPacket(b *testing.B) {
 		})
 	}
 }
+
+func TestIsUpgradeIgnoresCase(t *testing.T) {
+	cases := map[string]bool{
+		"GET /app/k HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n": true,
+		"GET /app/k HTTP/1.1\r\nHost: x\r\nUPGRADE: WebSocket\r\n\r\n": true,
+		"GET /app/k HTTP/1.1\r\nHost: x\r\nupgrade:websocket\r\n\r\n":  true,
+		"GET /app/k HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\n\r\n":       false,
+		"GET /websocket HTTP/1.1\r\nHost: x\r\n\r\n":                   false,
+		"": false,
+	}
+	for head, want := range cases {
+		if got := isUpgrade([]byte(head)); got != want {
+			t.Errorf("isUpgrade(%q) = %v, want %v", head, got, want)
+		}
+	}
+}

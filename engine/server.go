@@ -302,7 +302,7 @@ func (s *Server) loopOf(c gnet.Conn) *loop {
 			return l
 		}
 	}
-	l := &loop{el: el, index: len(s.loops), conns: map[*conn]struct{}{}}
+	l := &loop{el: el, srv: s, index: len(s.loops), conns: map[*conn]struct{}{}}
 	s.loops = append(s.loops, l)
 	s.hub.AttachLoop(l.index, l)
 	return l
@@ -318,6 +318,7 @@ func (s *Server) allLoops() []*loop {
 // (except el, index).
 type loop struct {
 	el    gnet.EventLoop
+	srv   *Server
 	index int
 	conns map[*conn]struct{}
 	// Sockets with a backlog, polled while backlogArmed (outbound.go).

@@ -74,7 +74,7 @@ func (l *loop) sweep(r sweepRules) {
 				}
 			}
 		case stateLingering:
-			if now >= cn.lingerUntil {
+			if cn.x == nil || now >= cn.x.lingerUntil {
 				cn.state = stateClosing
 				_ = cn.c.Close()
 			}
@@ -83,7 +83,7 @@ func (l *loop) sweep(r sweepRules) {
 				continue
 			}
 			if !cn.greeted {
-				since := cn.requestStart
+				since := cn.requestStart()
 				if since == 0 {
 					since = cn.lastSeen
 				}
@@ -102,8 +102,9 @@ func (l *loop) sweep(r sweepRules) {
 				_ = cn.c.Close()
 				continue
 			}
-			slow := cn.requestStart != 0 && now-cn.requestStart >= int64(requestTimeout/time.Second)
-			idle := cn.requestStart == 0 && now-cn.lastSeen >= int64(idleHTTP/time.Second)
+			started := cn.requestStart()
+			slow := started != 0 && now-started >= int64(requestTimeout/time.Second)
+			idle := started == 0 && now-cn.lastSeen >= int64(idleHTTP/time.Second)
 			if slow {
 				_ = cn.httpError(408, "Request timeout: the request did not arrive within "+requestTimeout.String())
 				_ = cn.c.Close()

@@ -14,9 +14,31 @@ import (
 const maxHeaderBytes = 8 << 10
 
 // isUpgrade tells a WebSocket handshake from an API request by its headers.
+// It looks without copying the head: this runs for every handshake.
 func isUpgrade(head []byte) bool {
-	lower := bytes.ToLower(head)
-	return bytes.Contains(lower, []byte("\nupgrade:")) && bytes.Contains(lower, []byte("websocket"))
+	return containsFold(head, "\nupgrade:") && containsFold(head, "websocket")
+}
+
+// containsFold reports whether b contains the lower-case ASCII word in any
+// case.
+func containsFold(b []byte, word string) bool {
+	for i := 0; i+len(word) <= len(b); i++ {
+		j := 0
+		for j < len(word) && lowerASCII(b[i+j]) == word[j] {
+			j++
+		}
+		if j == len(word) {
+			return true
+		}
+	}
+	return false
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // upgradeRequest is what the handshake tells us: which app, from where.

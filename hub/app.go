@@ -273,14 +273,24 @@ func (a *App) join(name string, kind protocol.Kind, s *Session) *Channel {
 	ch.subscriptions++
 	a.stats.subscriptions[ch.kind]++
 	a.mu.Unlock()
-	ch.subs[s.loop][s] = struct{}{}
+	set := ch.subs[s.loop]
+	if set == nil {
+		set = &sessionSet{}
+		ch.subs[s.loop] = set
+	}
+	set.add(s)
 	ch.loopCount[s.loop].Add(1)
 	return ch
 }
 
 // leave undoes join; the channel disappears with its last subscriber.
 func (a *App) leave(ch *Channel, s *Session) {
-	delete(ch.subs[s.loop], s)
+	if set := ch.subs[s.loop]; set != nil {
+		set.remove(s)
+		if set.size() == 0 {
+			ch.subs[s.loop] = nil
+		}
+	}
 	ch.loopCount[s.loop].Add(-1)
 	a.mu.Lock()
 	ch.subscriptions--

@@ -12,10 +12,11 @@ type Channel struct {
 	name string
 	kind protocol.Kind
 
-	// subs[i] holds the subscribers living on loop i. Only loop i touches
-	// its set, so fan-out needs no lock; loopCount lets publishers skip loops
-	// with nobody to deliver to.
-	subs      []map[*Session]struct{}
+	// subs[i] holds the subscribers living on loop i, nil while there are
+	// none (most channels have one or two subscribers, and a node may run
+	// dozens of loops). Only loop i touches its set, so fan-out needs no
+	// lock; loopCount lets publishers skip loops with nobody to deliver to.
+	subs      []*sessionSet
 	loopCount []atomic.Int64
 
 	// subscriptions is guarded by the app's mu.
@@ -25,7 +26,16 @@ type Channel struct {
 	// channels only).
 	last atomic.Pointer[lastFrame]
 
+	// mu guards the presence state.
 	mu sync.Mutex
+	// presenceState is nil on other channels: most channels are private or
+	// public, and they should not pay for a member list.
+	*presenceState
+}
+
+// presenceState is what a presence channel keeps about its members; its
+// fields are guarded by the channel's mu.
+type presenceState struct {
 	// members are this node's sockets per user (presence only).
 	members map[string]*member
 	// view is the member set this node's sockets have been told. Only
@@ -81,13 +91,9 @@ func escapedInString(js []byte) []byte {
 }
 
 func newChannel(name string, kind protocol.Kind, loops int) *Channel {
-	ch := &Channel{name: name, kind: kind, subs: make([]map[*Session]struct{}, loops), loopCount: make([]atomic.Int64, loops)}
-	for i := range ch.subs {
-		ch.subs[i] = map[*Session]struct{}{}
-	}
+	ch := &Channel{name: name, kind: kind, subs: make([]*sessionSet, loops), loopCount: make([]atomic.Int64, loops)}
 	if kind.IsPresence() {
-		ch.members = map[string]*member{}
-		ch.view = map[string]*member{}
+		ch.presenceState = &presenceState{members: map[string]*member{}, view: map[string]*member{}}
 	}
 	return ch
 }

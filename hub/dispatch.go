@@ -71,7 +71,18 @@ func (d *dispatcher) drain() {
 			continue
 		}
 		special := it.ch.kind.IsPresence() || it.ch.kind.IsCache()
-		for s := range it.ch.subs[d.index] {
+		set := it.ch.subs[d.index]
+		if set == nil {
+			continue
+		}
+		// Last first: staging may close the socket it stages for (cut off
+		// as a slow consumer), which moves the list's last member into its
+		// place; every other member is then still visited exactly once.
+		for j := len(set.list) - 1; j >= 0; j-- {
+			if j >= len(set.list) {
+				continue
+			}
+			s := set.list[j]
 			if s == it.except {
 				continue
 			}
@@ -112,7 +123,7 @@ func (d *dispatcher) stage(s *Session, frame []byte) {
 		return
 	}
 	s.pending = append(s.pending, frame)
-	s.pendingBytes += len(frame)
+	s.pendingBytes += int32(len(frame))
 	d.staged++
 	if !s.queued {
 		s.queued = true
@@ -135,4 +146,7 @@ func (d *dispatcher) flush(s *Session) {
 	if !s.closed && len(frames) > 0 {
 		s.out.Send(frames...)
 	}
+	// The outbox copied what it keeps; the array must not hold the
+	// broadcast's frames until this socket's next delivery.
+	clear(frames)
 }

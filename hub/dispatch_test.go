@@ -1,6 +1,10 @@
 package hub
 
-import "testing"
+import (
+	"context"
+	"strings"
+	"testing"
+)
 
 // sentBatches records what the dispatcher hands a socket's outbox.
 type sentBatches struct{ batches [][]int }
@@ -41,5 +45,61 @@ func TestDispatchHandsOverABurstInBoundedBatches(t *testing.T) {
 	}
 	if total != 20 || len(out.batches) < 3 {
 		t.Fatalf("%d frames in %d batches, want 20 in at least 3", total, len(out.batches))
+	}
+}
+
+// closingOutbox closes its socket on the first large frame, as the engine
+// does when it cuts off a slow consumer in the middle of a fan-out.
+type closingOutbox struct {
+	recordingOutbox
+	s *Session
+}
+
+func (o *closingOutbox) Send(frames ...[]byte) {
+	for _, f := range frames {
+		if len(f) > 1000 && o.s != nil {
+			s := o.s
+			o.s = nil
+			s.Close()
+		}
+	}
+	o.recordingOutbox.Send(frames...)
+}
+
+func TestFanOutSurvivesASocketClosedMidway(t *testing.T) {
+	h, a := newTestHub(t, AppConfig{})
+	var outs []*recordingOutbox
+	var closers []*closingOutbox
+	for i := 0; i < 12; i++ {
+		if i%4 == 1 {
+			o := &closingOutbox{}
+			s, code, msg := h.Open(a, 0, o)
+			if s == nil {
+				t.Fatalf("open refused: %d %s", code, msg)
+			}
+			o.s = s
+			s.Handle(subscribeMsg("room"))
+			closers = append(closers, o)
+			continue
+		}
+		s, out := openSocket(t, h, a)
+		s.Handle(subscribeMsg("room"))
+		outs = append(outs, out)
+	}
+	// Over flushPendingBytes, so each socket is flushed while staging.
+	data := strings.Repeat("x", flushPendingBytes+1000)
+	if err := a.Publish(context.Background(), []Event{{Name: "big", Data: data, Channels: []string{"room"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for i, out := range outs {
+		out.waitFrames(t, 2) // subscription_succeeded, then the event
+		if got := out.events(t); len(got) != 2 || got[1] != "big" {
+			t.Fatalf("socket %d received %v, want the event once", i, got)
+		}
+	}
+	for _, o := range closers {
+		if o.s != nil {
+			t.Fatal("a closing socket never got the event")
+		}
 	}
 }

@@ -297,5 +297,8 @@ func newSocketID() string {
 	v := randomUint64()
 	a := (v >> 32) % 1_000_000_000
 	b := (v & 0xffffffff) % 1_000_000_000
-	return strconv.FormatUint(a+1, 10) + "." + strconv.FormatUint(b+1, 10)
+	var buf [24]byte // one allocation: the string
+	id := strconv.AppendUint(buf[:0], a+1, 10)
+	id = append(id, '.')
+	return string(strconv.AppendUint(id, b+1, 10))
 }

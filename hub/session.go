@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/resound/resound/protocol"
@@ -14,30 +15,30 @@ type Session struct {
 	ID   string
 	app  *App
 	out  Outbox
-	loop int
+	loop int32
+
+	// joining counts subscriptions waiting for the shared state; while
+	// any does, the dispatcher asks admits about every delivery.
+	joining int32
 
 	subs []subscription
 	// byName indexes subs by channel name once there are many (see
 	// subscriptions.go); nil for the usual handful.
 	byName map[string]int32
-	// joining counts subscriptions waiting for the shared state; while
-	// any does, the dispatcher asks admits about every delivery.
-	joining int
 
-	// Dispatcher state: frames waiting for this loop's flush.
+	// Dispatcher state: frames waiting for this loop's flush. The 32-bit
+	// fields and bools keep a Session in the 128-byte size class.
 	pending      [][]byte
-	pendingBytes int
-	queued       bool
-	closed       bool
-
-	// Client-event rate window.
-	windowStart int64
-	windowCount int
+	pendingBytes int32
+	// Client-event rate window: the unix second it counts (truncated: it
+	// is only compared with the current one) and how many came in it.
+	windowCount int32
+	windowStart uint32
+	queued      bool
+	closed      bool
 
 	// user is who the socket signed in as (pusher:signin), or nil.
 	user *signedIn
-	// signinTimer closes the socket if it does not sign in in time.
-	signinTimer *time.Timer
 }
 
 type subscription struct {
@@ -127,7 +128,7 @@ func (h *Hub) Open(a *App, loop int, out Outbox) (*Session, int, string) {
 		a.connections.Add(1)
 	}
 	a.stats.opened.Add(1)
-	s := &Session{app: a, out: out, loop: loop}
+	s := &Session{app: a, out: out, loop: int32(loop)}
 	a.mu.Lock()
 	for {
 		s.ID = newSocketID()
@@ -250,6 +251,9 @@ func (s *Session) subscribe(data []byte) {
 		s.refuseOverLimit(name, "This socket is already subscribed to "+itoa(max)+" channels, the app's max_channels_per_connection: unsubscribe from one first", 403)
 		return
 	}
+	// The decoded name points into the decoder's copy of the whole message;
+	// the subscription keeps its own.
+	name = strings.Clone(name)
 	kind := protocol.KindOf(name)
 	if kind.NeedsAuth() {
 		if sub.Auth == "" {
@@ -587,12 +591,12 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 		s.send(protocol.Error(protocol.ErrClientEvent, "Client event rejected: subscribe to "+quote(msg.Channel)+" before sending to it"))
 		return
 	}
-	now := a.hub.now().Unix()
+	now := uint32(a.hub.now().Unix())
 	if now != s.windowStart {
 		s.windowStart, s.windowCount = now, 0
 	}
 	s.windowCount++
-	if s.windowCount > a.ClientEventsPerSecond {
+	if int(s.windowCount) > a.ClientEventsPerSecond {
 		a.hub.Refused(RefusedClientEventRate)
 		s.send(protocol.Error(protocol.ErrClientEvent, "Client event rejected: rate limit of "+itoa(a.ClientEventsPerSecond)+" client events per second exceeded"))
 		return

@@ -103,11 +103,39 @@ func ClientEvent(event, channel string, data []byte, userID string) []byte {
 
 // ConnectionEstablished is the first message on every socket.
 func ConnectionEstablished(socketID string, activityTimeout int) []byte {
+	if plainSocketID(socketID) {
+		return AppendConnectionEstablished(nil, socketID, activityTimeout)
+	}
 	inner := append([]byte(`{"socket_id":`), AppendString(nil, socketID)...)
 	inner = append(inner, `,"activity_timeout":`...)
 	inner = strconv.AppendInt(inner, int64(activityTimeout), 10)
 	inner = append(inner, '}')
 	return appendEvent(nil, "pusher:connection_established", "", AppendString(nil, string(inner)), nil)
+}
+
+// AppendConnectionEstablished appends pusher:connection_established for a
+// socket id of digits and dots (what the hub issues), without the
+// intermediate encodings ConnectionEstablished needs for any other id: it is
+// sent once per handshake, and its garbage is most of a handshake's.
+func AppendConnectionEstablished(dst []byte, socketID string, activityTimeout int) []byte {
+	if !plainSocketID(socketID) {
+		return append(dst, ConnectionEstablished(socketID, activityTimeout)...)
+	}
+	dst = append(dst, `{"event":"pusher:connection_established","data":"{\"socket_id\":\"`...)
+	dst = append(dst, socketID...)
+	dst = append(dst, `\",\"activity_timeout\":`...)
+	dst = strconv.AppendInt(dst, int64(activityTimeout), 10)
+	return append(dst, `}"}`...)
+}
+
+// plainSocketID says whether a socket id needs no JSON escaping.
+func plainSocketID(id string) bool {
+	for i := 0; i < len(id); i++ {
+		if (id[i] < '0' || id[i] > '9') && id[i] != '.' {
+			return false
+		}
+	}
+	return true
 }
 
 // Error encodes pusher:error with a code and a message saying what to do.

@@ -128,3 +128,21 @@ func TestRoutePrefix(t *testing.T) {
 		}
 	}
 }
+
+func TestConnectionEstablishedCarriesIDAndTimeout(t *testing.T) {
+	for _, id := range []string{"1.2", "123456789.987654321", `odd"id\`, "é.1"} {
+		for _, msg := range [][]byte{ConnectionEstablished(id, 120), AppendConnectionEstablished([]byte("x"), id, 120)[1:]} {
+			var outer struct{ Event, Data string }
+			if err := json.Unmarshal(msg, &outer); err != nil || outer.Event != "pusher:connection_established" {
+				t.Fatalf("%q: bad message %s: %v", id, msg, err)
+			}
+			var inner struct {
+				SocketID        string `json:"socket_id"`
+				ActivityTimeout int    `json:"activity_timeout"`
+			}
+			if err := json.Unmarshal([]byte(outer.Data), &inner); err != nil || inner.SocketID != id || inner.ActivityTimeout != 120 {
+				t.Fatalf("%q: data %s: %+v %v", id, outer.Data, inner, err)
+			}
+		}
+	}
+}

@@ -1,0 +1,64 @@
+package hub
+
+// sessionSet is one loop's subscribers of a channel. Most channels have one
+// or a few subscribers per loop, where a map costs ~200 bytes and a list
+// one pointer each; fan-out also walks a list faster than a map. Past
+// setIndexAt members, positions are indexed so removal stays O(1).
+type sessionSet struct {
+	list []*Session
+	pos  map[*Session]int32 // nil while the list is short
+}
+
+const setIndexAt = 32
+
+func (st *sessionSet) size() int { return len(st.list) }
+
+// add inserts s, which must not be in the set (a socket subscribes to a
+// channel once).
+func (st *sessionSet) add(s *Session) {
+	if st.pos != nil {
+		st.pos[s] = int32(len(st.list))
+	}
+	st.list = append(st.list, s)
+	if st.pos == nil && len(st.list) > setIndexAt {
+		st.pos = make(map[*Session]int32, 2*len(st.list))
+		for i, x := range st.list {
+			st.pos[x] = int32(i)
+		}
+	}
+}
+
+// remove takes s out by moving the last member into its place.
+func (st *sessionSet) remove(s *Session) {
+	i := -1
+	if st.pos != nil {
+		if p, ok := st.pos[s]; ok {
+			i = int(p)
+			delete(st.pos, s)
+		}
+	} else {
+		for j, x := range st.list {
+			if x == s {
+				i = j
+				break
+			}
+		}
+	}
+	if i < 0 {
+		return
+	}
+	last := len(st.list) - 1
+	moved := st.list[last]
+	st.list[i] = moved
+	st.list[last] = nil
+	st.list = st.list[:last]
+	if st.pos != nil && i != last {
+		st.pos[moved] = int32(i)
+	}
+	if st.pos != nil && len(st.list) <= setIndexAt/2 {
+		st.pos = nil
+	}
+	if cap(st.list) > 64 && len(st.list) < cap(st.list)/4 {
+		st.list = append([]*Session(nil), st.list...)
+	}
+}
