@@ -85,6 +85,10 @@ func (cn *conn) queuedBytes() int {
 
 func (cn *conn) backlogEmpty() bool { return cn.x == nil || cn.x.backlog.empty() }
 
+// Compresses tells the hub whether this socket negotiated
+// permessage-deflate (set at the upgrade, before the session exists).
+func (cn *conn) Compresses() bool { return cn.deflate }
+
 // Send implements hub.Outbox: one write for all frames when the socket keeps
 // up; otherwise the frames wait in the backlog, and a socket whose queue
 // would pass max_outbound_bytes is cut off instead of buffered.

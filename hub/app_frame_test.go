@@ -57,3 +57,42 @@ func TestAppFrameFramesEachAppItsOwnWay(t *testing.T) {
 		out.mu.Unlock()
 	}
 }
+
+// plainOutbox is a socket that did not negotiate compression.
+type plainOutbox struct{ *recordingOutbox }
+
+func (plainOutbox) Compresses() bool { return false }
+
+// A message for one socket is framed the app's way (compressed) only for a
+// socket that reads it so; a broadcast is framed once, for everyone.
+func TestUnicastIsCompressedOnlyForSocketsThatNegotiatedIt(t *testing.T) {
+	apps := []AppConfig{{ID: "own", Key: "own-key", Secret: "s"}}
+	h, err := New(apps, Options{Loops: 1,
+		Frame: func(p []byte) []byte { return append([]byte("plain:"), p...) },
+		AppFrame: func(c AppConfig) func([]byte) []byte {
+			return func(p []byte) []byte { return append([]byte("own:"), p...) }
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.AttachLoop(0, inlineExecutor{})
+	t.Cleanup(func() { _ = h.Close() })
+	a := h.AppByID("own")
+	out := plainOutbox{&recordingOutbox{}}
+	s, code, msg := h.Open(a, 0, out)
+	if s == nil {
+		t.Fatalf("open refused: %d %s", code, msg)
+	}
+	s.Handle(subscribeMsg("news"))
+	out.waitFrames(t, 1)
+	publish(t, a, "news", `{}`)
+	out.waitFrames(t, 2)
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	if !bytes.HasPrefix(out.frames[0], []byte("plain:")) {
+		t.Errorf("subscription_succeeded to a plain socket: %q, want it framed plain", out.frames[0])
+	}
+	if !bytes.HasPrefix(out.frames[1], []byte("own:")) {
+		t.Errorf("broadcast: %q, want the app's shared frame", out.frames[1])
+	}
+}

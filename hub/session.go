@@ -168,9 +168,19 @@ func (s *Session) Close() {
 	s.pending = nil
 }
 
-// send writes one payload to this socket now.
+// compressor is an Outbox that tells whether its socket negotiated
+// compression.
+type compressor interface{ Compresses() bool }
+
+// send writes one payload to this socket now. A broadcast is framed (and
+// compressed) once for everyone; a message for one socket is compressed
+// only if that socket reads it compressed.
 func (s *Session) send(payload []byte) {
-	s.out.Send(s.app.frame(payload))
+	frame := s.app.frame
+	if c, ok := s.out.(compressor); ok && !c.Compresses() {
+		frame = s.app.hub.opts.Frame
+	}
+	s.out.Send(frame(payload))
 }
 
 func (s *Session) runOnLoop(fn func()) {
