@@ -119,6 +119,13 @@ func TestSigninWithProviderAndEmailIDsReachesTheUserChannel(t *testing.T) {
 		if m := c.expect("hello"); m.Channel != "#server-to-user-"+id || m.dataString() != `{"to":"`+id+`"}` {
 			t.Fatalf("%s got %s on %q", id, m.Data, m.Channel)
 		}
+		// The SDKs' terminateUserConnections puts the id in the path as is.
+		if status, body := api(t, s, "POST", "/apps/"+appID+"/users/"+id+"/terminate_connections", nil, "{}"); status != 200 {
+			t.Fatalf("terminate %s: %d %s", id, status, body)
+		}
+		if code := c.expectClose(); code != 4009 {
+			t.Errorf("%s closed with %d, want 4009", id, code)
+		}
 	}
 }
 
