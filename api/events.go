@@ -56,7 +56,7 @@ func (e *eventRequest) check(app *hub.App) ([]string, string, *apiError) {
 	}
 	for _, c := range channels {
 		if !protocol.ValidChannelName(c) {
-			return nil, "", fail(422, "Invalid channel name "+strconv.Quote(c)+": use 1-164 characters from a-z A-Z 0-9 - _ = @ , . ;")
+			return nil, "", fail(422, "Invalid channel name "+strconv.Quote(c)+": "+protocol.ChannelNameRule(c))
 		}
 	}
 	if e.SocketID != "" && !socketIDPattern.MatchString(e.SocketID) {

@@ -243,7 +243,7 @@ func (s *Session) subscribe(data []byte) {
 	name := sub.Channel
 	if !protocol.ValidChannelName(name) {
 		s.send(protocol.SubscriptionError(name, "InvalidChannel",
-			"Invalid channel name: use 1-164 characters from a-z A-Z 0-9 - _ = @ , . ;", 400))
+			"Invalid channel name: "+protocol.ChannelNameRule(name), 400))
 		return
 	}
 	if name[0] == '#' && s.refuseServerChannel(name) {

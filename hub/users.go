@@ -32,17 +32,29 @@ type signedIn struct {
 	// transition reaches the socket once whatever the order of the initial
 	// list and the news.
 	told []bool
-	reg  *registration
+	// at is this socket's place in the watcher list of each watchlist
+	// entry (guarded by App.mu), so a sign-out leaves each list in O(1).
+	at  []int32
+	s   *Session
+	reg *registration
+}
+
+// watcher is one watchlist entry of a signed-in socket, as listed under
+// the watched id: entry k of su.watchlist.
+type watcher struct {
+	su *signedIn
+	k  int32
 }
 
 // userIndex is an app's signed-in sockets and watchers on this node, and
 // its view of who is online cluster-wide.
 type userIndex struct {
-	// byUser and watchers are guarded by App.mu. A watched id's sockets
+	// byUser and watchers are guarded by App.mu. A watched id's watchers
 	// are a slice, not a set: most ids have a few watchers, and a map per
-	// watched id would cost ~200 bytes each (100 per watchlist).
+	// watched id would cost ~200 bytes each (100 per watchlist). Each entry
+	// knows its place (signedIn.at), so removal swaps in the last one.
 	byUser   map[string]map[*Session]struct{}
-	watchers map[string][]*Session
+	watchers map[string][]watcher
 
 	mu sync.Mutex
 	// loading: a join is reading the member list, news is kept until then.
@@ -118,7 +130,7 @@ func (a *App) indexUser(s *Session, su *signedIn, add bool) {
 	defer a.mu.Unlock()
 	ix := &a.signins
 	if ix.byUser == nil {
-		ix.byUser, ix.watchers = map[string]map[*Session]struct{}{}, map[string][]*Session{}
+		ix.byUser, ix.watchers = map[string]map[*Session]struct{}{}, map[string][]watcher{}
 	}
 	set := ix.byUser[su.id]
 	if add {
@@ -127,8 +139,11 @@ func (a *App) indexUser(s *Session, su *signedIn, add bool) {
 			ix.byUser[su.id] = set
 		}
 		set[s] = struct{}{}
-		for _, id := range su.watchlist {
-			ix.watchers[id] = append(ix.watchers[id], s)
+		su.s = s
+		su.at = make([]int32, len(su.watchlist))
+		for k, id := range su.watchlist {
+			su.at[k] = int32(len(ix.watchers[id]))
+			ix.watchers[id] = append(ix.watchers[id], watcher{su, int32(k)})
 		}
 		return
 	}
@@ -136,16 +151,16 @@ func (a *App) indexUser(s *Session, su *signedIn, add bool) {
 	if len(set) == 0 {
 		delete(ix.byUser, su.id)
 	}
-	for _, id := range su.watchlist {
+	for k, id := range su.watchlist {
 		list := ix.watchers[id]
-		for i, w := range list {
-			if w == s {
-				list[i] = list[len(list)-1]
-				list[len(list)-1] = nil
-				list = list[:len(list)-1]
-				break
-			}
+		i, last := su.at[k], int32(len(list)-1)
+		if i != last {
+			moved := list[last]
+			list[i] = moved
+			moved.su.at[moved.k] = i
 		}
+		list[last] = watcher{}
+		list = list[:last]
 		if len(list) == 0 {
 			delete(ix.watchers, id)
 		} else {
@@ -246,21 +261,14 @@ func (s *Session) tellWatchlist(su *signedIn) {
 	}
 }
 
-// watchNews tells the socket that a watched user came or went, unless it
-// was told so already.
-func (s *Session) watchNews(su *signedIn, userID string, online bool) {
-	if s.closed || s.user != su {
+// watchNews tells the socket that the user of its watchlist entry k came
+// or went, unless it was told so already.
+func (s *Session) watchNews(su *signedIn, k int32, online bool) {
+	if s.closed || s.user != su || su.told[k] == online {
 		return
 	}
-	for i, id := range su.watchlist {
-		if id == userID {
-			if su.told[i] != online {
-				su.told[i] = online
-				s.send(protocol.WatchlistEvent(online, []string{userID}))
-			}
-			return
-		}
-	}
+	su.told[k] = online
+	s.send(protocol.WatchlistEvent(online, su.watchlist[k:k+1]))
 }
 
 func (ix *userIndex) isLoaded() bool {
@@ -334,14 +342,10 @@ func (a *App) setOnlineLocked(userID string, online bool) {
 		delete(ix.online, userID)
 	}
 	a.mu.RLock()
-	watchers := append([]*Session(nil), ix.watchers[userID]...)
+	watchers := append([]watcher(nil), ix.watchers[userID]...)
 	a.mu.RUnlock()
-	for _, s := range watchers {
-		s.runOnLoop(func() {
-			if s.user != nil {
-				s.watchNews(s.user, userID, online)
-			}
-		})
+	for _, w := range watchers {
+		w.su.s.runOnLoop(func() { w.su.s.watchNews(w.su, w.k, online) })
 	}
 }
 

@@ -1,6 +1,10 @@
 package protocol
 
-import "strings"
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
 
 // Kind is a channel's type, decided by its name's prefix.
 type Kind uint8
@@ -65,8 +69,13 @@ func (k Kind) AllowsClientEvents() bool {
 
 // ValidChannelName checks Pusher's character set and length limit. The empty
 // name is invalid (it crashed Reverb once). A leading '#' marks Pusher's
-// server channels (#server-to-user-{id}), as the Pusher SDKs allow.
+// server channels. #server-to-user-{id} follows the user id's rules
+// instead: pusher-js subscribes it for whatever id signed in, and the
+// server SDKs' sendToUser checks only that the id is a non-empty string.
 func ValidChannelName(name string) bool {
+	if id, ok := UserOf(name); ok {
+		return ValidUserID(id)
+	}
 	if len(name) == 0 || len(name) > MaxChannelNameLength {
 		return false
 	}
@@ -81,6 +90,50 @@ func ValidChannelName(name string) bool {
 		if !channelChar(name[i]) {
 			return false
 		}
+	}
+	return true
+}
+
+// ChannelNameRule says what a valid name looks like, for the error that
+// refuses name.
+func ChannelNameRule(name string) string {
+	if _, ok := UserOf(name); ok {
+		return UserChannelPrefix + " followed by a user id: " + UserIDRule
+	}
+	return "use 1-164 characters from a-z A-Z 0-9 - _ = @ , . ;"
+}
+
+// MaxUserIDLength bounds a signed-in user's id in bytes (of UTF-8): room
+// for any e-mail address (254) and the ids of identity providers, such as
+// "auth0|..." or "google-oauth2|...".
+const MaxUserIDLength = 256
+
+// UserIDRule is the user id's rule, for the errors that refuse one.
+const UserIDRule = "1-256 bytes of UTF-8 without control characters"
+
+// ValidUserID reports whether a user may sign in with id, which then names
+// the channel #server-to-user-{id}. Any printable text is taken (e-mail
+// addresses, "auth0|5f7c..."), because ids come from the back end's user
+// store; control characters and invalid UTF-8 are not, since they would not
+// survive the JSON round trip to the client unchanged.
+func ValidUserID(id string) bool {
+	if len(id) == 0 || len(id) > MaxUserIDLength {
+		return false
+	}
+	for i := 0; i < len(id); {
+		c := id[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(id[i:])
+		if r == utf8.RuneError && n == 1 || unicode.IsControl(r) {
+			return false
+		}
+		i += n
 	}
 	return true
 }

@@ -2,8 +2,10 @@ package protocol
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // Vectors from Pusher's documentation.
@@ -65,10 +67,39 @@ func TestValidChannelName(t *testing.T) {
 			t.Errorf("refused %q", ok)
 		}
 	}
-	for _, bad := range []string{"", "a b", "a#", "#", "##a", "ü", strings.Repeat("a", 165), "a\x00"} {
+	for _, bad := range []string{"", "a b", "a#", "#", "##a", "ü", strings.Repeat("a", 165), "a\x00", "server-to-user-a|b"} {
 		if ValidChannelName(bad) {
 			t.Errorf("accepted %q", bad)
 		}
+	}
+}
+
+// A user channel takes the ids a sign-in takes, and only those, so a socket
+// that signed in can always subscribe and be sent to.
+func TestUserChannelNamesFollowTheUserIDRule(t *testing.T) {
+	long := strings.Repeat("é", MaxUserIDLength/2) // 2 bytes each
+	for _, id := range []string{"auth0|5f7c8ec7c33c6c004bbafe82", "a+b@x.com", "Ann Smith", "ü/ñ:\"quoted\"", long, strings.Repeat("a", 200)} {
+		if !ValidUserID(id) || !ValidChannelName(UserChannelPrefix+id) {
+			t.Errorf("refused %q (%d bytes)", id, len(id))
+		}
+	}
+	for _, id := range []string{"", long + "a", "a\nb", "a\x00", "a\x7f", "a\u0085", "a\xff"} {
+		if ValidUserID(id) || ValidChannelName(UserChannelPrefix+id) {
+			t.Errorf("accepted %q (%d bytes)", id, len(id))
+		}
+		quoted, _ := json.Marshal(id)
+		if !utf8.ValidString(id) {
+			quoted = []byte(`"` + id + `"`) // Marshal would repair it
+		}
+		if _, err := DecodeUserData(`{"id":` + string(quoted) + `}`); !errors.Is(err, ErrBadUserID) && id != "" {
+			t.Errorf("sign-in accepted %q", id)
+		}
+	}
+	if r := ChannelNameRule(UserChannelPrefix + "x"); !strings.Contains(r, UserIDRule) {
+		t.Errorf("user channel rule: %q", r)
+	}
+	if r := ChannelNameRule("a b"); !strings.Contains(r, "1-164") {
+		t.Errorf("channel rule: %q", r)
 	}
 }
 

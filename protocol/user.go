@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	stdjson "encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -79,6 +80,17 @@ var (
 	ErrBadWatchlist = errors.New("Invalid user_data: \"watchlist\" must be an array of non-empty user id strings")
 )
 
+// ErrBadUserID is the kind of error a sign-in gets for an id that could not
+// name its #server-to-user- channel; errors.Is finds it.
+var ErrBadUserID = errors.New("Invalid user_data: \"id\" must be " + UserIDRule)
+
+func badUserID(id string) error {
+	if len(id) > MaxUserIDLength {
+		return fmt.Errorf("%w, got %d bytes: sign in with a shorter id (a database key, not a profile)", ErrBadUserID, len(id))
+	}
+	return fmt.Errorf("%w, got %s: remove the control characters or invalid UTF-8 from the id", ErrBadUserID, strconv.Quote(id))
+}
+
 // DecodeUserData parses a sign-in's user_data. The id must be a non-empty
 // string (pusher-js drops a sign-in whose id is anything else); duplicate
 // watchlist entries are kept once.
@@ -97,6 +109,9 @@ func DecodeUserData(userData string) (UserData, error) {
 	var u UserData
 	if id := bytes.TrimSpace(raw.ID); len(id) == 0 || id[0] != '"' || json.Unmarshal(id, &u.ID) != nil || u.ID == "" {
 		return UserData{}, ErrBadUserData
+	}
+	if !ValidUserID(u.ID) {
+		return UserData{}, badUserID(u.ID)
 	}
 	if w := bytes.TrimSpace(raw.Watchlist); len(w) > 0 && string(w) != "null" {
 		var list []string

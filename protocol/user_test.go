@@ -2,7 +2,9 @@ package protocol
 
 import (
 	stdjson "encoding/json"
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -59,6 +61,13 @@ func TestDecodeUserData(t *testing.T) {
 		if _, err := DecodeUserData(bad); err != ErrBadUserData {
 			t.Errorf("%s: got %v, want ErrBadUserData", bad, err)
 		}
+	}
+	_, err = DecodeUserData(`{"id":"` + strings.Repeat("a", MaxUserIDLength+1) + `"}`)
+	if !errors.Is(err, ErrBadUserID) || !strings.Contains(err.Error(), "257 bytes") {
+		t.Errorf("over-long id: %v", err)
+	}
+	if _, err := DecodeUserData(`{"id":"a\u0000b"}`); !errors.Is(err, ErrBadUserID) || !strings.Contains(err.Error(), "control characters") {
+		t.Errorf("control character in id: %v", err)
 	}
 	for _, bad := range []string{`{"id":"1","watchlist":"2"}`, `{"id":"1","watchlist":[2]}`, `{"id":"1","watchlist":[""]}`} {
 		if _, err := DecodeUserData(bad); err != ErrBadWatchlist {

@@ -105,6 +105,56 @@ func TestSigninThenEventsReachEverySocketOfTheUser(t *testing.T) {
 	other.expectNothing(300 * time.Millisecond)
 }
 
+// Ids from identity providers and e-mail addresses hold characters plain
+// channel names may not: the user channel takes them, through the socket
+// and through the events API, as pusher-js and the SDKs' sendToUser use it.
+func TestSigninWithProviderAndEmailIDsReachesTheUserChannel(t *testing.T) {
+	s := startServer(t, defaultApps)
+	for _, id := range []string{"auth0|5f7c", "a+b@x.com"} {
+		c := dial(t, s)
+		ud := `{"id":"` + id + `"}`
+		c.signin(ud)
+		c.subscribe("#server-to-user-" + id)
+		trigger(t, s, "#server-to-user-"+id, "hello", `{"to":"`+id+`"}`, "")
+		if m := c.expect("hello"); m.Channel != "#server-to-user-"+id || m.dataString() != `{"to":"`+id+`"}` {
+			t.Fatalf("%s got %s on %q", id, m.Data, m.Channel)
+		}
+		// The SDKs' terminateUserConnections puts the id in the path as is.
+		if status, body := api(t, s, "POST", "/apps/"+appID+"/users/"+id+"/terminate_connections", nil, "{}"); status != 200 {
+			t.Fatalf("terminate %s: %d %s", id, status, body)
+		}
+		if code := c.expectClose(); code != 4009 {
+			t.Errorf("%s closed with %d, want 4009", id, code)
+		}
+	}
+}
+
+// An id its user channel could not take is refused at sign-in, saying why,
+// rather than signing in a socket whose channel then fails.
+func TestSigninRefusesAnIDItsUserChannelCannotTake(t *testing.T) {
+	s := startServer(t, defaultApps)
+	c := dial(t, s)
+	long := `{"id":"` + strings.Repeat("u", 300) + `"}`
+	c.signinWith(signinAuth(c.socketID, long), long)
+	if typ, msg := c.expectSigninError(); typ != "InvalidUserData" || !strings.Contains(msg, "300 bytes") || !strings.Contains(msg, "1-256 bytes") {
+		t.Errorf("over-long id: %s %q", typ, msg)
+	}
+	ctrl := `{"id":"a\u0001b"}`
+	c.signinWith(signinAuth(c.socketID, ctrl), ctrl)
+	if typ, msg := c.expectSigninError(); typ != "InvalidUserData" || !strings.Contains(msg, "control characters") {
+		t.Errorf("control character: %s %q", typ, msg)
+	}
+	// The same ids are refused as channels, with the user id's rule.
+	if msg := c.subscribeRefused("#server-to-user-"+strings.Repeat("u", 300), "InvalidChannel"); !strings.Contains(msg, "1-256 bytes") {
+		t.Errorf("over-long user channel: %q", msg)
+	}
+	body := `{"name":"e","channel":"#server-to-user-` + strings.Repeat("u", 300) + `","data":"1"}`
+	if status, resp := api(t, s, "POST", "/apps/"+appID+"/events", nil, body); status != 422 || !strings.Contains(resp, "1-256 bytes") {
+		t.Errorf("over-long user channel in the events API: %d %s", status, resp)
+	}
+	c.signin(`{"id":"` + strings.Repeat("u", 256) + `"}`)
+}
+
 func TestSigninRefusalsLeaveTheSocketUsable(t *testing.T) {
 	s := startServer(t, `{"apps":[{"id":"app-1","key":"key-1","secret":"secret-1","max_user_data_size":200,"max_watchlist_size":3}]}`)
 	c := dial(t, s)
