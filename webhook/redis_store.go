@@ -50,7 +50,7 @@ type RedisStore struct {
 
 	keeperOnce, closeOnce sync.Once
 	stop                  chan struct{}
-	stopped    chan struct{}
+	stopped               chan struct{}
 }
 
 // ErrLeaseLost says another node sends now: what this node took and has
