@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -156,9 +157,10 @@ func TestRedisStoreHandsADeadNodesBatchToAnother(t *testing.T) {
 	if names(kept)+names(orphan) != "channel_occupied:kept channel_occupied:orphan " {
 		t.Fatalf("node 0 took %q %q", names(kept), names(orphan))
 	}
-	// While node 0 lives it keeps what it took, however long it sends:
-	// neither node 1 nor node 0 itself takes it again.
-	if got := takeAll(t, ss[1], 1, 4*claimAfter); len(got) != 0 {
+	// While node 0 lives it keeps the lease and what it took, however
+	// long it sends without taking more: neither node 1 nor node 0 itself
+	// takes it again.
+	if got := takeAll(t, ss[1], 1, leaseFor+time.Second); len(got) != 0 {
 		t.Fatalf("node 1 took %q from a live node", names(got))
 	}
 	if got := takeAll(t, ss[0], 1, 4*claimAfter); len(got) != 0 {
@@ -174,6 +176,33 @@ func TestRedisStoreHandsADeadNodesBatchToAnother(t *testing.T) {
 	_ = ss[1].Done(ctx, claimed)
 	if again := takeAll(t, ss[1], 1, 3*claimAfter); len(again) != 0 {
 		t.Fatalf("claimed again after done: %q", names(again))
+	}
+}
+
+// A node whose lease was taken over (it stalled, or Redis lost the key)
+// stops sending what it took and takes nothing new.
+func TestRedisStoreNodeThatLostTheLeaseStops(t *testing.T) {
+	ctx := context.Background()
+	ss, _ := redisStores(t, time.Minute)(t, 2, 100)
+	_ = ss[0].Add(ctx, []Event{{App: "a", Name: ChannelOccupied, Channel: "c1"}}, 0)
+	took := takeAll(t, ss[0], 1, 5*time.Second)
+	if err := ss[0].Keep(ctx, took); err != nil {
+		t.Fatalf("keep while holding the lease: %v", err)
+	}
+	r := ss[0].(*RedisStore)
+	if err := r.client.Do(ctx, r.client.B().Set().Key(r.lease).Value("node-1").Px(leaseFor).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(leaseFor + 2*time.Second)
+	for !errors.Is(ss[0].Keep(ctx, took), ErrLeaseLost) {
+		if time.Now().After(deadline) {
+			t.Fatal("node 0 still counts on a lease node-1 holds")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = ss[0].Add(ctx, []Event{{App: "a", Name: ChannelOccupied, Channel: "c2"}}, 0)
+	if got := takeAll(t, ss[0], 1, time.Second); len(got) != 0 {
+		t.Fatalf("node 0 took %q without the lease", names(got))
 	}
 }
 
