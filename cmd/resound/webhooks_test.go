@@ -322,8 +322,9 @@ func TestWebhooksSkipPresenceCountsAndUserChannels(t *testing.T) {
 	a, b := dial(t, s), dial(t, s)
 	a.signin(`{"id":"42"}`)
 	a.subscribe("#server-to-user-42")
-	a.join("presence-room", `{"user_id":"42"}`)
+	// b first, so that a reads no member_added before its next reply.
 	b.join("presence-room", `{"user_id":"7"}`)
+	a.join("presence-room", `{"user_id":"42"}`)
 	// A marker after the rest: anything they fired arrives before it.
 	a.subscribe("counted")
 	got := r.waitFor("subscription_count counted")
