@@ -179,7 +179,7 @@ func (s *RedisStore) holding() bool {
 // them after claimAfter.
 func (s *RedisStore) keeper() {
 	defer close(s.stopped)
-	every := min(leaseFor/3, s.claimAfter/3)
+	every := max(min(leaseFor/3, s.claimAfter/3), 10*time.Millisecond)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
