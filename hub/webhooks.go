@@ -1,6 +1,11 @@
 package hub
 
-import "github.com/resound/resound/webhook"
+import (
+	"strings"
+
+	"github.com/resound/resound/protocol"
+	"github.com/resound/resound/webhook"
+)
 
 // Hooks takes what happened on the apps' channels for their webhooks.
 // Both methods are called from event loops and workers and must not block.
@@ -19,6 +24,19 @@ func (h *Hub) emit(ev webhook.Event) {
 	}
 }
 
+// hooksOccupancy says whether a channel's occupied and vacated go to
+// webhooks: a user's #server-to-user- channel is the user layer's own.
+func hooksOccupancy(channel string) bool {
+	return !strings.HasPrefix(channel, protocol.UserChannelPrefix)
+}
+
+// hooksCount says whether a channel's subscription_count goes to webhooks:
+// as with Pusher, not for presence channels (member events tell their
+// story), and not for the server's '#' channels.
+func hooksCount(channel string) bool {
+	return channel != "" && channel[0] != '#' && !protocol.KindOf(channel).IsPresence()
+}
+
 // emitJoined reports what one registered subscription changed cluster-wide:
 // the channel occupied (first subscriber anywhere), then the user added
 // (first socket anywhere), then the new count.
@@ -26,13 +44,13 @@ func (h *Hub) emitJoined(app, channel string, count int, joinedUser string) {
 	if h.hooks == nil {
 		return
 	}
-	if count == 1 {
+	if count == 1 && hooksOccupancy(channel) {
 		h.emit(webhook.Event{App: app, Name: webhook.ChannelOccupied, Channel: channel})
 	}
 	if joinedUser != "" {
 		h.emit(webhook.Event{App: app, Name: webhook.MemberAdded, Channel: channel, UserID: joinedUser})
 	}
-	if count > 0 {
+	if count > 0 && hooksCount(channel) {
 		h.emit(webhook.Event{App: app, Name: webhook.SubscriptionCount, Channel: channel, Count: count})
 	}
 }
@@ -46,9 +64,9 @@ func (h *Hub) emitLeft(app, channel string, count int, leftUser string) {
 	if leftUser != "" {
 		h.emit(webhook.Event{App: app, Name: webhook.MemberRemoved, Channel: channel, UserID: leftUser})
 	}
-	if count == 0 {
+	if count == 0 && hooksOccupancy(channel) {
 		h.emit(webhook.Event{App: app, Name: webhook.ChannelVacated, Channel: channel})
-	} else if count > 0 {
+	} else if count > 0 && hooksCount(channel) {
 		h.emit(webhook.Event{App: app, Name: webhook.SubscriptionCount, Channel: channel, Count: count})
 	}
 }
@@ -65,6 +83,9 @@ func (h *Hub) emitReaped(gone []MemberNews, vacated []ChannelRef) {
 		h.emit(webhook.Event{App: n.App, Name: webhook.MemberRemoved, Channel: n.Channel, UserID: n.UserID})
 	}
 	for _, c := range vacated {
+		if !hooksOccupancy(c.Channel) {
+			continue
+		}
 		h.emit(webhook.Event{App: c.App, Name: webhook.ChannelVacated, Channel: c.Channel})
 	}
 }

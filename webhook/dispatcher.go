@@ -2,7 +2,7 @@ package webhook
 
 import (
 	"context"
-	"hash/fnv"
+	"errors"
 	"log"
 	"sync"
 	"sync/atomic"
@@ -21,10 +21,12 @@ type Options struct {
 	// BatchWait is how long the first event of a batch waits for more (100 ms).
 	BatchWait time.Duration
 	// Workers is how many POSTs may be in flight at once (8). Each app's
-	// batches go through one worker, in order.
+	// batches go out one at a time, in order; an app whose receiver fails
+	// holds a worker only while a POST is in flight, not while it backs off.
 	Workers int
-	// QueueSize bounds the events waiting to be stored or sent (10000);
-	// past it the oldest is dropped.
+	// QueueSize bounds the events waiting to be stored, and those of one
+	// app taken and waiting to be sent (10000); past it the oldest is
+	// dropped.
 	QueueSize int
 	// Timeout bounds one POST (5 s).
 	Timeout time.Duration
@@ -106,10 +108,22 @@ type Dispatcher struct {
 	// inflight counts batches handed to workers and not yet finished.
 	inflight atomic.Int64
 
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	workers []chan job
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// posting bounds the POSTs in flight to Workers.
+	posting chan struct{}
+
+	qmu sync.Mutex
+	// queues holds each app's batches taken and not yet sent: taking never
+	// waits for a slow app, and one goroutine per app sends them in order.
+	queues map[string]*appQueue
+}
+
+type appQueue struct {
+	jobs    []job
+	events  int
+	running bool
 }
 
 type appHooks struct {
@@ -125,7 +139,8 @@ type job struct {
 // New builds a dispatcher for the apps that have webhooks; Start runs it.
 func New(apps []App, store Store, opts Options) *Dispatcher {
 	opts = opts.WithDefaults()
-	d := &Dispatcher{opts: opts, apps: map[string]*appHooks{}, store: store, wake: make(chan struct{}, 1)}
+	d := &Dispatcher{opts: opts, apps: map[string]*appHooks{}, store: store, wake: make(chan struct{}, 1),
+		posting: make(chan struct{}, opts.Workers), queues: map[string]*appQueue{}}
 	d.rlog = ratelog.New(opts.Logger, 10*time.Second)
 	for _, a := range apps {
 		if len(a.Hooks) > 0 {
@@ -181,18 +196,6 @@ func (d *Dispatcher) Stats() Stats {
 // Start runs the goroutines that store, batch and send.
 func (d *Dispatcher) Start() {
 	d.ctx, d.cancel = context.WithCancel(context.Background())
-	d.workers = make([]chan job, d.opts.Workers)
-	for i := range d.workers {
-		ch := make(chan job, 4)
-		d.workers[i] = ch
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			for j := range ch {
-				d.deliver(j)
-			}
-		}()
-	}
 	d.wg.Add(2)
 	go d.storeLoop()
 	go d.takeLoop()
@@ -279,11 +282,6 @@ func (d *Dispatcher) storeLoop() {
 // to share its POST.
 func (d *Dispatcher) takeLoop() {
 	defer d.wg.Done()
-	defer func() {
-		for _, w := range d.workers {
-			close(w)
-		}
-	}()
 	for d.ctx.Err() == nil {
 		batch, err := d.store.Take(d.ctx, d.opts.BatchSize, time.Second)
 		if err != nil {
@@ -315,8 +313,8 @@ func (d *Dispatcher) takeLoop() {
 	}
 }
 
-// dispatch splits a batch by app, keeping each app's order, and hands each
-// part to the app's worker.
+// dispatch splits a batch by app, keeping each app's order, and queues
+// each part for the app's sender; it never waits.
 func (d *Dispatcher) dispatch(batch []Entry) {
 	var order []string
 	parts := map[string][]Entry{}
@@ -332,22 +330,71 @@ func (d *Dispatcher) dispatch(batch []Entry) {
 			_ = d.store.Done(d.ctx, parts[id])
 			continue
 		}
-		h := fnv.New32a()
-		h.Write([]byte(id))
-		d.inflight.Add(1)
-		select {
-		case d.workers[h.Sum32()%uint32(len(d.workers))] <- job{app: a, entries: parts[id]}:
-		case <-d.ctx.Done():
-			d.inflight.Add(-1)
+		d.enqueue(job{app: a, entries: parts[id]})
+	}
+}
+
+// enqueue adds a batch to its app's queue, dropping the app's oldest past
+// QueueSize events, and starts the app's sender if it is not running.
+func (d *Dispatcher) enqueue(j job) {
+	d.inflight.Add(1)
+	d.qmu.Lock()
+	q := d.queues[j.app.ID]
+	if q == nil {
+		q = &appQueue{}
+		d.queues[j.app.ID] = q
+	}
+	q.jobs = append(q.jobs, j)
+	q.events += len(j.entries)
+	var dropped []job
+	for q.events > d.opts.QueueSize && len(q.jobs) > 1 {
+		dropped = append(dropped, q.jobs[0])
+		q.events -= len(q.jobs[0].entries)
+		q.jobs = q.jobs[1:]
+	}
+	start := !q.running
+	q.running = true
+	if start {
+		d.wg.Add(1)
+	}
+	d.qmu.Unlock()
+	for _, old := range dropped {
+		_ = d.store.Done(d.ctx, old.entries)
+		d.Dropped(len(old.entries))
+		d.inflight.Add(-1)
+	}
+	if start {
+		go d.sendApp(q)
+	}
+}
+
+// sendApp delivers an app's queued batches one after another until none
+// is left.
+func (d *Dispatcher) sendApp(q *appQueue) {
+	defer d.wg.Done()
+	for {
+		d.qmu.Lock()
+		if len(q.jobs) == 0 || d.ctx.Err() != nil {
+			q.running = false
+			d.qmu.Unlock()
 			return
 		}
+		j := q.jobs[0]
+		q.jobs = q.jobs[1:]
+		q.events -= len(j.entries)
+		d.qmu.Unlock()
+		d.deliver(j)
 	}
 }
 
 // deliver POSTs one app's batch to each of its webhooks that wants any of
-// it, then forgets the batch, unless delivery was stopped by Close.
+// it, then forgets the batch, unless delivery was stopped by Close or the
+// batch belongs to another node now.
 func (d *Dispatcher) deliver(j job) {
 	defer d.inflight.Add(-1)
+	if d.lostLease(j) {
+		return
+	}
 	for _, hook := range j.app.Hooks {
 		var evs []Event
 		for _, e := range j.entries {
@@ -358,7 +405,7 @@ func (d *Dispatcher) deliver(j job) {
 		if len(evs) == 0 {
 			continue
 		}
-		if !d.send.post(d.ctx, j.app, hook, evs, func() { _ = d.store.Keep(d.ctx, j.entries) }) {
+		if !d.send.post(d.ctx, j.app, hook, evs, func() bool { return !d.lostLease(j) }) {
 			return
 		}
 	}
@@ -367,6 +414,16 @@ func (d *Dispatcher) deliver(j job) {
 	if err := d.store.Done(ctx, j.entries); err != nil {
 		d.rlog.Printf("webhook-done", "webhooks: marking a batch delivered failed: %v; it may be sent again", err)
 	}
+}
+
+// lostLease renews a batch and says whether another node sends now: the
+// batch is then its to send, in order with what followed.
+func (d *Dispatcher) lostLease(j job) bool {
+	if errors.Is(d.store.Keep(d.ctx, j.entries), ErrLeaseLost) {
+		d.rlog.Printf("webhook-lease", "webhooks: another node took over sending; leaving %d events to it", len(j.entries))
+		return true
+	}
+	return false
 }
 
 // storeIdle says whether a store holds nothing a Close would lose: a

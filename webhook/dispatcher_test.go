@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -243,5 +244,29 @@ func TestEventsWaitOutAStoreOutage(t *testing.T) {
 	}
 	if s := d.Stats(); s.Dropped != 0 {
 		t.Fatalf("stats %+v: nothing should be dropped", s)
+	}
+}
+
+// One app whose receiver keeps failing must not hold up another's
+// deliveries, even with a single worker.
+func TestAFailingReceiverDoesNotStallOtherApps(t *testing.T) {
+	down, downURL := newReceiver(t, func(int) bool { return true })
+	up, upURL := newReceiver(t, nil)
+	opts := Options{Workers: 1, RetryMin: 50 * time.Millisecond, RetryMax: 100 * time.Millisecond, RetryFor: time.Minute,
+		BatchWait: time.Millisecond, Logger: log.New(io.Discard, "", 0)}
+	d := New([]App{hookApp("down", downURL), hookApp("up", upURL)}, NewMemoryStore(100, nil), opts)
+	d.Start()
+	t.Cleanup(d.Close)
+	d.Emit(whisper("down", "client-lost"))
+	for deadline := time.Now().Add(10 * time.Second); down.calls.Load() < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the failing receiver was never retried")
+		}
+	}
+	for i := range 3 {
+		d.Emit(whisper("up", fmt.Sprint("client-", i)))
+	}
+	if got := eventNames(up.waitEvents(t, 3)); got != "client-0 client-1 client-2 " {
+		t.Fatalf("healthy app got %q", got)
 	}
 }

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,7 +39,23 @@ type RedisStore struct {
 	mu        sync.Mutex
 	grouped   bool
 	lastClaim time.Time
+	// taken is the entries this node took and has not acknowledged yet,
+	// waiting for a worker or being sent. The keeper renews all of them,
+	// and claim never takes them again: a batch queued behind one being
+	// retried is as much this node's as the one being retried.
+	taken map[string]struct{}
+	// leaseUntil is when this node's sender lease lapses by its own clock
+	// (zero when it does not hold it).
+	leaseUntil time.Time
+
+	keeperOnce, closeOnce sync.Once
+	stop                  chan struct{}
+	stopped               chan struct{}
 }
+
+// ErrLeaseLost says another node sends now: what this node took and has
+// not sent is left to it.
+var ErrLeaseLost = errors.New("webhooks: this node no longer holds the sender lease")
 
 // NewRedisStore shares the queue under prefix; consumer names this node.
 func NewRedisStore(client rueidis.Client, prefix, consumer string, capacity int, claimAfter time.Duration, release func(), onDrop func(int)) *RedisStore {
@@ -50,7 +67,8 @@ func NewRedisStore(client rueidis.Client, prefix, consumer string, capacity int,
 	}
 	b := prefix + ":webhooks"
 	return &RedisStore{client: client, release: release, consumer: consumer, cap: capacity, claimAfter: claimAfter, onDrop: onDrop,
-		stream: b + ":queue", held: b + ":held", heldEvents: b + ":held-events", group: "senders", lease: b + ":sender"}
+		stream: b + ":queue", held: b + ":held", heldEvents: b + ":held-events", group: "senders", lease: b + ":sender",
+		taken: map[string]struct{}{}, stop: make(chan struct{}), stopped: make(chan struct{})}
 }
 
 // redisNowMs is Redis's clock in milliseconds: every node holds removals by
@@ -123,9 +141,88 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `)
 
-// leaseFor is how long the sender lease outlives its holder; Take renews
-// it several times within.
+// leaseFor is how long the sender lease outlives its holder; the keeper
+// renews it several times within, whether or not anything is taken.
 const leaseFor = 3 * time.Second
+
+// leaseMargin is how long before the lease lapses in Redis this node stops
+// counting on it, for the time a renewal takes to travel.
+const leaseMargin = leaseFor / 6
+
+// renewLease takes or renews the lease and says whether this node holds it.
+func (s *RedisStore) renewLease(ctx context.Context) (bool, error) {
+	asked := time.Now()
+	held, err := leaseScript.Exec(ctx, s.client, []string{s.lease}, []string{s.consumer, strconv.Itoa(int(leaseFor.Milliseconds()))}).AsInt64()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case err != nil:
+		// Unknown: the lease lapses on its own at leaseUntil.
+	case held == 1:
+		s.leaseUntil = asked.Add(leaseFor - leaseMargin)
+	default:
+		s.leaseUntil = time.Time{}
+	}
+	return err == nil && held == 1, err
+}
+
+// holding says whether this node still holds the lease by its own clock.
+func (s *RedisStore) holding() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Now().Before(s.leaseUntil)
+}
+
+// keeper renews the lease and the entries taken on its own ticker, so a
+// long retry or a Take loop stuck behind busy workers loses neither. Once
+// the lease is lost it stops renewing the entries: their new owner claims
+// them after claimAfter.
+func (s *RedisStore) keeper() {
+	defer close(s.stopped)
+	every := max(min(leaseFor/3, s.claimAfter/3), 10*time.Millisecond)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), every)
+		if s.holding() {
+			_, _ = s.renewLease(ctx)
+		}
+		s.mu.Lock()
+		held := time.Now().Before(s.leaseUntil)
+		if !held {
+			clear(s.taken)
+		}
+		id := make([]string, 0, len(s.taken))
+		for k := range s.taken {
+			id = append(id, k)
+		}
+		s.mu.Unlock()
+		if len(id) > 0 {
+			_ = s.client.Do(ctx, s.client.B().Xclaim().Key(s.stream).Group(s.group).Consumer(s.consumer).MinIdleTime("0").Id(id...).Justid().Build()).Error()
+		}
+		cancel()
+	}
+}
+
+// remember notes entries as taken and drops those this node already has.
+func (s *RedisStore) remember(list []Entry) []Entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := list[:0]
+	for _, e := range list {
+		if _, dup := s.taken[e.ID]; dup {
+			continue
+		}
+		s.taken[e.ID] = struct{}{}
+		out = append(out, e)
+	}
+	return out
+}
 
 func (s *RedisStore) Add(ctx context.Context, events []Event, delay time.Duration) error {
 	args := make([]string, 0, 2+3*len(events))
@@ -179,11 +276,12 @@ func (s *RedisStore) forgetGroup(err error) {
 }
 
 func (s *RedisStore) Take(ctx context.Context, limit int, wait time.Duration) ([]Entry, error) {
-	held, err := leaseScript.Exec(ctx, s.client, []string{s.lease}, []string{s.consumer, strconv.Itoa(int(leaseFor.Milliseconds()))}).AsInt64()
+	s.keeperOnce.Do(func() { go s.keeper() })
+	held, err := s.renewLease(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if held != 1 {
+	if !held {
 		// Another node sends; this one waits to take over.
 		t := time.NewTimer(min(wait, leaseFor/3))
 		defer t.Stop()
@@ -201,7 +299,7 @@ func (s *RedisStore) Take(ctx context.Context, limit int, wait time.Duration) ([
 		return nil, err
 	}
 	if out, err := s.claim(ctx, limit); err != nil || len(out) > 0 {
-		return out, err
+		return s.remember(out), err
 	}
 	// Held removals fall due while we block: a short block lets the next
 	// call promote them on time.
@@ -215,7 +313,7 @@ func (s *RedisStore) Take(ctx context.Context, limit int, wait time.Duration) ([
 		s.forgetGroup(err)
 		return nil, err
 	}
-	return entries(res[s.stream]), nil
+	return s.remember(entries(res[s.stream])), nil
 }
 
 // claim takes over entries another node took and went quiet on; it looks
@@ -266,8 +364,12 @@ func ids(entries []Entry) []string {
 	return out
 }
 
-// Keep resets the entries' idle time so no other node claims them.
+// Keep resets the entries' idle time so no other node claims them, or
+// says ErrLeaseLost when another node took over sending.
 func (s *RedisStore) Keep(ctx context.Context, entries []Entry) error {
+	if !s.holding() {
+		return ErrLeaseLost
+	}
 	id := ids(entries)
 	if len(id) == 0 {
 		return nil
@@ -280,6 +382,13 @@ func (s *RedisStore) Done(ctx context.Context, entries []Entry) error {
 	if len(id) == 0 {
 		return nil
 	}
+	s.mu.Lock()
+	for _, k := range id {
+		// Should the ack fail, the entry is no longer kept and is sent
+		// again after claimAfter rather than held forever.
+		delete(s.taken, k)
+	}
+	s.mu.Unlock()
 	res := s.client.DoMulti(ctx,
 		s.client.B().Xack().Key(s.stream).Group(s.group).Id(id...).Build(),
 		s.client.B().Xdel().Key(s.stream).Id(id...).Build())
@@ -292,6 +401,14 @@ func (s *RedisStore) Done(ctx context.Context, entries []Entry) error {
 }
 
 func (s *RedisStore) Close() error {
+	first := false
+	s.closeOnce.Do(func() { first = true })
+	if !first {
+		return nil
+	}
+	s.keeperOnce.Do(func() { close(s.stopped) })
+	close(s.stop)
+	<-s.stopped
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = releaseScript.Exec(ctx, s.client, []string{s.lease}, []string{s.consumer}).Error()

@@ -23,11 +23,11 @@ func newSender(opts Options, d *Dispatcher) *sender {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
-// post delivers events to one webhook. It returns false only when ctx
-// ended first (the batch is then left for another node); a batch given up
-// after RetryFor counts as failed and returns true. keep runs before each
-// retry so a shared store does not hand the batch to another node.
-func (s *sender) post(ctx context.Context, a *appHooks, hook Config, events []Event, keep func()) bool {
+// post delivers events to one webhook. It returns false when ctx ended
+// first or keep said the batch is another node's now (the batch is then
+// left to that node); a batch given up after RetryFor counts as failed and
+// returns true. keep runs before each retry.
+func (s *sender) post(ctx context.Context, a *appHooks, hook Config, events []Event, keep func() bool) bool {
 	body := AppendBody(nil, time.Now().UnixMilli(), events)
 	sig := Sign(a.Secret, body)
 	giveUp := time.Now().Add(s.opts.RetryFor)
@@ -48,15 +48,20 @@ func (s *sender) post(ctx context.Context, a *appHooks, hook Config, events []Ev
 		}
 		s.d.retried.Add(1)
 		s.d.rlog.Printf("webhook-retry", "webhooks: POST to %s failed: %v; retrying in %v", hook.URL, err, wait)
-		if !sleepCtx(ctx, wait) {
+		if !sleepCtx(ctx, wait) || !keep() {
 			return false
 		}
-		keep()
 		wait = min(wait*2, s.opts.RetryMax)
 	}
 }
 
 func (s *sender) once(ctx context.Context, a *appHooks, hook Config, body []byte, sig string) error {
+	select {
+	case s.d.posting <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.d.posting }()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook.URL, bytes.NewReader(body))
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -77,7 +78,8 @@ func StoreContract(t *testing.T, stores newStores) {
 			t.Fatalf("first out: %q, want only u3's arrival", names(first))
 		}
 		_ = ss[1].Done(ctx, first)
-		// With Redis, node 0 reads once node 1's lease lapses.
+		// With Redis, node 0 reads once node 1 leaves and gives the lease up.
+		_ = ss[1].Close()
 		late := takeAll(t, ss[0], 1, 10*time.Second)
 		if names(late) != "member_removed:presence-ru2 " {
 			t.Fatalf("after the delay: %q, want only u2's leave", names(late))
@@ -150,33 +152,57 @@ func TestRedisStoreHandsADeadNodesBatchToAnother(t *testing.T) {
 	ss, _ := redisStores(t, claimAfter)(t, 2, 100)
 	_ = ss[0].Add(ctx, []Event{{App: "a", Name: ChannelOccupied, Channel: "kept"}}, 0)
 	kept := takeAll(t, ss[0], 1, 5*time.Second)
-	// The owner keeps renewing this one while it retries: nobody claims it.
-	stop := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(claimAfter / 4):
-				_ = ss[0].Keep(ctx, kept)
-			}
-		}
-	}()
 	_ = ss[0].Add(ctx, []Event{{App: "a", Name: ChannelOccupied, Channel: "orphan"}}, 0)
 	orphan := takeAll(t, ss[0], 1, 5*time.Second)
 	if names(kept)+names(orphan) != "channel_occupied:kept channel_occupied:orphan " {
 		t.Fatalf("node 0 took %q %q", names(kept), names(orphan))
 	}
-	// Node 0 now goes quiet on "orphan" (it died): node 1 takes it over.
-	claimed := takeAll(t, ss[1], 1, 10*time.Second)
-	close(stop)
+	// While node 0 lives it keeps the lease and what it took, however
+	// long it sends without taking more: neither node 1 nor node 0 itself
+	// takes it again.
+	if got := takeAll(t, ss[1], 1, leaseFor+time.Second); len(got) != 0 {
+		t.Fatalf("node 1 took %q from a live node", names(got))
+	}
+	if got := takeAll(t, ss[0], 1, 4*claimAfter); len(got) != 0 {
+		t.Fatalf("node 0 took its own %q again", names(got))
+	}
 	_ = ss[0].Done(ctx, kept)
+	// Node 0 now stops with "orphan" unsent: node 1 takes it over.
+	_ = ss[0].Close()
+	claimed := takeAll(t, ss[1], 1, 10*time.Second)
 	if names(claimed) != "channel_occupied:orphan " || claimed[0].ID != orphan[0].ID {
 		t.Fatalf("node 1 claimed %q, want the orphaned batch", names(claimed))
 	}
 	_ = ss[1].Done(ctx, claimed)
 	if again := takeAll(t, ss[1], 1, 3*claimAfter); len(again) != 0 {
 		t.Fatalf("claimed again after done: %q", names(again))
+	}
+}
+
+// A node whose lease was taken over (it stalled, or Redis lost the key)
+// stops sending what it took and takes nothing new.
+func TestRedisStoreNodeThatLostTheLeaseStops(t *testing.T) {
+	ctx := context.Background()
+	ss, _ := redisStores(t, time.Minute)(t, 2, 100)
+	_ = ss[0].Add(ctx, []Event{{App: "a", Name: ChannelOccupied, Channel: "c1"}}, 0)
+	took := takeAll(t, ss[0], 1, 5*time.Second)
+	if err := ss[0].Keep(ctx, took); err != nil {
+		t.Fatalf("keep while holding the lease: %v", err)
+	}
+	r := ss[0].(*RedisStore)
+	if err := r.client.Do(ctx, r.client.B().Set().Key(r.lease).Value("node-1").Px(leaseFor).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(leaseFor + 2*time.Second)
+	for !errors.Is(ss[0].Keep(ctx, took), ErrLeaseLost) {
+		if time.Now().After(deadline) {
+			t.Fatal("node 0 still counts on a lease node-1 holds")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = ss[0].Add(ctx, []Event{{App: "a", Name: ChannelOccupied, Channel: "c2"}}, 0)
+	if got := takeAll(t, ss[0], 1, time.Second); len(got) != 0 {
+		t.Fatalf("node 0 took %q without the lease", names(got))
 	}
 }
 

@@ -312,3 +312,24 @@ func TestWebhooksSubscriptionCount(t *testing.T) {
 		t.Fatalf("subscription counts %v, want [1 2 1] (the last leave vacates: no count 0)", counts)
 	}
 }
+
+// TestWebhooksSkipPresenceCountsAndUserChannels: as with Pusher, presence
+// channels get no subscription_count webhook, and a signed-in user's
+// #server-to-user- channel fires no webhook at all.
+func TestWebhooksSkipPresenceCountsAndUserChannels(t *testing.T) {
+	r := newHookReceiver(t)
+	s := startServer(t, webhookConfig(fmt.Sprintf(`[{"url":%q,"event_types":["subscription_count","channel_occupied","channel_vacated"]}]`, r.url), ""))
+	a, b := dial(t, s), dial(t, s)
+	a.signin(`{"id":"42"}`)
+	a.subscribe("#server-to-user-42")
+	// b first, so that a reads no member_added before its next reply.
+	b.join("presence-room", `{"user_id":"7"}`)
+	a.join("presence-room", `{"user_id":"42"}`)
+	// A marker after the rest: anything they fired arrives before it.
+	a.subscribe("counted")
+	got := r.waitFor("subscription_count counted")
+	want := []string{"channel_occupied presence-room", "channel_occupied counted", "subscription_count counted"}
+	if !sameEvents(got, want) {
+		t.Fatalf("webhooks %q, want %q", got, want)
+	}
+}
