@@ -68,7 +68,8 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	l := s.loopOf(c)
-	if peer, ok := c.Context().(tlsPeer); ok && s.opts.Debug {
+	peer, isTLS := c.Context().(tlsPeer)
+	if isTLS && s.opts.Debug {
 		s.debugf("TLS connection from %s is fd %d on the loop", peer.addr, c.Fd())
 	}
 	if s.opts.SocketSendBuffer > 0 {
@@ -78,6 +79,9 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	cn := &conn{c: c, srv: s, loop: l, lastSeen: now, requestStart: now}
 	l.conns[cn] = struct{}{}
 	c.SetContext(cn)
+	if isTLS {
+		l.relayCuts[cn] = peer.cut
+	}
 	s.open.Add(1)
 	return nil, gnet.None
 }
@@ -89,6 +93,10 @@ func (s *Server) OnClose(c gnet.Conn, _ error) gnet.Action {
 	}
 	c.SetContext(nil)
 	delete(cn.loop.conns, cn)
+	if cut := cn.loop.relayCuts[cn]; cut != nil {
+		delete(cn.loop.relayCuts, cn)
+		cut.loopClosed()
+	}
 	s.open.Add(-1)
 	if cn.closeCode != 0 {
 		s.countClose(cn.closeCode)
