@@ -155,6 +155,7 @@ func fromList(certs []tls.Certificate, hello *tls.ClientHelloInfo) (*tls.Certifi
 var (
 	errNoCertificate  = errors.New("no certificate configured")
 	errHandshakesBusy = errors.New("every handshake slot is busy")
+	errClientGone     = errors.New("client closed the connection while its handshake waited")
 )
 
 // meteredConn gives the slot back at the first write after it was taken:
@@ -189,12 +190,34 @@ func (c *meteredConn) take(ctx context.Context) error {
 		}
 	}
 	c.holding = true
-	// Both may have been ready: a slot won past the deadline goes back.
+	// The wait may have outlasted the deadline (both were ready) or the
+	// client, who under a storm gave up long ago: its slot goes back.
 	if ctx != nil && ctx.Err() != nil {
 		c.release()
 		return ctx.Err()
 	}
+	if peerGone(c.TCPConn) {
+		c.release()
+		return errClientGone
+	}
 	return nil
+}
+
+// peerGone peeks without blocking: end of stream or an error means the
+// client closed or reset the connection.
+func peerGone(c *net.TCPConn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return true
+	}
+	gone := false
+	_ = rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		gone = (err == nil && n == 0) || (err != nil && err != syscall.EAGAIN && err != syscall.EINTR)
+		return true
+	})
+	return gone
 }
 
 func (c *meteredConn) Write(b []byte) (int, error) {

@@ -143,6 +143,36 @@ func TestHandshakeWaitingForASlotGivesUpAtItsDeadline(t *testing.T) {
 	}
 }
 
+// A handshake that gets a slot after its client gave up computes nothing.
+func TestHandshakeWhoseClientLeftWhileWaitingGivesTheSlotBack(t *testing.T) {
+	cpu := make(handshakeCPU, 1)
+	cfg := cpu.meter(&tls.Config{Certificates: []tls.Certificate{selfSigned(t)}})
+	cpu <- struct{}{}
+	client, server := tcpPair(t)
+	mc := &meteredConn{TCPConn: server, cpu: cpu}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- tls.Server(mc, cfg).HandshakeContext(ctx) }()
+	_ = client.SetDeadline(time.Now().Add(200 * time.Millisecond))
+	if err := tls.Client(client, &tls.Config{InsecureSkipVerify: true}).Handshake(); err == nil {
+		t.Fatal("a handshake completed while the only slot was held")
+	}
+	client.Close()
+	<-cpu
+	select {
+	case err := <-done:
+		if !errors.Is(err, errClientGone) {
+			t.Fatalf("handshake of a client that left: %v, want %v", err, errClientGone)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handshake of a client that left still runs")
+	}
+	if mc.holding || len(cpu) != 0 {
+		t.Fatalf("the slot was kept: holding %v, %d taken", mc.holding, len(cpu))
+	}
+}
+
 // A config with only a certificate list serves it, with or without SNI,
 // and is metered either way.
 func TestMeteredConfigWithOnlyACertificateList(t *testing.T) {
