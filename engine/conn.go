@@ -98,7 +98,8 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	l := s.loopOf(c)
-	if peer, ok := c.Context().(tlsPeer); ok && s.opts.Debug {
+	peer, isTLS := c.Context().(tlsPeer)
+	if isTLS && s.opts.Debug {
 		s.debugf("TLS connection from %s is fd %d on the loop", peer.addr, c.Fd())
 	}
 	if s.opts.SocketSendBuffer > 0 {
@@ -111,6 +112,9 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	cn := &conn{c: c, loop: l, lastSeen: now, x: &connExtra{requestStart: now}}
 	l.conns[cn] = struct{}{}
 	c.SetContext(cn)
+	if isTLS {
+		l.relayCuts[cn] = peer.cut
+	}
 	s.open.Add(1)
 	return nil, gnet.None
 }
@@ -122,6 +126,10 @@ func (s *Server) OnClose(c gnet.Conn, _ error) gnet.Action {
 	}
 	c.SetContext(nil)
 	delete(cn.loop.conns, cn)
+	if cut := cn.loop.relayCuts[cn]; cut != nil {
+		delete(cn.loop.relayCuts, cn)
+		cut.loopClosed()
+	}
 	s.open.Add(-1)
 	if cn.closeCode != 0 {
 		s.countClose(cn.closeCode)

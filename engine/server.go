@@ -302,7 +302,7 @@ func (s *Server) loopOf(c gnet.Conn) *loop {
 			return l
 		}
 	}
-	l := &loop{el: el, srv: s, index: len(s.loops), conns: map[*conn]struct{}{}}
+	l := &loop{el: el, srv: s, index: len(s.loops), conns: map[*conn]struct{}{}, relayCuts: map[*conn]*relayCut{}}
 	s.loops = append(s.loops, l)
 	s.hub.AttachLoop(l.index, l)
 	return l
@@ -321,6 +321,9 @@ type loop struct {
 	srv   *Server
 	index int
 	conns map[*conn]struct{}
+	// relayCuts tells TLS relays their socket closed (tls.go); plain
+	// sockets have no entry.
+	relayCuts map[*conn]*relayCut
 	// Sockets with a backlog, polled while backlogArmed (outbound.go).
 	backlogged   []*conn
 	backlogArmed bool

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -78,7 +79,8 @@ func (s *Server) serveTLS(raw *net.TCPConn) {
 	handshaking = false
 	// The client's address rides along for the debug log: the loop's end
 	// of a socketpair has none of its own.
-	ctx := gnet.NewContext(context.Background(), tlsPeer{raw.RemoteAddr()})
+	cut := &relayCut{raw: raw}
+	ctx := gnet.NewContext(context.Background(), tlsPeer{raw.RemoteAddr(), cut})
 	ch, err := s.eng.Register(gnet.NewNetConnContext(ctx, inner))
 	if err == nil {
 		if r := <-ch; r.Err != nil {
@@ -98,7 +100,7 @@ func (s *Server) serveTLS(raw *net.TCPConn) {
 	}
 	// Relayed from a fresh goroutine: this one's stack grew for the
 	// handshake's crypto, and an idle socket should not keep it.
-	go s.relay(tc, raw, outer)
+	go s.relay(tc, raw, outer, cut)
 }
 
 // handshakeCPU lets at most half the cores (at least one) compute TLS
@@ -111,19 +113,50 @@ type handshakeCPU chan struct{}
 func newHandshakeCPU() handshakeCPU { return make(handshakeCPU, max(runtime.GOMAXPROCS(0)/2, 1)) }
 
 // meter returns cfg with GetCertificate taking a slot for connections
-// wrapped in meteredConn.
+// wrapped in meteredConn. A static certificate list moves into the picker:
+// crypto/tls skips GetCertificate for a client without SNI when the list
+// is set, and such a handshake would go unmetered.
 func (h handshakeCPU) meter(cfg *tls.Config) *tls.Config {
 	cfg = cfg.Clone()
-	pick := cfg.GetCertificate
+	pick, certs := cfg.GetCertificate, cfg.Certificates
+	cfg.Certificates = nil
 	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 		if mc, ok := hello.Conn.(*meteredConn); ok && !mc.holding {
-			h <- struct{}{}
-			mc.holding = true
+			if err := mc.take(hello.Context()); err != nil {
+				return nil, err
+			}
 		}
-		return pick(hello)
+		if pick != nil {
+			if cert, err := pick(hello); cert != nil || err != nil {
+				return cert, err
+			}
+		}
+		return fromList(certs, hello)
 	}
 	return cfg
 }
+
+// fromList chooses as crypto/tls does without GetCertificate: the first
+// certificate the client supports, else the first.
+func fromList(certs []tls.Certificate, hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if len(certs) == 0 {
+		return nil, errNoCertificate
+	}
+	if len(certs) > 1 {
+		for i := range certs {
+			if hello.SupportsCertificate(&certs[i]) == nil {
+				return &certs[i], nil
+			}
+		}
+	}
+	return &certs[0], nil
+}
+
+var (
+	errNoCertificate  = errors.New("no certificate configured")
+	errHandshakesBusy = errors.New("every handshake slot is busy")
+	errClientGone     = errors.New("client closed the connection while its handshake waited")
+)
 
 // meteredConn gives the slot back at the first write after it was taken:
 // the server's flight, computed while holding it.
@@ -131,6 +164,60 @@ type meteredConn struct {
 	*net.TCPConn
 	cpu     handshakeCPU
 	holding bool
+	// noWait: give up at once when no slot is free (refusals at the cap,
+	// which may just be closed instead).
+	noWait bool
+}
+
+// take waits for a slot until ctx ends (the handshake deadline or the
+// client gone), so a handshake nobody waits for any more computes nothing.
+func (c *meteredConn) take(ctx context.Context) error {
+	var gone <-chan struct{}
+	if ctx != nil {
+		gone = ctx.Done()
+	}
+	if c.noWait {
+		select {
+		case c.cpu <- struct{}{}:
+		default:
+			return errHandshakesBusy
+		}
+	} else {
+		select {
+		case c.cpu <- struct{}{}:
+		case <-gone:
+			return ctx.Err()
+		}
+	}
+	c.holding = true
+	// The wait may have outlasted the deadline (both were ready) or the
+	// client, who under a storm gave up long ago: its slot goes back.
+	if ctx != nil && ctx.Err() != nil {
+		c.release()
+		return ctx.Err()
+	}
+	if peerGone(c.TCPConn) {
+		c.release()
+		return errClientGone
+	}
+	return nil
+}
+
+// peerGone peeks without blocking: end of stream or an error means the
+// client closed or reset the connection.
+func peerGone(c *net.TCPConn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return true
+	}
+	gone := false
+	_ = rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		gone = (err == nil && n == 0) || (err != nil && err != syscall.EAGAIN && err != syscall.EINTR)
+		return true
+	})
+	return gone
 }
 
 func (c *meteredConn) Write(b []byte) (int, error) {
@@ -150,10 +237,15 @@ func (c *meteredConn) release() {
 // clients' business (scanners, wrong protocol), logged at most once a
 // second.
 func (s *Server) tlsHandshake(raw *net.TCPConn) (*tls.Conn, error) {
-	_ = raw.SetDeadline(time.Now().Add(s.opts.HandshakeTimeout))
+	deadline := time.Now().Add(s.opts.HandshakeTimeout)
+	_ = raw.SetDeadline(deadline)
+	// The context bounds the wait for a handshake slot too, which the
+	// socket's deadline does not.
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
 	mc := &meteredConn{TCPConn: raw, cpu: s.handshakeCPU}
 	tc := tls.Server(mc, s.meteredTLS)
-	err := tc.Handshake()
+	err := tc.HandshakeContext(ctx)
 	mc.release() // a handshake that failed before writing
 	if err != nil {
 		var rh tls.RecordHeaderError
@@ -175,7 +267,46 @@ func (s *Server) tlsHandshake(raw *net.TCPConn) (*tls.Conn, error) {
 }
 
 // tlsPeer is the gnet context a TLS connection opens with (OnOpen).
-type tlsPeer struct{ addr net.Addr }
+type tlsPeer struct {
+	addr net.Addr
+	cut  *relayCut
+}
+
+// relayCut tells the relay that the loop closed its end. A relay stuck
+// writing to a client that stopped reading would otherwise hold its
+// descriptors and buffers for tlsStallTimeout after the loop cut the
+// socket off and admission stopped counting it; after the close the
+// loop's last bytes get tlsLinger, as when the client ends first.
+type relayCut struct {
+	raw *net.TCPConn
+	// at is the write deadline (Unix nanoseconds) once the loop closed.
+	at atomic.Int64
+}
+
+// loopClosed runs on the loop at OnClose; setting a deadline does not
+// block.
+func (r *relayCut) loopClosed() {
+	at := time.Now().Add(tlsLinger)
+	r.at.Store(at.UnixNano())
+	_ = r.raw.SetWriteDeadline(at)
+}
+
+// armWrite sets the deadline for the next write to the client. Checked
+// again after setting: a close in between may have set its shorter
+// deadline first, which this one just overwrote.
+func (r *relayCut) armWrite() {
+	deadline := func() time.Time {
+		d := time.Now().Add(tlsStallTimeout)
+		if at := r.at.Load(); at != 0 && at < d.UnixNano() {
+			return time.Unix(0, at)
+		}
+		return d
+	}
+	_ = r.raw.SetWriteDeadline(deadline())
+	if r.at.Load() != 0 {
+		_ = r.raw.SetWriteDeadline(deadline())
+	}
+}
 
 func looksLikeHTTP(head []byte) bool {
 	switch string(head) {
@@ -188,11 +319,11 @@ func looksLikeHTTP(head []byte) bool {
 // relay copies plaintext both ways. The client's end (EOF or error) shuts
 // the loop's direction so the loop sees a close; the loop closing its end
 // closes the TLS connection with close_notify.
-func (s *Server) relay(tc *tls.Conn, raw *net.TCPConn, outer *net.UnixConn) {
+func (s *Server) relay(tc *tls.Conn, raw *net.TCPConn, outer *net.UnixConn, cut *relayCut) {
 	toClientDone := make(chan struct{})
 	go func() {
 		defer close(toClientDone)
-		s.relayToClient(outer, tc, raw)
+		s.relayToClient(outer, tc, cut)
 		_ = tc.Close()
 	}()
 	// Held while the client is idle, so small: client messages are pings,
@@ -221,7 +352,7 @@ func (s *Server) relay(tc *tls.Conn, raw *net.TCPConn, outer *net.UnixConn) {
 
 // relayToClient waits for the loop's bytes without holding a buffer, then
 // borrows one for the copy, so an idle TLS socket costs no relay buffer.
-func (s *Server) relayToClient(outer *net.UnixConn, tc *tls.Conn, raw *net.TCPConn) {
+func (s *Server) relayToClient(outer *net.UnixConn, tc *tls.Conn, cut *relayCut) {
 	rc, err := outer.SyscallConn()
 	if err != nil {
 		return
@@ -248,7 +379,7 @@ func (s *Server) relayToClient(outer *net.UnixConn, tc *tls.Conn, raw *net.TCPCo
 			}
 			return
 		}
-		_ = raw.SetWriteDeadline(time.Now().Add(tlsStallTimeout))
+		cut.armWrite()
 		_, werr := tc.Write((*bp)[:n])
 		relayBuffers.Put(bp)
 		if werr != nil {
@@ -287,8 +418,9 @@ func fileConn(fd int) (*net.UnixConn, error) {
 	return c.(*net.UnixConn), nil
 }
 
-// refuseFullTLS answers 503 over TLS when a refusal slot is free (the
-// handshake costs CPU the full node may not have to spare), else closes.
+// refuseFullTLS answers 503 over TLS when a refusal slot and a handshake
+// slot are free (the handshake costs CPU the full node may not have to
+// spare), else closes.
 func (s *Server) refuseFullTLS(c *net.TCPConn) {
 	select {
 	case s.tlsRefusals <- struct{}{}:
@@ -298,11 +430,16 @@ func (s *Server) refuseFullTLS(c *net.TCPConn) {
 	}
 	go func() {
 		defer func() { <-s.tlsRefusals }()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
 		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-		tc := tls.Server(c, s.opts.TLS)
+		mc := &meteredConn{TCPConn: c, cpu: s.handshakeCPU, noWait: true}
+		tc := tls.Server(mc, s.meteredTLS)
 		// The request first, then the answer: an HTTP client takes a
 		// response that comes before its request for a broken connection.
-		if tc.Handshake() == nil {
+		err := tc.HandshakeContext(ctx)
+		mc.release()
+		if err == nil {
 			if _, err := tc.Read(make([]byte, 4096)); err == nil {
 				_, _ = tc.Write(s.fullResponse)
 			}

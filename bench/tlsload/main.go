@@ -45,16 +45,21 @@ func main() {
 	appID := flag.String("app-id", "bench", "app id (for -event-bytes)")
 	secret := flag.String("secret", "bench-secret", "app secret (for -event-bytes)")
 	eventBytes := flag.Int("event-bytes", 0, "idle: also subscribe every socket, publish one event this big and measure again once all got it (at most 100000)")
+	deadline := flag.Duration("deadline", 0, "connect: each socket must be established within this (a client that gives up); 0 means 10 s")
 	flag.Parse()
-	if *n < 1 || *n > maxSockets || *inflight < 1 || *inflight > 1024 || *eventBytes < 0 || *eventBytes > 100000 {
-		fmt.Fprintln(os.Stderr, "tlsload: -n must be 1..6000 and -inflight 1..1024")
+	if *n < 1 || *n > maxSockets || *inflight < 1 || *inflight > maxSockets || *eventBytes < 0 || *eventBytes > 100000 {
+		fmt.Fprintln(os.Stderr, "tlsload: -n and -inflight must be 1..6000")
 		os.Exit(2)
 	}
 	// Full handshakes every time (no session cache): the worst case, a
 	// reconnect storm of new clients.
 	cfg := &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}
-	dial := func() (net.Conn, error) {
-		d := &net.Dialer{Timeout: 10 * time.Second}
+	limit := 10 * time.Second
+	if *deadline > 0 {
+		limit = *deadline
+	}
+	dial := func(by time.Time) (net.Conn, error) {
+		d := &net.Dialer{Deadline: by}
 		if *plain {
 			return d.Dial("tcp", *addr)
 		}
@@ -65,11 +70,11 @@ func main() {
 	var readers sync.Map // net.Conn -> *bufio.Reader, for -event-bytes
 	open := func() (net.Conn, time.Duration, error) {
 		start := time.Now()
-		c, err := dial()
+		c, err := dial(start.Add(limit))
 		if err != nil {
 			return nil, 0, err
 		}
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_ = c.SetDeadline(start.Add(limit))
 		if _, err := c.Write(upgrade); err != nil {
 			c.Close()
 			return nil, 0, err

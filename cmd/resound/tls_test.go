@@ -432,8 +432,8 @@ func TestTLSOverMaxTotalConnectionsGets503OverTLS(t *testing.T) {
 
 // A wss:// socket that stops reading is cut off at max_outbound_bytes like
 // a plain one, although the loop only sees its end of the socketpair; and
-// the relay then ends too, once the client reads what was already in
-// flight.
+// the relay then ends too within the linger time, although the client
+// still reads nothing, rather than holding the socket past the count.
 func TestTLSSlowConsumerIsCutOffAndTheRelayEnds(t *testing.T) {
 	ts := startTLSServer(t, "slow")
 	small := &net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
@@ -478,6 +478,21 @@ func TestTLSSlowConsumerIsCutOffAndTheRelayEnds(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	_, serverPort, _ := net.SplitHostPort(ts.addr)
+	tcpState := func(c net.Conn) string {
+		_, clientPort, _ := net.SplitHostPort(c.LocalAddr().String())
+		return serverSideTCPState(t, serverPort, clientPort)
+	}
+	if st := tcpState(fast.conn); st != tcpEstablished {
+		t.Fatalf("the fast client's socket on the server is in state %q, want established", st)
+	}
+	deadline = time.Now().Add(15 * time.Second) // the relay's stall timeout is 60 s
+	for tcpState(conn) == tcpEstablished {
+		if time.Now().After(deadline) {
+			t.Fatal("the server still holds the cut-off wss socket open: its relay did not end")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	got := 0
 	for {
 		f, err := slow.readFrame(10 * time.Second)
@@ -496,4 +511,29 @@ func TestTLSSlowConsumerIsCutOffAndTheRelayEnds(t *testing.T) {
 		t.Fatalf("the slow socket received all %d events: it was never cut off", got)
 	}
 	fast.ping()
+}
+
+const tcpEstablished = "01"
+
+// serverSideTCPState is the kernel's state (hex, as /proc/net/tcp has it)
+// of the loopback socket from serverPort to clientPort, "" if none.
+func serverSideTCPState(t *testing.T, serverPort, clientPort string) string {
+	t.Helper()
+	table, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hexPort := func(p string) string {
+		var n int
+		fmt.Sscan(p, &n)
+		return fmt.Sprintf(":%04X", n)
+	}
+	local, remote := hexPort(serverPort), hexPort(clientPort)
+	for _, line := range strings.Split(string(table), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 3 && strings.HasSuffix(f[1], local) && strings.HasSuffix(f[2], remote) {
+			return f[3]
+		}
+	}
+	return ""
 }
