@@ -2,56 +2,25 @@ package hub
 
 import (
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/redis/rueidis"
+	"github.com/resound/resound/internal/redistest"
 )
 
-// startRedis runs a throwaway redis-server on a free port. Without one the
-// Redis tests skip, unless RESOUND_REQUIRE_REDIS is set (as CI sets it).
+// startRedis runs a throwaway redis-server on a free port (see redistest).
 func startRedis(t *testing.T) string {
 	t.Helper()
-	addr, _ := startRedisProcess(t)
+	addr, _ := redistest.Start(t)
 	return addr
 }
 
-// startRedisProcess is startRedis that also returns the process, for tests
-// that hang it (SIGSTOP).
+// startRedisProcess also returns the process, for tests that hang it.
 func startRedisProcess(t *testing.T) (string, *os.Process) {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("RESOUND_REQUIRE_REDIS") != "" {
-			t.Fatal("redis-server is required (RESOUND_REQUIRE_REDIS is set) but not installed: run scripts/redis.sh")
-		}
-		t.Skip("redis-server not installed; scripts/test.sh installs it")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return addr, cmd.Process
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("redis-server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return redistest.Start(t)
 }
 
 func redisClient(t *testing.T, addr string) rueidis.Client {

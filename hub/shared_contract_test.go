@@ -62,19 +62,7 @@ func memberOf(uid string) string { return `{"user_id":"` + uid + `","user_info":
 // cluster can have (1 for memory).
 func PresenceContract(t *testing.T, nodes int, newPresence func(t *testing.T) Presence) {
 	ctx := context.Background()
-	start := func(t *testing.T, n int) ([]Presence, []*newsLog) {
-		ps := make([]Presence, n)
-		logs := make([]*newsLog, n)
-		for i := range ps {
-			ps[i], logs[i] = newPresence(t), &newsLog{}
-			if err := ps[i].Start(fmt.Sprintf("node-%d", i), logs[i].add); err != nil {
-				t.Fatal(err)
-			}
-			p := ps[i]
-			t.Cleanup(func() { _ = p.Close() })
-		}
-		return ps, logs
-	}
+	start := func(t *testing.T, n int) ([]Presence, []*newsLog) { return startPresences(t, n, newPresence) }
 	t.Run("a user is announced once however many sockets and nodes", func(t *testing.T) {
 		ps, logs := start(t, nodes)
 		joined, left := 0, 0
@@ -458,4 +446,21 @@ func TestRedisLivenessResyncsAfterRedisLostItsData(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("no resync after Redis lost its data")
 	}
+}
+
+// startPresences starts n nodes' Presence, each logging the news it gets,
+// closed when the test ends.
+func startPresences(t *testing.T, n int, newPresence func(t *testing.T) Presence) ([]Presence, []*newsLog) {
+	t.Helper()
+	ps := make([]Presence, n)
+	logs := make([]*newsLog, n)
+	for i := range ps {
+		ps[i], logs[i] = newPresence(t), &newsLog{}
+		if err := ps[i].Start(fmt.Sprintf("node-%d", i), logs[i].add); err != nil {
+			t.Fatal(err)
+		}
+		p := ps[i]
+		t.Cleanup(func() { _ = p.Close() })
+	}
+	return ps, logs
 }

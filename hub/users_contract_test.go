@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"fmt"
 	"reflect"
 	"testing"
 )
@@ -12,16 +11,7 @@ import (
 // node the sockets are on.
 func quietJoinContract(t *testing.T, nodes int, newPresence func(t *testing.T) Presence) {
 	ctx := context.Background()
-	ps := make([]Presence, nodes)
-	logs := make([]*newsLog, nodes)
-	for i := range ps {
-		ps[i], logs[i] = newPresence(t), &newsLog{}
-		if err := ps[i].Start(fmt.Sprintf("node-%d", i), logs[i].add); err != nil {
-			t.Fatal(err)
-		}
-		p := ps[i]
-		t.Cleanup(func() { _ = p.Close() })
-	}
+	ps, logs := startPresences(t, nodes, newPresence)
 	first, last := ps[0], ps[nodes-1]
 	if _, err := first.Join(ctx, "app", usersChannel, "a", `{"user_id":"a"}`, 0); err != nil {
 		t.Fatal(err)

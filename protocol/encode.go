@@ -166,13 +166,18 @@ func PresenceSucceeded(channel string, presence []byte) []byte {
 
 // SubscriptionError tells Echo's .error() why a subscription was refused.
 func SubscriptionError(channel, errType, message string, status int) []byte {
+	return appendEvent(nil, "pusher:subscription_error", channel, AppendString(nil, string(errorBody(errType, message, status))), nil)
+}
+
+// errorBody is the {"type","error","status"} object pusher-js reads from a
+// refused subscription or sign-in.
+func errorBody(errType, message string, status int) []byte {
 	inner := append([]byte(`{"type":`), AppendString(nil, errType)...)
 	inner = append(inner, `,"error":`...)
 	inner = AppendString(inner, message)
 	inner = append(inner, `,"status":`...)
 	inner = strconv.AppendInt(inner, int64(status), 10)
-	inner = append(inner, '}')
-	return appendEvent(nil, "pusher:subscription_error", channel, AppendString(nil, string(inner)), nil)
+	return append(inner, '}')
 }
 
 // MemberAdded carries {"user_id":..,"user_info":..} as a JSON string.

@@ -141,13 +141,7 @@ func SigninSuccess(userData string) []byte {
 
 // SigninError refuses a sign-in; the socket stays connected.
 func SigninError(errType, message string, status int) []byte {
-	inner := append([]byte(`{"type":`), AppendString(nil, errType)...)
-	inner = append(inner, `,"error":`...)
-	inner = AppendString(inner, message)
-	inner = append(inner, `,"status":`...)
-	inner = strconv.AppendInt(inner, int64(status), 10)
-	inner = append(inner, '}')
-	return appendEvent(nil, "pusher:signin_error", "", AppendString(nil, string(inner)), nil)
+	return appendEvent(nil, "pusher:signin_error", "", AppendString(nil, string(errorBody(errType, message, status))), nil)
 }
 
 // WatchlistEvent tells a signed-in socket that users it watches came online

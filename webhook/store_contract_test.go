@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/rueidis"
+	"github.com/resound/resound/internal/redistest"
 )
 
 // newStores returns n stores sharing one queue (n nodes of a cluster, or
@@ -206,37 +204,9 @@ func TestRedisStoreNodeThatLostTheLeaseStops(t *testing.T) {
 	}
 }
 
-// startRedis runs a throwaway redis-server on a free port; without one the
-// test skips unless RESOUND_REQUIRE_REDIS is set.
+// startRedis runs a throwaway redis-server on a free port (see redistest).
 func startRedis(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("RESOUND_REQUIRE_REDIS") != "" {
-			t.Fatal("redis-server is required (RESOUND_REQUIRE_REDIS is set) but not installed: run scripts/redis.sh")
-		}
-		t.Skip("redis-server not installed")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cmd := exec.Command(bin, "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("redis-server did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	addr, _ := redistest.Start(t)
+	return addr
 }

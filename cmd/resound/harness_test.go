@@ -93,6 +93,32 @@ func startServer(t *testing.T, config string, args ...string) *server {
 	return startServerEnv(t, config, nil, args...)
 }
 
+// spawn runs argv (the binary, or a wrapper such as prlimit around it) with
+// env added to a minimal environment, its output in s.logs. At the test's
+// end it stops the process and fails the test on a race or a panic in the
+// log. It does not wait for the server to answer.
+func spawn(t *testing.T, addr string, argv, env []string) *server {
+	t.Helper()
+	s := &server{t: t, addr: addr, logs: &syncBuffer{}, done: make(chan struct{})}
+	s.cmd = exec.Command(argv[0], argv[1:]...)
+	s.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "GORACE=atexit_sleep_ms=0 halt_on_error=0"}, env...)
+	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.cmd.Wait(); close(s.done) }()
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			t.Logf("server log (%s, env %v):\n%s", s.addr, env, s.logs.String())
+		}
+		if strings.Contains(s.logs.String(), "DATA RACE") || strings.Contains(s.logs.String(), "panic:") {
+			t.Errorf("server reported a race or panic:\n%s", s.logs.String())
+		}
+	})
+	return s
+}
+
 // stop uses SIGINT, which skips drain_delay (SIGTERM waits it out).
 func (s *server) stop() { stopProcessWith(s.cmd, s.done, syscall.SIGINT) }
 

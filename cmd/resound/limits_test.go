@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -33,27 +32,11 @@ func launch(t *testing.T, config, host string, nofile int) *server {
 		t.Fatal(err)
 	}
 	port := freePort(t)
-	s := &server{t: t, addr: net.JoinHostPort(host, fmt.Sprint(port)), logs: &syncBuffer{}, done: make(chan struct{})}
 	args := []string{binary_, "start", "--host", host, "--port", fmt.Sprint(port), "--config", cfgPath}
 	if nofile > 0 {
 		args = append([]string{"prlimit", fmt.Sprintf("--nofile=%d:%d", nofile, nofile), "--"}, args...)
 	}
-	s.cmd = exec.Command(args[0], args[1:]...)
-	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GORACE=atexit_sleep_ms=0 halt_on_error=0"}
-	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
-	t.Cleanup(func() {
-		s.stop()
-		if t.Failed() {
-			t.Logf("server log:\n%s", s.logs.String())
-		}
-		if strings.Contains(s.logs.String(), "DATA RACE") || strings.Contains(s.logs.String(), "panic:") {
-			t.Errorf("server reported a race or panic:\n%s", s.logs.String())
-		}
-	})
+	s := spawn(t, net.JoinHostPort(host, fmt.Sprint(port)), args, nil)
 	eventually(t, 10*time.Second, "server answers /up", func() (bool, string) {
 		status, body, err := oneShot(s, "GET", "/up", "")
 		return err == nil && status == 200, fmt.Sprint(status, body, err)

@@ -308,24 +308,8 @@ func startServerEnv(t *testing.T, config string, env []string, args ...string) *
 		t.Fatal(err)
 	}
 	port := freePort(t)
-	s := &server{t: t, addr: fmt.Sprintf("127.0.0.1:%d", port), logs: &syncBuffer{}, done: make(chan struct{})}
-	all := append([]string{"start", "--host", "127.0.0.1", "--port", fmt.Sprint(port), "--config", cfgPath}, args...)
-	s.cmd = exec.Command(binary_, all...)
-	s.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "GORACE=atexit_sleep_ms=0 halt_on_error=0"}, env...)
-	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
-	t.Cleanup(func() {
-		s.stop()
-		if t.Failed() {
-			t.Logf("server log (%s, env %v):\n%s", s.addr, env, s.logs.String())
-		}
-		if strings.Contains(s.logs.String(), "DATA RACE") || strings.Contains(s.logs.String(), "panic:") {
-			t.Errorf("server reported a race or panic:\n%s", s.logs.String())
-		}
-	})
+	argv := append([]string{binary_, "start", "--host", "127.0.0.1", "--port", fmt.Sprint(port), "--config", cfgPath}, args...)
+	s := spawn(t, fmt.Sprintf("127.0.0.1:%d", port), argv, env)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, err := http.Get("http://" + s.addr + "/up")

@@ -86,24 +86,8 @@ func startTLSServerWith(t *testing.T, name, config string) *tlsServer {
 		t.Fatal(err)
 	}
 	port := freePort(t)
-	s := &server{t: t, addr: fmt.Sprintf("127.0.0.1:%d", port), logs: &syncBuffer{}, done: make(chan struct{})}
-	s.cmd = exec.Command(binary_, "start", "--host", "127.0.0.1", "--port", fmt.Sprint(port), "--config", cfg,
-		"--tls-cert", ts.certFile, "--tls-key", ts.keyFile)
-	s.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "GORACE=atexit_sleep_ms=0 halt_on_error=0"}
-	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
-	t.Cleanup(func() {
-		s.stop()
-		if t.Failed() {
-			t.Logf("server log:\n%s", s.logs.String())
-		}
-		if strings.Contains(s.logs.String(), "DATA RACE") || strings.Contains(s.logs.String(), "panic:") {
-			t.Errorf("server reported a race or panic:\n%s", s.logs.String())
-		}
-	})
+	s := spawn(t, fmt.Sprintf("127.0.0.1:%d", port), []string{binary_, "start", "--host", "127.0.0.1", "--port", fmt.Sprint(port),
+		"--config", cfg, "--tls-cert", ts.certFile, "--tls-key", ts.keyFile}, nil)
 	ts.server = s
 	deadline := time.Now().Add(10 * time.Second)
 	for {
