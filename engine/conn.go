@@ -208,6 +208,9 @@ func (cn *conn) Kick(code int, msg string) {
 	frames := [][]byte{textFrame(protocol.Error(code, msg)), closeFrame(ws.StatusCode(code), msg)}
 	cn.wrote(len(frames[0]) + len(frames[1]))
 	_, _ = cn.c.Writev(frames)
+	if cn.state != stateSocket {
+		return // the write failed and gnet already closed the connection (OnClose ran)
+	}
 	cn.linger()
 }
 
@@ -353,6 +356,9 @@ func (cn *conn) handleFrame(h ws.Header, payload []byte) gnet.Action {
 func (cn *conn) closeWith(code ws.StatusCode, reason string) gnet.Action {
 	cn.setCloseCode(int(code))
 	cn.writeControl(closeFrame(code, reason))
+	if cn.state != stateSocket {
+		return gnet.None // the write failed and gnet already closed the connection (OnClose ran)
+	}
 	cn.linger()
 	return gnet.None
 }

@@ -221,6 +221,9 @@ func (d *Dispatcher) Close() {
 	d.cancel()
 	d.wg.Wait()
 	_ = d.store.Close()
+	// Keep-alive connections to the receivers would otherwise linger for
+	// the transport's idle timeout.
+	d.send.client.CloseIdleConnections()
 }
 
 func (d *Dispatcher) storeLoop() {

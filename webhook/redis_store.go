@@ -193,19 +193,33 @@ func (s *RedisStore) keeper() {
 			_, _ = s.renewLease(ctx)
 		}
 		s.mu.Lock()
+		// Without the lease the entries are not renewed, but they stay in
+		// taken: their batches are still queued here, and taken is what
+		// keeps claim from handing them to this node a second time. A batch
+		// leaves taken when it is acknowledged, or when Keep finds the lease
+		// gone and the batch is left to the new holder.
 		held := time.Now().Before(s.leaseUntil)
-		if !held {
-			clear(s.taken)
-		}
-		id := make([]string, 0, len(s.taken))
-		for k := range s.taken {
-			id = append(id, k)
+		var id []string
+		if held {
+			id = make([]string, 0, len(s.taken))
+			for k := range s.taken {
+				id = append(id, k)
+			}
 		}
 		s.mu.Unlock()
 		if len(id) > 0 {
 			_ = s.client.Do(ctx, s.client.B().Xclaim().Key(s.stream).Group(s.group).Consumer(s.consumer).MinIdleTime("0").Id(id...).Justid().Build()).Error()
 		}
 		cancel()
+	}
+}
+
+// forget drops entries from taken: acknowledged, or left to another node.
+func (s *RedisStore) forget(entries []Entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range entries {
+		delete(s.taken, e.ID)
 	}
 }
 
@@ -368,6 +382,9 @@ func ids(entries []Entry) []string {
 // says ErrLeaseLost when another node took over sending.
 func (s *RedisStore) Keep(ctx context.Context, entries []Entry) error {
 	if !s.holding() {
+		// The caller drops the batch: once idle for claimAfter it is the
+		// lease holder's to claim, this node's too should it hold it again.
+		s.forget(entries)
 		return ErrLeaseLost
 	}
 	id := ids(entries)
@@ -382,13 +399,9 @@ func (s *RedisStore) Done(ctx context.Context, entries []Entry) error {
 	if len(id) == 0 {
 		return nil
 	}
-	s.mu.Lock()
-	for _, k := range id {
-		// Should the ack fail, the entry is no longer kept and is sent
-		// again after claimAfter rather than held forever.
-		delete(s.taken, k)
-	}
-	s.mu.Unlock()
+	// Should the ack fail, the entry is no longer kept and is sent again
+	// after claimAfter rather than held forever.
+	s.forget(entries)
 	res := s.client.DoMulti(ctx,
 		s.client.B().Xack().Key(s.stream).Group(s.group).Id(id...).Build(),
 		s.client.B().Xdel().Key(s.stream).Id(id...).Build())

@@ -210,3 +210,29 @@ func startRedis(t *testing.T) string {
 	addr, _ := redistest.Start(t)
 	return addr
 }
+
+// A node whose lease lapsed for a moment (a slow renewal) and came back
+// still has its taken batches queued: it must not claim them again once
+// they have been idle for claimAfter (they would be sent twice, the copy
+// after newer events).
+func TestRedisStoreBriefLeaseLapseTakesNothingTwice(t *testing.T) {
+	ctx := context.Background()
+	claimAfter := 400 * time.Millisecond
+	ss, _ := redisStores(t, claimAfter)(t, 1, 100)
+	r := ss[0].(*RedisStore)
+	_ = r.Add(ctx, []Event{{App: "a", Name: ChannelOccupied, Channel: "queued"}}, 0)
+	took := takeAll(t, r, 1, 5*time.Second)
+	// The lease lapses by this node's clock for longer than the keeper's
+	// tick, then the node takes it back.
+	r.mu.Lock()
+	r.leaseUntil = time.Time{}
+	r.mu.Unlock()
+	time.Sleep(claimAfter + 300*time.Millisecond)
+	if got := takeAll(t, r, 1, 3*claimAfter+time.Second); len(got) != 0 {
+		t.Fatalf("after a lease lapse the node took its own queued %q again", names(got))
+	}
+	if err := r.Keep(ctx, took); err != nil {
+		t.Fatalf("the queued batch is still this node's to send: %v", err)
+	}
+	_ = r.Done(ctx, took)
+}
