@@ -144,14 +144,7 @@ func TestClusterRoundRobinPublisherKeepsItsOrder(t *testing.T) {
 	r := startRedis(t)
 	nodes := startCluster(t, 3, clusterConfig(r, "resound", 3, defaultAppList))
 	const ch = "sequence"
-	var subs []*client
-	for _, n := range nodes {
-		for k := 0; k < 2; k++ {
-			c := dial(t, n)
-			c.subscribe(ch)
-			subs = append(subs, c)
-		}
-	}
+	subs := subscribeOnEach(t, nodes, ch, 2)
 	const total = 300
 	for i := 0; i < total; i++ {
 		trigger(t, nodes[i%3], ch, "seq", strconv.Itoa(i), "")
@@ -217,14 +210,7 @@ func TestClusterHungRedisUnderLoadLosesNothingAnswered200(t *testing.T) {
 	r := startRedis(t)
 	nodes := startCluster(t, 3, clusterConfig(r, "resound", 30, defaultAppList))
 	const ch = "ledger"
-	var subs []*client
-	for _, n := range nodes {
-		for k := 0; k < 2; k++ {
-			c := dial(t, n)
-			c.subscribe(ch)
-			subs = append(subs, c)
-		}
-	}
+	subs := subscribeOnEach(t, nodes, ch, 2)
 	l := newEventLedger()
 	stop := make(chan struct{})
 	wg := loadPublishers(nodes, 2, ch, 10*time.Millisecond, l, stop)
@@ -276,12 +262,7 @@ func TestClusterRedisRestartedEmptyUnderLoadLosesNothingAnswered200(t *testing.T
 	r := startRedis(t)
 	nodes := startCluster(t, 3, clusterConfig(r, "resound", 30, defaultAppList))
 	const ch = "ledger"
-	var subs []*client
-	for _, n := range nodes {
-		c := dial(t, n)
-		c.subscribe(ch)
-		subs = append(subs, c)
-	}
+	subs := subscribeOnEach(t, nodes, ch, 1)
 	l := newEventLedger()
 	stop := make(chan struct{})
 	wg := loadPublishers(nodes, 2, ch, 10*time.Millisecond, l, stop)
@@ -360,4 +341,19 @@ func TestClusterPresenceCacheReplaysPublishedEventsOnly(t *testing.T) {
 			t.Fatalf("node %d: private-encrypted-cache- want the last event replayed, got %s: %s", i, m.Event, m.Data)
 		}
 	}
+}
+
+// subscribeOnEach opens per sockets on every node, each subscribed to ch;
+// subscriber i is on node i/per.
+func subscribeOnEach(t *testing.T, nodes []*server, ch string, per int) []*client {
+	t.Helper()
+	var subs []*client
+	for _, n := range nodes {
+		for k := 0; k < per; k++ {
+			c := dial(t, n)
+			c.subscribe(ch)
+			subs = append(subs, c)
+		}
+	}
+	return subs
 }
