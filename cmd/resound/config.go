@@ -103,28 +103,16 @@ func loadConfig(path, envFile string, lookupEnv func(string) (string, bool)) (Co
 // REVERB_PORT are where Laravel's broadcaster and browsers reach the server
 // (often a proxy on 443), not where it binds, so they are not read.
 func applyEnv(c *Config, env envVars) error {
-	if v, _ := env.get("REVERB_SERVER_HOST"); v != "" {
-		c.Host = v
+	env.setString("REVERB_SERVER_HOST", &c.Host)
+	if err := env.setPort("REVERB_SERVER_PORT", &c.Port); err != nil {
+		return err
 	}
-	if v, from := env.get("REVERB_SERVER_PORT"); v != "" {
-		p, err := strconv.Atoi(v)
-		if err != nil || p < 1 || p > 65535 {
-			return fmt.Errorf("REVERB_SERVER_PORT=%q in %s: expected a port number (1-65535)", v, from)
-		}
-		c.Port = p
-	}
-	if v, _ := env.get("REVERB_SERVER_PATH"); v != "" {
-		c.Path = v
-	}
+	env.setString("REVERB_SERVER_PATH", &c.Path)
 	// Stock config/reverb.php reads no TLS variables (its options.tls
 	// takes PHP's local_cert and local_pk); these are the same two
 	// settings under Reverb-style names.
-	if v, _ := env.get("REVERB_TLS_CERT"); v != "" {
-		c.TLSCertFile = v
-	}
-	if v, _ := env.get("REVERB_TLS_KEY"); v != "" {
-		c.TLSKeyFile = v
-	}
+	env.setString("REVERB_TLS_CERT", &c.TLSCertFile)
+	env.setString("REVERB_TLS_KEY", &c.TLSKeyFile)
 	if v, from := env.get("REVERB_SCALING_ENABLED"); v != "" {
 		on, ok := parseBool(v)
 		if !ok {
@@ -143,24 +131,12 @@ func applyEnv(c *Config, env envVars) error {
 // applyRedisEnv reads REDIS_* only when scaling is on: a Laravel .env
 // always holds them for the app's cache and queues.
 func applyRedisEnv(r *hub.RedisConfig, env envVars) error {
-	if v, _ := env.get("REVERB_SCALING_CHANNEL"); v != "" {
-		r.Prefix = v
-	}
-	if v, _ := env.get("REDIS_URL"); v != "" {
-		r.URL = v
-	}
-	if v, _ := env.get("REDIS_HOST"); v != "" {
-		r.Host = v
-	}
-	if v, _ := env.get("REDIS_PASSWORD"); v != "" {
-		r.Password = v
-	}
-	if v, from := env.get("REDIS_PORT"); v != "" {
-		p, err := strconv.Atoi(v)
-		if err != nil || p < 1 || p > 65535 {
-			return fmt.Errorf("REDIS_PORT=%q in %s: expected a port number (1-65535)", v, from)
-		}
-		r.Port = p
+	env.setString("REVERB_SCALING_CHANNEL", &r.Prefix)
+	env.setString("REDIS_URL", &r.URL)
+	env.setString("REDIS_HOST", &r.Host)
+	env.setString("REDIS_PASSWORD", &r.Password)
+	if err := env.setPort("REDIS_PORT", &r.Port); err != nil {
+		return err
 	}
 	if v, from := env.get("REDIS_DB"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -169,6 +145,28 @@ func applyRedisEnv(r *hub.RedisConfig, env envVars) error {
 		}
 		r.DB = n
 	}
+	return nil
+}
+
+// setString overwrites *dst with a variable that is set and not empty:
+// an empty line in .env keeps the config file's value.
+func (e envVars) setString(name string, dst *string) {
+	if v, _ := e.get(name); v != "" {
+		*dst = v
+	}
+}
+
+// setPort is setString for a TCP port, refusing anything but 1-65535.
+func (e envVars) setPort(name string, dst *int) error {
+	v, from := e.get(name)
+	if v == "" {
+		return nil
+	}
+	p, err := strconv.Atoi(v)
+	if err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("%s=%q in %s: expected a port number (1-65535)", name, v, from)
+	}
+	*dst = p
 	return nil
 }
 
