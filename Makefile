@@ -21,14 +21,18 @@ fuzz:
 e2e: build
 	E2E_BUILD=1 bash scripts/e2e/run.sh
 
-# The standard benchmark suite (about 1.5 minutes); results in bench/results/, summary in BENCH.md.
+# The standard benchmark suite, Resound alone (about 1.5 minutes); results in bench/results/,
+# summary in BENCH.md. For BENCH.md's side-by-side table with soketi (ratios, the write(2) floor,
+# memory per socket with no, one private and one presence channel):
+#   make bench-peers ARGS="--duration 3s --max-steps 8"
 bench:
 	bash bench/run-suite.sh
 
 bench-smoke:
 	bash bench/run-suite.sh --smoke
 
-# Resound and soketi side by side (installs soketi from bench/peers/package-lock.json
-# on first use); ARGS="--scale 0.1 --duration 3s" for a short run.
+# Resound and soketi side by side, same client and scenarios, one server after the other
+# (installs soketi from bench/peers/package-lock.json on first use; takes the heavy lock);
+# ARGS="--scale 0.1 --duration 3s" for a short run. Table in bench/results/<stamp>-peers.md.
 bench-peers:
 	bash bench/run-peers.sh $(ARGS)

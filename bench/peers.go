@@ -193,21 +193,41 @@ func runPeers(c *peersConfig, args []string, stdout io.Writer) (*peersReport, er
 	return rep, nil
 }
 
-// runPeerServer starts one server, runs every scenario against it and
-// stops it. A failed scenario is recorded and the next one still runs.
+// runPeerServer runs every scenario against one server, starting a new
+// process for each scenario marked Fresh (and for the first), and stops it
+// at the end. A failed scenario is recorded and the next one still runs; a
+// server that fails to start loses only the scenarios meant for it.
 func runPeerServer(c *peersConfig, base *options, s peerServer, scen []peerScenario) (map[string]*runResult, []string, error) {
-	srv, err := s.start()
-	if err != nil {
-		return nil, nil, err
-	}
-	defer srv.stop()
-	base.progress.logf("peers: %s pid %d on %s", s.name, srv.pid(), srv.target.HostPort)
+	var srv *serverProc
+	defer func() {
+		if srv != nil {
+			srv.stop()
+		}
+	}()
 	res := map[string]*runResult{}
 	var errs []string
 	for _, sc := range scen {
+		if srv == nil || sc.Fresh {
+			if srv != nil {
+				srv.stop()
+				srv = nil
+			}
+			var err error
+			if srv, err = s.start(); err != nil {
+				if len(res) == 0 && len(errs) == 0 {
+					return nil, nil, err
+				}
+				errs = append(errs, fmt.Sprintf("%s %s: %v", s.name, sc.Key, err))
+				continue
+			}
+			base.progress.logf("peers: %s pid %d on %s", s.name, srv.pid(), srv.target.HostPort)
+		}
 		st := suiteStep{name: sc.Key, scenario: sc.Scenario, tune: func(o *options) {
 			o.procMemOnly = true
 			o.N, o.Channels, o.Rate, o.Duration = sc.N, sc.Channels, sc.Rate, c.Duration
+			if sc.Kind != "" {
+				o.Kind = sc.Kind
+			}
 			if sc.Sweep {
 				o.Sweep, o.MaxSteps, o.P99Bound, o.StepFactor = true, c.MaxSteps, c.P99Bound, 2
 			}

@@ -57,8 +57,8 @@ func TestPeersSmoke(t *testing.T) {
 			t.Errorf("%s / %s has no write(2) floor", row.Scenario, row.Metric)
 		}
 	}
-	if len(rep.Rows) != 13 {
-		t.Errorf("%d rows, want 13 (idle 1, three fan-outs 3 each, sweep 3)", len(rep.Rows))
+	if len(rep.Rows) != 15 {
+		t.Errorf("%d rows, want 15 (idle with no, a private and a presence channel 1 each, three fan-outs 3 each, sweep 3)", len(rep.Rows))
 	}
 	files, _ := filepath.Glob(filepath.Join(results, "*-peers.json"))
 	if len(files) != 1 {

@@ -18,16 +18,27 @@ type peerScenario struct {
 	Channels int     `json:"channels"`
 	Rate     float64 `json:"rate"`
 	Sweep    bool    `json:"sweep"`
+	Kind     string  `json:"kind,omitempty"` // idle: the channel kind each socket subscribes to
+	// Fresh starts a new server process for this scenario: a memory delta
+	// measured on a process that already held (and freed) thousands of
+	// sockets would reuse that memory and read low.
+	Fresh bool `json:"fresh_server,omitempty"`
 }
 
 func scaled(n int, scale float64) int { return max(1, int(math.Round(float64(n)*scale))) }
 
+// The memory scenarios give every socket a channel of its own (rooms of one
+// for presence): the per-socket cost of a subscription, channel included.
 func peerScenarios(scale float64) []peerScenario {
-	one, ten := scaled(1000, scale), scaled(10000, scale)
+	one, ten, idle := scaled(1000, scale), scaled(10000, scale), scaled(19000, scale)
 	return []peerScenario{
-		{Key: "idle", Scenario: "idle", N: scaled(19000, scale),
-			Label: fmt.Sprintf("%d idle upgraded sockets", scaled(19000, scale))},
-		{Key: "fanout-1k-1ch", Scenario: "fanout", N: one, Channels: 1, Rate: 50,
+		{Key: "idle", Scenario: "idle", N: idle, Kind: "public", Fresh: true,
+			Label: fmt.Sprintf("%d idle upgraded sockets, no channel", idle)},
+		{Key: "idle-private", Scenario: "idle", N: idle, Channels: idle, Kind: "private", Fresh: true,
+			Label: fmt.Sprintf("%d idle sockets, 1 private channel each", idle)},
+		{Key: "idle-presence", Scenario: "idle", N: idle, Channels: idle, Kind: "presence", Fresh: true,
+			Label: fmt.Sprintf("%d idle sockets, 1 presence channel each", idle)},
+		{Key: "fanout-1k-1ch", Scenario: "fanout", N: one, Channels: 1, Rate: 50, Fresh: true,
 			Label: fmt.Sprintf("%d subscribers, 1 channel, 50 publishes/s", one)},
 		{Key: "fanout-10k-1ch", Scenario: "fanout", N: ten, Channels: 1, Rate: 10,
 			Label: fmt.Sprintf("%d subscribers, 1 channel, 10 publishes/s", ten)},

@@ -61,16 +61,22 @@ func TestBestStepPrefersWithinBound(t *testing.T) {
 
 func TestPeerScenariosScale(t *testing.T) {
 	full := peerScenarios(1)
-	want := map[string][2]int{"idle": {19000, 0}, "fanout-1k-1ch": {1000, 1}, "fanout-10k-1ch": {10000, 1},
-		"fanout-10k-1000ch": {10000, 1000}, "max-1k-1ch": {1000, 1}}
+	want := map[string][2]int{"idle": {19000, 0}, "idle-private": {19000, 19000}, "idle-presence": {19000, 19000},
+		"fanout-1k-1ch": {1000, 1}, "fanout-10k-1ch": {10000, 1}, "fanout-10k-1000ch": {10000, 1000}, "max-1k-1ch": {1000, 1}}
+	if len(full) != len(want) {
+		t.Errorf("%d scenarios, want %d", len(full), len(want))
+	}
 	for _, sc := range full {
-		if w := want[sc.Key]; sc.N != w[0] || sc.Channels != w[1] {
+		if w, ok := want[sc.Key]; !ok || sc.N != w[0] || sc.Channels != w[1] {
 			t.Errorf("%s: %d sockets over %d channels, want %v", sc.Key, sc.N, sc.Channels, w)
 		}
 	}
 	for _, sc := range peerScenarios(0.1) {
 		if sc.Key == "fanout-10k-1000ch" && (sc.N != 1000 || sc.Channels != 100 || sc.Rate != 1000) {
 			t.Errorf("scale 0.1 must keep 10 subscribers per channel and the rate: %+v", sc)
+		}
+		if sc.Key == "idle-presence" && sc.Channels != sc.N {
+			t.Errorf("scale 0.1 must keep one presence room per socket: %+v", sc)
 		}
 	}
 	for _, sc := range peerScenarios(1e-6) {
@@ -80,17 +86,68 @@ func TestPeerScenariosScale(t *testing.T) {
 	}
 }
 
+// Each memory figure is a delta over a server process that has held nothing
+// yet, and every kind of channel is measured once.
+func TestPeerMemoryScenariosEachGetAFreshServer(t *testing.T) {
+	kinds := map[string]bool{}
+	for _, sc := range peerScenarios(1) {
+		if sc.Scenario != "idle" {
+			continue
+		}
+		if !sc.Fresh {
+			t.Errorf("%s runs on a server that already held sockets", sc.Key)
+		}
+		if kinds[sc.Kind] {
+			t.Errorf("kind %q measured twice", sc.Kind)
+		}
+		kinds[sc.Kind] = true
+		if (sc.Kind == "public") != (sc.Channels == 0) {
+			t.Errorf("%s: kind %s with %d channels; want none for idle, one per socket otherwise", sc.Key, sc.Kind, sc.Channels)
+		}
+	}
+	for _, k := range []string{"public", "private", "presence"} {
+		if !kinds[k] {
+			t.Errorf("no memory scenario for %s", k)
+		}
+	}
+}
+
+// A presence channel per socket must be a room of one: the popSpec the idle
+// scenario derives gives socket i its own presence-bench-i, inside soketi's
+// default limit of 100 members and 200-character names.
+func TestPeerPresenceRoomsOfOne(t *testing.T) {
+	for _, sc := range peerScenarios(1) {
+		if sc.Kind != "presence" {
+			continue
+		}
+		spec := popSpec{N: sc.N, TotalN: sc.N, Channels: sc.Channels, RoomSize: (sc.N + sc.Channels - 1) / sc.Channels}
+		if spec.RoomSize != 1 {
+			t.Fatalf("room size %d, want 1", spec.RoomSize)
+		}
+		last := sc.N - 1
+		if name := spec.channelName(spec.channelOf(last)); name != "presence-bench-18999" || len(name) > 200 {
+			t.Errorf("socket %d joins %q", last, name)
+		}
+		if spec.roomMembers(last) != 1 {
+			t.Errorf("last room has %d members, want 1", spec.roomMembers(last))
+		}
+	}
+}
+
 func TestPeerTableRatiosAndFloor(t *testing.T) {
 	scen := []peerScenario{
 		{Key: "idle", Scenario: "idle", Label: "idle"},
+		{Key: "idle-presence", Scenario: "idle", Kind: "presence", Label: "presence"},
 		{Key: "f", Scenario: "fanout", Label: "fan"},
 	}
 	resound := map[string]*runResult{
-		"idle": {Idle: &idleResult{RSSPerConn: 1200}},
-		"f":    {Steps: []stepResult{{Delivered: 1000, ServerCPUSec: 0.008, Latency: latencySummary{P50Ms: 5, P99Ms: 9}}}},
+		"idle":          {Idle: &idleResult{RSSPerConn: 1200}},
+		"idle-presence": {Idle: &idleResult{RSSPerConn: 4700}},
+		"f":             {Steps: []stepResult{{Delivered: 1000, ServerCPUSec: 0.008, Latency: latencySummary{P50Ms: 5, P99Ms: 9}}}},
 	}
 	soketi := map[string]*runResult{
-		"idle": {Idle: &idleResult{RSSPerConn: 3600}},
+		"idle":          {Idle: &idleResult{RSSPerConn: 3600}},
+		"idle-presence": {Idle: &idleResult{RSSPerConn: 9400}},
 		// no fan-out result: the cells must say so instead of inventing a ratio
 	}
 	rows := buildPeerRows(scen, []string{"Resound", "soketi"}, []map[string]*runResult{resound, soketi},
@@ -101,6 +158,7 @@ func TestPeerTableRatiosAndFloor(t *testing.T) {
 	for _, want := range []string{
 		"| scenario | metric | Resound | soketi | Resound/soketi | floor µs/delivery | Resound × floor | soketi × floor |",
 		"| idle | RSS per socket, B | 1200 | 3600 | 0.33 | - | - | - |",
+		"| presence | RSS per socket, B | 4700 | 9400 | 0.50 | - | - | - |",
 		"| fan | p99 ms | 9.00 | - | - | - | - | - |",
 		"| fan | server CPU µs/delivery | 8.00 | - | - | 2.00 | 4.0× | - |",
 	} {
