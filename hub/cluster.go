@@ -210,10 +210,19 @@ func (h *Hub) resyncLoop() {
 
 // reregister writes every share this node holds to the shared store, in
 // order with the joins and leaves queued on each shard.
+//
+// After Redis lost its data the shares go back quietly: the channels and
+// members found were announced before the loss, and what changed during it
+// cannot be told from a store that forgot it, so no webhook event is
+// queued until a resync completes.
 func (h *Hub) reregister() bool {
 	ok := true
+	quiet := h.dataLost.Load()
 	h.work.each(func(sh *shard) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if quiet {
+			ctx = withQuietHooks(ctx)
+		}
 		defer cancel()
 		for k, s := range sh.shares {
 			var err error
@@ -237,6 +246,9 @@ func (h *Hub) reregister() bool {
 			}
 		}
 	})
+	if ok && quiet {
+		h.dataLost.Store(false)
+	}
 	return ok
 }
 
