@@ -225,16 +225,32 @@ func (h *Hub) reregister() bool {
 		}
 		defer cancel()
 		for k, s := range sh.shares {
-			var err error
-			if k.channel != usersChannel {
-				err = h.occupancy.Sync(ctx, k.app, k.channel, s.subscriptions)
+			syncCount := func() error {
+				if k.channel == usersChannel {
+					return nil
+				}
+				return h.occupancy.Sync(ctx, k.app, k.channel, s.subscriptions)
 			}
-			if err == nil && (protocol.KindOf(k.channel).IsPresence() || k.channel == usersChannel) {
+			syncMembers := func() error {
+				if !protocol.KindOf(k.channel).IsPresence() && k.channel != usersChannel {
+					return nil
+				}
 				local := make([]LocalMember, 0, len(s.members))
 				for _, m := range s.members {
 					local = append(local, *m)
 				}
-				err = h.presence.Sync(ctx, k.app, k.channel, local)
+				return h.presence.Sync(ctx, k.app, k.channel, local)
+			}
+			// In the order a join or a leave makes its changes, for the
+			// webhooks the syncs queue: a channel is occupied before its
+			// members are added, and vacated after they are removed.
+			first, then := syncCount, syncMembers
+			if s.subscriptions <= 0 {
+				first, then = syncMembers, syncCount
+			}
+			err := first()
+			if err == nil {
+				err = then()
 			}
 			if err != nil {
 				ok = false
