@@ -69,3 +69,34 @@ func TestClusterWebhooksLeavesDuringAnOutageAreSentAfterIt(t *testing.T) {
 		t.Fatalf("channel_vacated came before a member_removed: %q", got)
 	}
 }
+
+// TestClusterWebhooksRedisRestartedEmptyAnnouncesNothing: Redis restarts
+// with no data and the nodes register their sockets again; the channels
+// and members they bring back were announced before, so no webhook says
+// they are new.
+func TestClusterWebhooksRedisRestartedEmptyAnnouncesNothing(t *testing.T) {
+	r := startRedis(t)
+	hooks := newHookReceiver(t)
+	nodes := startCluster(t, 2, clusterWebhookConfig(r, 3, hooks.url, ""))
+	const ch = "presence-kept"
+	a, b := dial(t, nodes[0]), dial(t, nodes[1])
+	a.join(ch, `{"user_id":"a"}`)
+	b.join(ch, `{"user_id":"b"}`)
+	hooks.waitFor("member_added " + ch + " b")
+	logged := []int{len(nodes[0].logs.String()), len(nodes[1].logs.String())}
+	r.stop()
+	r.start()
+	for i, n := range nodes {
+		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(n.logs.String()[logged[i]:], "presence reconciled"); {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d never resynced after Redis restarted", i)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	got := marker(t, hooks, nodes[1], "after")
+	want := []string{"channel_occupied " + ch, "member_added " + ch + " a", "member_added " + ch + " b", "channel_occupied cache-after", "cache_miss cache-after"}
+	if !sameEvents(got, want) {
+		t.Fatalf("after Redis restarted empty:\n got %q\nwant %q", got, want)
+	}
+}
