@@ -78,7 +78,8 @@ func (h *Hub) emitLeft(app, channel string, count int, leftUser string) {
 }
 
 // emitReaped reports what a dead node's reap changed: its users' leaves,
-// then the channels it vacated.
+// then the channels it vacated. With the scripts queueing these kinds
+// (h.scripted), the reap scripts have queued them already.
 func (h *Hub) emitReaped(gone []MemberNews, vacated []ChannelRef) {
 	for _, n := range gone {
 		if IsUsersChannel(n.Channel) {
