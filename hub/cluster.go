@@ -210,22 +210,47 @@ func (h *Hub) resyncLoop() {
 
 // reregister writes every share this node holds to the shared store, in
 // order with the joins and leaves queued on each shard.
+//
+// After Redis lost its data the shares go back quietly: the channels and
+// members found were announced before the loss, and what changed during it
+// cannot be told from a store that forgot it, so no webhook event is
+// queued until a resync completes.
 func (h *Hub) reregister() bool {
 	ok := true
+	quiet := h.dataLost.Load()
 	h.work.each(func(sh *shard) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if quiet {
+			ctx = withQuietHooks(ctx)
+		}
 		defer cancel()
 		for k, s := range sh.shares {
-			var err error
-			if k.channel != usersChannel {
-				err = h.occupancy.Sync(ctx, k.app, k.channel, s.subscriptions)
+			syncCount := func() error {
+				if k.channel == usersChannel {
+					return nil
+				}
+				return h.occupancy.Sync(ctx, k.app, k.channel, s.subscriptions)
 			}
-			if err == nil && (protocol.KindOf(k.channel).IsPresence() || k.channel == usersChannel) {
+			syncMembers := func() error {
+				if !protocol.KindOf(k.channel).IsPresence() && k.channel != usersChannel {
+					return nil
+				}
 				local := make([]LocalMember, 0, len(s.members))
 				for _, m := range s.members {
 					local = append(local, *m)
 				}
-				err = h.presence.Sync(ctx, k.app, k.channel, local)
+				return h.presence.Sync(ctx, k.app, k.channel, local)
+			}
+			// In the order a join or a leave makes its changes, for the
+			// webhooks the syncs queue: a channel is occupied before its
+			// members are added, and vacated after they are removed.
+			first, then := syncCount, syncMembers
+			if s.subscriptions <= 0 {
+				first, then = syncMembers, syncCount
+			}
+			err := first()
+			if err == nil {
+				err = then()
 			}
 			if err != nil {
 				ok = false
@@ -237,6 +262,9 @@ func (h *Hub) reregister() bool {
 			}
 		}
 	})
+	if ok && quiet {
+		h.dataLost.Store(false)
+	}
 	return ok
 }
 

@@ -89,7 +89,13 @@ type Hub struct {
 	occupancy Occupancy
 	liveness  Liveness
 	hooks     Hooks
-	work      *workers
+	// scripted: the shared state's scripts queue the cluster-wide webhook
+	// events themselves (see wireScriptHooks).
+	scripted bool
+	// dataLost: Redis lost its data since the last complete resync, whose
+	// scripts then queue no webhook events (see withQuietHooks).
+	dataLost atomic.Bool
+	work     *workers
 	// inline: the shared state never blocks, so it is called in place.
 	inline   bool
 	resyncs  chan struct{}
@@ -162,6 +168,7 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 	if h.liveness == nil {
 		h.liveness = MemoryLiveness{}
 	}
+	h.wireScriptHooks()
 	if h.opts.SettleTime <= 0 {
 		h.opts.SettleTime = 2 * time.Second
 	}
@@ -189,7 +196,8 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 	}); err != nil {
 		return nil, err
 	}
-	if err := h.liveness.Start(h.nodeID, LivenessHooks{Reap: h.reap, Resync: h.requestResync}); err != nil {
+	if err := h.liveness.Start(h.nodeID, LivenessHooks{Reap: h.reap, Resync: h.requestResync,
+		DataLost: func() { h.dataLost.Store(true) }}); err != nil {
 		return nil, err
 	}
 	return h, nil

@@ -91,6 +91,9 @@ func (l *RedisLiveness) beat() {
 	case added == 1:
 		log.Printf("scaling: this node had been taken for dead; registering its members again")
 	}
+	if l.epoch != "" && epoch != l.epoch && l.hooks.DataLost != nil {
+		l.hooks.DataLost()
+	}
 	if l.epoch != "" && (epoch != l.epoch || outage || added == 1) && l.hooks.Resync != nil {
 		l.hooks.Resync()
 	}

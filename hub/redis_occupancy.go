@@ -2,20 +2,24 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/redis/rueidis"
+	"github.com/resound/resound/protocol"
+	"github.com/resound/resound/webhook"
 )
 
 // RedisOccupancy is Occupancy shared over Redis: subscription counts change
 // by one script per subscribe or unsubscribe (never a full snapshot), and
 // socket counts are shared per node every connectionsEvery.
 type RedisOccupancy struct {
-	conn *RedisConn
-	apps []string
-	node string
+	conn  *RedisConn
+	apps  []string
+	node  string
+	hooks *scriptHooks
 
 	local  func(app string) int
 	ctx    context.Context
@@ -35,6 +39,8 @@ func NewRedisOccupancy(conn *RedisConn, appIDs []string) *RedisOccupancy {
 	conn.acquire()
 	return &RedisOccupancy{conn: conn, apps: appIDs, others: map[string]int{}}
 }
+
+func (o *RedisOccupancy) useHooks(h *scriptHooks) { o.hooks = h }
 
 func (o *RedisOccupancy) appKey(app string) string { return o.conn.base(app) + ":subs" }
 func (o *RedisOccupancy) nodeKey(app, node string) string {
@@ -95,24 +101,30 @@ func (o *RedisOccupancy) Add(ctx context.Context, app, channel string, delta int
 	}
 	ctx, cancel := o.conn.timeout(ctx)
 	defer cancel()
-	n, err := occupancyAddScript.Exec(ctx, o.conn.client, []string{o.appKey(app), o.nodeKey(app, o.node)},
-		[]string{channel, strconv.Itoa(delta)}).AsInt64()
+	args := append([]string{channel, strconv.Itoa(delta), app}, o.hooks.args(ctx, app, channel)...)
+	res, err := occupancyAddScript.Exec(ctx, o.conn.client, []string{o.appKey(app), o.nodeKey(app, o.node)}, args).AsIntSlice()
+	if err == nil && len(res) < 2 {
+		err = errors.New("subscription count: short reply")
+	}
 	if err != nil {
 		o.conn.failed("subscription count", err)
 		return -1, err
 	}
-	return int(n), nil
+	o.hooks.dropped(res[1])
+	return int(res[0]), nil
 }
 
 func (o *RedisOccupancy) Sync(ctx context.Context, app, channel string, n int) error {
 	ctx, cancel := o.conn.timeout(ctx)
 	defer cancel()
-	err := occupancySyncScript.Exec(ctx, o.conn.client, []string{o.appKey(app), o.nodeKey(app, o.node)},
-		[]string{channel, strconv.Itoa(n)}).Error()
+	args := append([]string{channel, strconv.Itoa(n), app}, o.hooks.args(ctx, app, channel)...)
+	dropped, err := occupancySyncScript.Exec(ctx, o.conn.client, []string{o.appKey(app), o.nodeKey(app, o.node)}, args).AsInt64()
 	if err != nil {
 		o.conn.failed("subscription count sync", err)
+		return err
 	}
-	return err
+	o.hooks.dropped(dropped)
+	return nil
 }
 
 // Channels reads through rueidis's client-side cache after a fence (see
@@ -160,11 +172,18 @@ func (o *RedisOccupancy) Reap(ctx context.Context, node string) ([]ChannelRef, e
 	defer cancel()
 	var vacated []ChannelRef
 	for _, app := range o.apps {
-		chans, err := occupancyReapScript.Exec(ctx, o.conn.client, []string{o.appKey(app), o.nodeKey(app, node), o.connsKey(app)}, []string{node}).AsStrSlice()
+		args := append(append([]string{node, app}, o.hooks.reapArgs()...),
+			o.hooks.appFlags(app, webhook.ChannelVacated), protocol.UserChannelPrefix)
+		chans, err := occupancyReapScript.Exec(ctx, o.conn.client, []string{o.appKey(app), o.nodeKey(app, node), o.connsKey(app)}, args).AsStrSlice()
+		if err == nil && len(chans) == 0 {
+			err = errors.New("subscription count: empty reap reply")
+		}
 		if err != nil {
 			return vacated, err
 		}
-		for _, ch := range chans {
+		dropped, _ := strconv.ParseInt(chans[0], 10, 64)
+		o.hooks.dropped(dropped)
+		for _, ch := range chans[1:] {
 			vacated = append(vacated, ChannelRef{App: app, Channel: ch})
 		}
 	}

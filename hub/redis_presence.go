@@ -8,14 +8,16 @@ import (
 
 	json "github.com/goccy/go-json"
 	"github.com/redis/rueidis"
+	"github.com/resound/resound/webhook"
 )
 
 // RedisPresence is Presence shared over Redis. Its news travels on its own
 // pub/sub channel, apart from the event bus.
 type RedisPresence struct {
-	conn *RedisConn
-	apps []string
-	node string
+	conn  *RedisConn
+	apps  []string
+	node  string
+	hooks *scriptHooks
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -27,6 +29,8 @@ func NewRedisPresence(conn *RedisConn, appIDs []string) *RedisPresence {
 	conn.acquire()
 	return &RedisPresence{conn: conn, apps: appIDs}
 }
+
+func (p *RedisPresence) useHooks(h *scriptHooks) { p.hooks = h }
 
 type presenceKeys struct{ held, users, info, nodeChannels, version string }
 
@@ -80,8 +84,8 @@ func (p *RedisPresence) Join(ctx context.Context, app, channel, userID, member s
 	ctx, cancel := p.conn.timeout(ctx)
 	defer cancel()
 	k := p.keys(app, channel)
-	vals, err := presenceJoinScript.Exec(ctx, p.conn.client, []string{k.held, k.users, k.info, k.nodeChannels, k.version},
-		[]string{userID, p.node, member, channel, app, p.newsChannel(), strconv.Itoa(max)}).ToArray()
+	args := append([]string{userID, p.node, member, channel, app, p.newsChannel(), strconv.Itoa(max)}, p.hooks.args(ctx, app, channel)...)
+	vals, err := presenceJoinScript.Exec(ctx, p.conn.client, []string{k.held, k.users, k.info, k.nodeChannels, k.version}, args).ToArray()
 	if err != nil {
 		p.conn.failed("presence join", err)
 		return PresenceList{}, err
@@ -91,11 +95,13 @@ func (p *RedisPresence) Join(ctx context.Context, app, channel, userID, member s
 			return PresenceList{}, ErrPresenceFull
 		}
 	}
-	if len(vals) < 2 {
+	if len(vals) < 3 {
 		return PresenceList{}, errors.New("presence: short join reply")
 	}
 	joined, _ := vals[1].AsInt64()
-	list, err := listFrom(append(vals[:1:1], vals[2:]...))
+	dropped, _ := vals[2].AsInt64()
+	p.hooks.dropped(dropped)
+	list, err := listFrom(append(vals[:1:1], vals[3:]...))
 	list.Joined = joined == 1
 	return list, err
 }
@@ -121,12 +127,17 @@ func (p *RedisPresence) Leave(ctx context.Context, app, channel, userID string) 
 	ctx, cancel := p.conn.timeout(ctx)
 	defer cancel()
 	k := p.keys(app, channel)
-	left, err := presenceLeaveScript.Exec(ctx, p.conn.client, []string{k.held, k.users, k.info, k.version, p.nodesKey()},
-		[]string{userID, p.node, p.conn.base(app), channel, app, p.newsChannel()}).AsInt64()
+	args := append([]string{userID, p.node, p.conn.base(app), channel, app, p.newsChannel()}, p.hooks.args(ctx, app, channel)...)
+	res, err := presenceLeaveScript.Exec(ctx, p.conn.client, []string{k.held, k.users, k.info, k.version, p.nodesKey()}, args).AsIntSlice()
+	if err == nil && len(res) < 2 {
+		err = errors.New("presence: short leave reply")
+	}
 	if err != nil {
 		p.conn.failed("presence leave", err)
+		return false, err
 	}
-	return left == 1, err
+	p.hooks.dropped(res[1])
+	return res[0] == 1, nil
 }
 
 func (p *RedisPresence) Members(ctx context.Context, app, channel string) (PresenceList, error) {
@@ -156,15 +167,17 @@ func (p *RedisPresence) Sync(ctx context.Context, app, channel string, local []L
 	ctx, cancel := p.conn.timeout(ctx)
 	defer cancel()
 	k := p.keys(app, channel)
-	args := []string{p.node, channel, app, p.newsChannel()}
+	args := append([]string{p.node, channel, app, p.newsChannel()}, p.hooks.args(ctx, app, channel)...)
 	for _, m := range local {
 		args = append(args, m.UserID, strconv.Itoa(m.Sockets), m.Member)
 	}
-	err := presenceSyncScript.Exec(ctx, p.conn.client, []string{k.held, k.users, k.info, k.nodeChannels, k.version}, args).Error()
+	dropped, err := presenceSyncScript.Exec(ctx, p.conn.client, []string{k.held, k.users, k.info, k.nodeChannels, k.version}, args).AsInt64()
 	if err != nil {
 		p.conn.failed("presence sync", err)
+		return err
 	}
-	return err
+	p.hooks.dropped(dropped)
+	return nil
 }
 
 func (p *RedisPresence) Registered(ctx context.Context, app string) ([]string, error) {
@@ -176,13 +189,21 @@ func (p *RedisPresence) Registered(ctx context.Context, app string) ([]string, e
 func (p *RedisPresence) Reap(ctx context.Context, node string) ([]MemberNews, error) {
 	ctx, cancel := p.conn.timeout(ctx)
 	defer cancel()
-	args := append([]string{node, p.conn.cfg.Prefix, p.newsChannel()}, p.apps...)
+	args := append(append([]string{node, p.conn.cfg.Prefix, p.newsChannel()}, p.hooks.reapArgs()...), usersChannel)
+	for _, app := range p.apps {
+		args = append(args, app, p.hooks.appFlags(app, webhook.MemberRemoved))
+	}
 	flat, err := presenceReapScript.Exec(ctx, p.conn.client, nil, args).AsStrSlice()
 	if err != nil {
 		return nil, err
 	}
+	if len(flat) == 0 {
+		return nil, errors.New("presence: empty reap reply")
+	}
+	dropped, _ := strconv.ParseInt(flat[0], 10, 64)
+	p.hooks.dropped(dropped)
 	var gone []MemberNews
-	for i := 0; i+3 < len(flat); i += 4 {
+	for i := 1; i+3 < len(flat); i += 4 {
 		gone = append(gone, MemberNews{App: flat[i], Channel: flat[i+1], UserID: flat[i+2], Member: flat[i+3]})
 	}
 	return gone, nil

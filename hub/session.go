@@ -319,6 +319,9 @@ func (s *Session) register(ch *Channel, m *protocol.Member, pj *pendingJoin, reg
 	}
 	op := func(sh *share) {
 		ctx := context.Background()
+		// The count goes first: in a cluster its script queues
+		// channel_occupied, which a back end expects before member_added.
+		count, countErr := h.occupancy.Add(ctx, a.ID, ch.name, 1)
 		joinedUser := ""
 		if m != nil {
 			list, err := h.presence.Join(ctx, a.ID, ch.name, member.ID, js, a.MaxPresenceMembersPerChannel)
@@ -327,6 +330,11 @@ func (s *Session) register(ch *Channel, m *protocol.Member, pj *pendingJoin, reg
 			}
 			switch {
 			case errors.Is(err, ErrPresenceFull):
+				// A full channel has members, so taking the count back
+				// vacates nothing.
+				if _, err := h.occupancy.Add(ctx, a.ID, ch.name, -1); err != nil || countErr != nil {
+					sh.dirty = true
+				}
 				h.onLoop(s, func() { s.refuseFull(ch, pj) })
 				return
 			case err != nil:
@@ -346,8 +354,7 @@ func (s *Session) register(ch *Channel, m *protocol.Member, pj *pendingJoin, reg
 			}
 		}
 		sh.subscriptions++
-		count, err := h.occupancy.Add(ctx, a.ID, ch.name, 1)
-		if err != nil {
+		if countErr != nil {
 			sh.dirty = true
 		}
 		h.emitJoined(a.ID, ch.name, count, joinedUser)
@@ -433,29 +440,29 @@ func (a *App) unregister(ch *Channel, m *protocol.Member, reg *registration) {
 		}
 		ctx := context.Background()
 		sh.subscriptions--
+		// The member goes first: in a cluster the scripts queue
+		// member_removed before channel_vacated.
+		leftUser := ""
+		if m != nil {
+			if lm := sh.members[uid]; lm != nil {
+				if lm.Sockets--; lm.Sockets <= 0 {
+					delete(sh.members, uid)
+				}
+			}
+			left, err := h.presence.Leave(ctx, a.ID, ch.name, uid)
+			if err != nil {
+				sh.dirty = true
+				a.leftOffline(ch, uid)
+			}
+			if left {
+				leftUser = uid
+			}
+		}
 		count, err := h.occupancy.Add(ctx, a.ID, ch.name, -1)
 		if err != nil {
 			sh.dirty = true
 		}
 		a.markCountChanged(ch.name)
-		if m == nil {
-			h.emitLeft(a.ID, ch.name, count, "")
-			return
-		}
-		if lm := sh.members[uid]; lm != nil {
-			if lm.Sockets--; lm.Sockets <= 0 {
-				delete(sh.members, uid)
-			}
-		}
-		left, err := h.presence.Leave(ctx, a.ID, ch.name, uid)
-		if err != nil {
-			sh.dirty = true
-			a.leftOffline(ch, uid)
-		}
-		leftUser := ""
-		if left {
-			leftUser = uid
-		}
 		h.emitLeft(a.ID, ch.name, count, leftUser)
 	}
 	if h.inline {

@@ -110,6 +110,9 @@ type LivenessHooks struct {
 	// Resync asks this node to register its share again: the shared store
 	// came back from an outage, lost its data, or took this node for dead.
 	Resync func()
+	// DataLost says the shared store lost its data; it comes before the
+	// Resync it causes.
+	DataLost func()
 }
 
 // Liveness tracks which nodes are alive and reaps the dead ones.

@@ -18,7 +18,13 @@ type Hooks interface {
 // emit hands an event to the webhooks when the app wants its kind. Every
 // event comes from the one place that saw the change happen cluster-wide
 // (a script's answer, a whisper's origin), so each fires once per cluster.
+//
+// With the scripts queueing the cluster-wide kinds (h.scripted), those are
+// theirs: emitting them here too would send them twice.
 func (h *Hub) emit(ev webhook.Event) {
+	if h.scripted && scriptedKind(ev.Name) {
+		return
+	}
 	if h.hooks != nil && h.hooks.Wants(ev.App, ev.Name) {
 		h.hooks.Emit(ev)
 	}
@@ -72,7 +78,8 @@ func (h *Hub) emitLeft(app, channel string, count int, leftUser string) {
 }
 
 // emitReaped reports what a dead node's reap changed: its users' leaves,
-// then the channels it vacated.
+// then the channels it vacated. With the scripts queueing these kinds
+// (h.scripted), the reap scripts have queued them already.
 func (h *Hub) emitReaped(gone []MemberNews, vacated []ChannelRef) {
 	for _, n := range gone {
 		if IsUsersChannel(n.Channel) {

@@ -161,6 +161,21 @@ func (d *Dispatcher) Wants(app, name string) bool {
 	return a != nil && a.wants.Has(name)
 }
 
+// ScriptTarget says where Redis scripts queue the events of cluster-wide
+// changes themselves (occupied, vacated, member added and removed), in the
+// same execution as the change; false when the store is not in Redis and
+// those events come through Emit.
+func (d *Dispatcher) ScriptTarget() (ScriptTarget, bool) {
+	if d == nil {
+		return ScriptTarget{}, false
+	}
+	rs, ok := d.store.(*RedisStore)
+	if !ok {
+		return ScriptTarget{}, false
+	}
+	return rs.ScriptTarget(d.opts.Delay), true
+}
+
 // Emit queues an event; it never blocks. A full queue drops its oldest.
 func (d *Dispatcher) Emit(ev Event) {
 	d.mu.Lock()

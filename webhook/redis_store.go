@@ -78,34 +78,14 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
-// Held removals are scored by due time in ms times 1000 plus a sequence,
-// so removals due in the same millisecond keep the order they happened in
-// (a member removed before its channel is vacated).
-
 // addScript: KEYS stream, held, held events; ARGV delay ms, capacity, then
 // (mode, key, event JSON) triples, mode "q" queue, "h" hold (a removal),
-// "a" an addition that cancels a held removal of its key. Returns how many
-// old entries were trimmed to keep the capacity.
-var addScript = rueidis.NewLuaScript(redisNowMs + `
-local delay, cap = tonumber(ARGV[1]), tonumber(ARGV[2])
-for i = 3, #ARGV, 3 do
-  local mode, key, js = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  if mode == 'h' and delay > 0 then
-    local seq = redis.call('HINCRBY', KEYS[3], '\0seq', 1) % 1000
-    redis.call('ZADD', KEYS[2], (now + delay) * 1000 + seq, key)
-    redis.call('HSET', KEYS[3], key, js)
-  elseif mode == 'a' and redis.call('ZREM', KEYS[2], key) == 1 then
-    redis.call('HDEL', KEYS[3], key)
-  else
-    redis.call('XADD', KEYS[1], '*', 'e', js)
-  end
-end
-local len = redis.call('XLEN', KEYS[1])
-if cap > 0 and len > cap then
-  redis.call('XTRIM', KEYS[1], 'MAXLEN', cap)
-  return len - cap
-end
-return 0
+// "a" an addition that cancels a held removal of its key (see ScriptLua).
+// Returns how many old entries were trimmed to keep the capacity.
+var addScript = rueidis.NewLuaScript(ScriptLua + `
+local W = wh_new(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2])
+for i = 3, #ARGV, 3 do wh_put(W, ARGV[i], ARGV[i + 1], ARGV[i + 2]) end
+return wh_trim(W)
 `)
 
 // promoteScript queues held removals that are due: KEYS stream, held, held
@@ -264,6 +244,12 @@ func (s *RedisStore) Add(ctx context.Context, events []Event, delay time.Duratio
 		s.onDrop(int(dropped))
 	}
 	return nil
+}
+
+// ScriptTarget is where the shared-state scripts queue the cluster events
+// they find, with removals held for delay.
+func (s *RedisStore) ScriptTarget(delay time.Duration) ScriptTarget {
+	return ScriptTarget{Base: strings.TrimSuffix(s.stream, ":queue"), DelayMs: int(delay / time.Millisecond), Cap: s.cap, Dropped: s.onDrop}
 }
 
 // ensureGroup creates the consumer group once (again after Redis lost it).
