@@ -28,7 +28,8 @@ type App struct {
 	sockets  map[string]*Session
 	// users maps a presence user_id to its sockets (with how many presence
 	// subscriptions each has), for terminate_connections.
-	users map[string]map[*Session]int
+	// The set is held by value: most users have one socket.
+	users map[string]smallMap[*Session, int]
 	// signins is the app's signed-in sockets and who is online.
 	signins userIndex
 	// counts is the channels whose subscription_count is due.
@@ -42,7 +43,7 @@ func newApp(h *Hub, c AppConfig) *App {
 		frame:     h.opts.Frame,
 		channels:  map[string]*Channel{},
 		sockets:   map[string]*Session{},
-		users:     map[string]map[*Session]int{},
+		users:     map[string]smallMap[*Session, int]{},
 	}
 	if h.opts.AppFrame != nil {
 		if f := h.opts.AppFrame(c); f != nil {
@@ -243,11 +244,12 @@ func (a *App) deliver(m Message) {
 func (a *App) terminateLocal(userID string) {
 	a.mu.RLock()
 	var victims []*Session
-	for s := range a.users[userID] {
-		victims = append(victims, s)
+	set := a.users[userID]
+	for _, e := range set.entries {
+		victims = append(victims, e.key)
 	}
 	for s := range a.signins.byUser[userID] {
-		if _, also := a.users[userID][s]; !also {
+		if !set.has(s) {
 			victims = append(victims, s)
 		}
 	}
@@ -273,25 +275,25 @@ func (a *App) join(name string, kind protocol.Kind, s *Session) *Channel {
 	ch.subscriptions++
 	a.stats.subscriptions[ch.kind]++
 	a.mu.Unlock()
-	set := ch.subs[s.loop]
-	if set == nil {
-		set = &sessionSet{}
-		ch.subs[s.loop] = set
+	ls := &ch.loops[s.loop]
+	if ls.set == nil {
+		ls.set = &sessionSet{}
 	}
-	set.add(s)
-	ch.loopCount[s.loop].Add(1)
+	ls.set.add(s)
+	ls.count.Add(1)
 	return ch
 }
 
 // leave undoes join; the channel disappears with its last subscriber.
 func (a *App) leave(ch *Channel, s *Session) {
-	if set := ch.subs[s.loop]; set != nil {
-		set.remove(s)
-		if set.size() == 0 {
-			ch.subs[s.loop] = nil
+	ls := &ch.loops[s.loop]
+	if ls.set != nil {
+		ls.set.remove(s)
+		if ls.set.size() == 0 {
+			ls.set = nil
 		}
 	}
-	ch.loopCount[s.loop].Add(-1)
+	ls.count.Add(-1)
 	a.mu.Lock()
 	ch.subscriptions--
 	a.stats.subscriptions[ch.kind]--
@@ -304,19 +306,19 @@ func (a *App) leave(ch *Channel, s *Session) {
 
 func (a *App) trackUser(userID string, s *Session, delta int) {
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	set := a.users[userID]
-	if set == nil {
-		set = map[*Session]int{}
+	n, _ := set.get(s)
+	if n += delta; n > 0 {
+		set.put(s, n)
+	} else {
+		set.remove(s)
+	}
+	if set.len() == 0 {
+		delete(a.users, userID)
+	} else {
 		a.users[userID] = set
 	}
-	set[s] += delta
-	if set[s] <= 0 {
-		delete(set, s)
-		if len(set) == 0 {
-			delete(a.users, userID)
-		}
-	}
-	a.mu.Unlock()
 }
 
 // fanOut queues one delivery on every loop that has subscribers of its
@@ -325,7 +327,7 @@ func (a *App) trackUser(userID string, s *Session, delta int) {
 // the last loop, however they interleave.
 func (a *App) fanOut(it delivery) {
 	for i, d := range a.hub.loops {
-		if it.ch.loopCount[i].Load() > 0 {
+		if it.ch.loops[i].count.Load() > 0 {
 			d.push(it)
 		} else if it.track != nil {
 			it.track.done()

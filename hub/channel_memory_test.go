@@ -29,20 +29,20 @@ func TestChannelSetsOnlyOnLoopsWithSubscribers(t *testing.T) {
 	s.Handle(subscribeMsg("room"))
 	other.Handle(subscribeMsg("room"))
 	ch := s.subs[0].ch
-	for i, set := range ch.subs {
-		if want := i == 2; (set != nil) != want {
-			t.Fatalf("loop %d has a set: %v, want %v", i, set != nil, want)
+	for i := range ch.loops {
+		if want := i == 2; (ch.loops[i].set != nil) != want {
+			t.Fatalf("loop %d has a set: %v, want %v", i, ch.loops[i].set != nil, want)
 		}
 	}
-	if ch.subs[2].size() != 2 || ch.loopCount[2].Load() != 2 {
-		t.Fatalf("loop 2 holds %d subscribers (count %d), want 2", ch.subs[2].size(), ch.loopCount[2].Load())
+	if ch.loops[2].set.size() != 2 || ch.loops[2].count.Load() != 2 {
+		t.Fatalf("loop 2 holds %d subscribers (count %d), want 2", ch.loops[2].set.size(), ch.loops[2].count.Load())
 	}
 	s.Handle(unsubscribeMsg("room"))
-	if ch.subs[2] == nil || ch.subs[2].size() != 1 || ch.subs[2].list[0] != other {
+	if set := ch.loops[2].set; set == nil || set.size() != 1 || set.list[0] != other {
 		t.Fatal("the remaining subscriber's set is gone")
 	}
 	other.Handle(unsubscribeMsg("room"))
-	if ch.subs[2] != nil {
+	if ch.loops[2].set != nil {
 		t.Fatal("an empty set is kept")
 	}
 }
@@ -126,13 +126,13 @@ func TestSessionSetAddRemove(t *testing.T) {
 // A public or private channel must not carry the presence member list's
 // fields: they are most channels.
 func TestChannelWithoutPresenceStateIsSmall(t *testing.T) {
-	if size := unsafe.Sizeof(Channel{}); size > 112 {
+	if size := unsafe.Sizeof(Channel{}); size > 64 {
 		t.Fatalf("Channel is %d bytes; presence-only fields belong in presenceState", size)
 	}
 	if ch := newChannel("private-a", protocol.KindOf("private-a"), 2); ch.presenceState != nil {
 		t.Fatal("a private channel got presence state")
 	}
-	if ch := newChannel("presence-a", protocol.KindOf("presence-a"), 2); ch.presenceState == nil || ch.members == nil || ch.view == nil {
-		t.Fatal("a presence channel has no member maps")
+	if ch := newChannel("presence-a", protocol.KindOf("presence-a"), 2); ch.presenceState == nil {
+		t.Fatal("a presence channel has no member state")
 	}
 }

@@ -71,7 +71,7 @@ func (d *dispatcher) drain() {
 			continue
 		}
 		special := it.ch.kind.IsPresence() || it.ch.kind.IsCache()
-		set := it.ch.subs[d.index]
+		set := it.ch.loops[d.index].set
 		if set == nil {
 			continue
 		}

@@ -49,15 +49,15 @@ func (p *MemoryPresence) JoinQuiet(_ context.Context, app, channel, userID, memb
 	k := chanKey{app, channel}
 	users := p.channels[k]
 	if users == nil {
-		users = map[string]*memoryMember{}
+		users = &memoryUsers{}
 		p.channels[k] = users
 	}
-	if m := users[userID]; m != nil {
+	if m := users.ptr(userID); m != nil {
 		m.sockets++
 		m.member = member
 		return nil
 	}
-	users[userID] = &memoryMember{sockets: 1, member: member}
+	users.put(userID, memoryMember{sockets: 1, member: member})
 	p.change(app, channel, userID, member, true)
 	return nil
 }

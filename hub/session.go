@@ -41,8 +41,8 @@ type Session struct {
 	user *signedIn
 }
 
+// subscription is one channel of a socket; its name is the channel's.
 type subscription struct {
-	name   string
 	ch     *Channel
 	member *protocol.Member // presence only
 	// version is the view seq the member list sent to this socket
@@ -275,9 +275,10 @@ func (s *Session) subscribe(data []byte) {
 			return
 		}
 	}
-	var m *protocol.Member
+	var mem protocol.Member
 	if kind.IsPresence() {
-		mem, err := protocol.DecodeMember(sub.ChannelData)
+		var err error
+		mem, err = protocol.DecodeMember(sub.ChannelData)
 		if err != nil {
 			s.authFailed(name, err.Error())
 			return
@@ -287,19 +288,23 @@ func (s *Session) subscribe(data []byte) {
 			s.refuseOverLimit(name, "user_info is "+itoa(len(mem.Info))+" bytes, over the app's max_presence_member_size of "+itoa(max)+" bytes: send less user_info from your authorizer", 413)
 			return
 		}
-		m = &mem
 	}
 	ch := a.join(name, kind, s)
 	a.hub.logf("socket %s subscribed to %q (auth ok)", s.ID, name)
-	pj, reg := &pendingJoin{}, &registration{}
-	s.addSub(subscription{name: name, ch: ch, member: m, join: pj, reg: reg})
-	s.joining++
-	if m != nil {
-		a.trackUser(m.ID, s, 1)
-		if ch.addMember(*m) {
+	// A presence subscription keeps the channel's record of its member
+	// (shared by the user's sockets) rather than a copy of its own.
+	var m *protocol.Member
+	if kind.IsPresence() {
+		kept, first := ch.addMember(mem)
+		if first {
 			a.stats.presenceMembers.Add(1)
 		}
+		m = kept
+		a.trackUser(m.ID, s, 1)
 	}
+	pj, reg := &pendingJoin{}, &registration{}
+	s.addSub(subscription{ch: ch, member: m, join: pj, reg: reg})
+	s.joining++
 	if !s.register(ch, m, pj, reg) {
 		s.drop(s.indexOfJoin(pj), false)
 		a.hub.Refused(RefusedJoinQueue)
