@@ -28,8 +28,7 @@ type App struct {
 	sockets  map[string]*Session
 	// users maps a presence user_id to its sockets (with how many presence
 	// subscriptions each has), for terminate_connections.
-	// The set is held by value: most users have one socket.
-	users map[string]smallMap[*Session, int]
+	users map[string]userSockets
 	// signins is the app's signed-in sockets and who is online.
 	signins userIndex
 	// counts is the channels whose subscription_count is due.
@@ -43,7 +42,7 @@ func newApp(h *Hub, c AppConfig) *App {
 		frame:     h.opts.Frame,
 		channels:  map[string]*Channel{},
 		sockets:   map[string]*Session{},
-		users:     map[string]smallMap[*Session, int]{},
+		users:     map[string]userSockets{},
 	}
 	if h.opts.AppFrame != nil {
 		if f := h.opts.AppFrame(c); f != nil {
@@ -245,9 +244,7 @@ func (a *App) terminateLocal(userID string) {
 	a.mu.RLock()
 	var victims []*Session
 	set := a.users[userID]
-	for _, e := range set.entries {
-		victims = append(victims, e.key)
-	}
+	set.each(func(s *Session) { victims = append(victims, s) })
 	for s := range a.signins.byUser[userID] {
 		if !set.has(s) {
 			victims = append(victims, s)
@@ -308,13 +305,8 @@ func (a *App) trackUser(userID string, s *Session, delta int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	set := a.users[userID]
-	n, _ := set.get(s)
-	if n += delta; n > 0 {
-		set.put(s, n)
-	} else {
-		set.remove(s)
-	}
-	if set.len() == 0 {
+	set.change(s, int32(delta))
+	if set.one == nil {
 		delete(a.users, userID)
 	} else {
 		a.users[userID] = set

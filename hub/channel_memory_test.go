@@ -136,3 +136,14 @@ func TestChannelWithoutPresenceStateIsSmall(t *testing.T) {
 		t.Fatal("a presence channel has no member state")
 	}
 }
+
+// Every subscription has a record, every presence channel a member state:
+// both must stay in their size classes (48 and 112 bytes).
+func TestSubscriptionAndPresenceStateSizes(t *testing.T) {
+	if size := unsafe.Sizeof(subscription{}); size > 48 {
+		t.Fatalf("subscription is %d bytes; cache-only fields belong in cacheReplay", size)
+	}
+	if size := unsafe.Sizeof(presenceState{}); size > 112 {
+		t.Fatalf("presenceState is %d bytes", size)
+	}
+}

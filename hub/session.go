@@ -53,13 +53,21 @@ type subscription struct {
 	// reg says whether the shared state took the subscription; only its
 	// worker reads and writes it, in order.
 	reg *registration
-	// replayed is the bus order of the cached event sent on subscribing:
+	// replay is set on a cache channel while its replay matters; nil
+	// otherwise (most subscriptions are not to cache channels).
+	replay *cacheReplay
+}
+
+// cacheReplay is what a cache channel's subscription remembers of the
+// replay it got on subscribing.
+type cacheReplay struct {
+	// order is the bus order of the cached event sent on subscribing:
 	// cached deliveries up to it (its own broadcast copy, or older events
 	// this node delivers late) are not sent; the first later one clears it.
-	replayed Order
-	// awaitingReplay is set while the shared cache is read; a cached event
+	order Order
+	// awaiting is set while the shared cache is read; a cached event
 	// broadcast meanwhile is newer news, and the replay is then dropped.
-	awaitingReplay bool
+	awaiting bool
 }
 
 // registration is whether the shared state took a subscription.
@@ -92,14 +100,11 @@ func (s *Session) admits(it *delivery) bool {
 	if sub == nil {
 		return false
 	}
-	if it.cached {
-		if !sub.replayed.IsZero() {
-			if !it.order.After(sub.replayed) {
-				return false
-			}
-			sub.replayed = Order{}
+	if it.cached && sub.replay != nil {
+		if !sub.replay.order.IsZero() && !it.order.After(sub.replay.order) {
+			return false
 		}
-		sub.awaitingReplay = false
+		sub.replay = nil // the order is passed and the replay is not awaited
 	}
 	presence := it.ch.kind.IsPresence()
 	if presence && it.exceptUser != "" && sub.member != nil && sub.member.ID == it.exceptUser {
@@ -489,10 +494,10 @@ func (s *Session) replayCache(ch *Channel, alreadySent ...[]byte) {
 			}
 		}
 		s.out.Send(last.frame)
-		sub.replayed = last.order
+		sub.replay = &cacheReplay{order: last.order}
 		return
 	}
-	sub.awaitingReplay = true
+	sub.replay = &cacheReplay{awaiting: true}
 	cache := a.hub.cache
 	ok := a.hub.offLoop(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -503,12 +508,12 @@ func (s *Session) replayCache(ch *Channel, alreadySent ...[]byte) {
 		}
 		s.runOnLoop(func() {
 			sub := s.subOn(ch)
-			if s.closed || sub == nil || !sub.awaitingReplay {
+			if s.closed || sub == nil || sub.replay == nil || !sub.replay.awaiting {
 				return
 			}
-			sub.awaitingReplay = false
+			sub.replay = nil
 			if p != nil {
-				sub.replayed = order
+				sub.replay = &cacheReplay{order: order}
 				s.send(p)
 			} else {
 				s.send(protocol.CacheMiss(ch.name))
@@ -517,7 +522,7 @@ func (s *Session) replayCache(ch *Channel, alreadySent ...[]byte) {
 		})
 	})
 	if !ok {
-		sub.awaitingReplay = false
+		sub.replay = nil
 		s.send(protocol.CacheMiss(ch.name))
 		s.emitCacheMiss(ch.name)
 	}

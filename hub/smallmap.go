@@ -110,3 +110,63 @@ func (m *smallMap[K, V]) remove(k K) (V, bool) {
 func (m *smallMap[K, V]) clear() {
 	m.entries, m.index = nil, nil
 }
+
+// userSockets is a user's sockets on this node, with how many presence
+// subscriptions each has. Most users have one socket: it is kept in place,
+// and only a user with more gets a list for the others. one is nil only
+// when the user has no socket.
+type userSockets struct {
+	one     *Session
+	oneSubs int32
+	more    *smallMap[*Session, int32]
+}
+
+// change adds delta subscriptions of s.
+func (u *userSockets) change(s *Session, delta int32) {
+	switch {
+	case u.one == s:
+		if u.oneSubs += delta; u.oneSubs > 0 {
+			return
+		}
+		u.one, u.oneSubs = nil, 0
+		if u.more != nil {
+			e := u.more.entries[u.more.len()-1]
+			u.more.remove(e.key)
+			u.one, u.oneSubs = e.key, e.val
+		}
+	case u.one == nil:
+		if delta > 0 {
+			u.one, u.oneSubs = s, delta
+		}
+		return
+	default:
+		if u.more == nil {
+			u.more = &smallMap[*Session, int32]{}
+		}
+		n, _ := u.more.get(s)
+		if n += delta; n > 0 {
+			u.more.put(s, n)
+		} else {
+			u.more.remove(s)
+		}
+	}
+	if u.more != nil && u.more.len() == 0 {
+		u.more = nil
+	}
+}
+
+func (u *userSockets) has(s *Session) bool {
+	return s != nil && (u.one == s || u.more != nil && u.more.has(s))
+}
+
+func (u *userSockets) each(fn func(*Session)) {
+	if u.one == nil {
+		return
+	}
+	fn(u.one)
+	if u.more != nil {
+		for _, e := range u.more.entries {
+			fn(e.key)
+		}
+	}
+}

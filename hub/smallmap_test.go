@@ -90,3 +90,47 @@ func TestSmallMapIndexesOnlyWhenLarge(t *testing.T) {
 		t.Fatalf("emptied map keeps index %v, capacity %d", m.index != nil, cap(m.entries))
 	}
 }
+
+// userSockets counts like a map of socket to subscriptions, whichever of
+// a user's sockets leaves first.
+func TestUserSocketsMatchesAMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	sockets := make([]*Session, 12)
+	for i := range sockets {
+		sockets[i] = &Session{}
+	}
+	var u userSockets
+	want := map[*Session]int32{}
+	for step := range 20000 {
+		s := sockets[rng.IntN(len(sockets))]
+		delta := int32(1)
+		if rng.IntN(2) == 0 {
+			delta = -1
+		}
+		u.change(s, delta)
+		if want[s] += delta; want[s] <= 0 {
+			delete(want, s)
+		}
+		got := map[*Session]int32{}
+		u.each(func(x *Session) { got[x] = 0 })
+		if u.one != nil {
+			got[u.one] = u.oneSubs
+		}
+		if u.more != nil {
+			if u.more.len() == 0 {
+				t.Fatalf("step %d: an empty list is kept", step)
+			}
+			for _, e := range u.more.entries {
+				got[e.key] = e.val
+			}
+		}
+		if len(got) != len(want) || (u.one == nil) != (len(want) == 0) {
+			t.Fatalf("step %d: %d sockets, want %d", step, len(got), len(want))
+		}
+		for x, n := range want {
+			if got[x] != n || !u.has(x) {
+				t.Fatalf("step %d: socket has %d subscriptions, want %d", step, got[x], n)
+			}
+		}
+	}
+}

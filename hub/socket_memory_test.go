@@ -83,7 +83,7 @@ func TestSubscribedSocketHeap(t *testing.T) {
 	for _, c := range []struct {
 		kind        string
 		bytes, objs float64
-	}{{"private", 650, 11}, {"presence", 1400, 24}} {
+	}{{"private", 600, 11}, {"presence", 1300, 22}} {
 		t.Run(c.kind, func(t *testing.T) {
 			bytes, objs, keep := subscribedHeap(t, c.kind, 20000)
 			t.Logf("%.0f B and %.1f objects of live heap per socket", bytes, objs)
