@@ -126,8 +126,12 @@ func (a *App) loadView(ch *Channel, list PresenceList) {
 		return
 	}
 	ch.viewResetLocked()
-	for _, m := range decodeMembers(list.Members) {
-		ch.viewPutLocked(m)
+	// Straight into the view: it keys members by id like decodeMembers,
+	// without a map per join.
+	for _, js := range list.Members {
+		if m, err := protocol.DecodeMember(js); err == nil {
+			ch.viewPutLocked(m)
+		}
 	}
 	ch.viewVersion = list.Version
 	ch.viewLoaded = true
