@@ -272,25 +272,13 @@ func (a *App) join(name string, kind protocol.Kind, s *Session) *Channel {
 	ch.subscriptions++
 	a.stats.subscriptions[ch.kind]++
 	a.mu.Unlock()
-	ls := &ch.loops[s.loop]
-	if ls.set == nil {
-		ls.set = &sessionSet{}
-	}
-	ls.set.add(s)
-	ls.count.Add(1)
+	ch.loops[s.loop].add(s)
 	return ch
 }
 
 // leave undoes join; the channel disappears with its last subscriber.
 func (a *App) leave(ch *Channel, s *Session) {
-	ls := &ch.loops[s.loop]
-	if ls.set != nil {
-		ls.set.remove(s)
-		if ls.set.size() == 0 {
-			ls.set = nil
-		}
-	}
-	ls.count.Add(-1)
+	ch.loops[s.loop].remove(s)
 	a.mu.Lock()
 	ch.subscriptions--
 	a.stats.subscriptions[ch.kind]--

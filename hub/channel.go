@@ -15,8 +15,8 @@ type Channel struct {
 	kind          protocol.Kind
 
 	// loops[i] holds the subscribers living on loop i. Only loop i touches
-	// its set, so fan-out needs no lock; the count lets publishers skip
-	// loops with nobody to deliver to.
+	// them, so fan-out needs no lock; the count lets publishers skip loops
+	// with nobody to deliver to.
 	loops []loopSubscribers
 
 	// last is the last cached event this node delivered here (cache
@@ -26,14 +26,6 @@ type Channel struct {
 	// presenceState is nil on other channels: most channels are private or
 	// public, and they should not pay for a member list.
 	*presenceState
-}
-
-// loopSubscribers is one loop's share of a channel. The set is nil while
-// the loop has none (most channels have one or two subscribers, and a node
-// may run dozens of loops).
-type loopSubscribers struct {
-	set   *sessionSet
-	count atomic.Int64
 }
 
 // presenceState is what a presence channel keeps about its members; its

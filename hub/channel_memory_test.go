@@ -29,20 +29,21 @@ func TestChannelSetsOnlyOnLoopsWithSubscribers(t *testing.T) {
 	s.Handle(subscribeMsg("room"))
 	other.Handle(subscribeMsg("room"))
 	ch := s.subs[0].ch
+	var one [1]*Session
 	for i := range ch.loops {
-		if want := i == 2; (ch.loops[i].set != nil) != want {
-			t.Fatalf("loop %d has a set: %v, want %v", i, ch.loops[i].set != nil, want)
+		if want := i == 2; (ch.loops[i].subs != nil) != want {
+			t.Fatalf("loop %d has subscribers: %v, want %v", i, ch.loops[i].subs != nil, want)
 		}
 	}
-	if ch.loops[2].set.size() != 2 || ch.loops[2].count.Load() != 2 {
-		t.Fatalf("loop 2 holds %d subscribers (count %d), want 2", ch.loops[2].set.size(), ch.loops[2].count.Load())
+	if n := len(ch.loops[2].list(&one)); n != 2 || ch.loops[2].count.Load() != 2 {
+		t.Fatalf("loop 2 holds %d subscribers (count %d), want 2", n, ch.loops[2].count.Load())
 	}
 	s.Handle(unsubscribeMsg("room"))
-	if set := ch.loops[2].set; set == nil || set.size() != 1 || set.list[0] != other {
-		t.Fatal("the remaining subscriber's set is gone")
+	if list := ch.loops[2].list(&one); len(list) != 1 || list[0] != other {
+		t.Fatal("the remaining subscriber is gone")
 	}
 	other.Handle(unsubscribeMsg("room"))
-	if ch.loops[2].set != nil {
+	if ch.loops[2].subs != nil || ch.loops[2].count.Load() != 0 {
 		t.Fatal("an empty set is kept")
 	}
 }
@@ -145,5 +146,53 @@ func TestSubscriptionAndPresenceStateSizes(t *testing.T) {
 	}
 	if size := unsafe.Sizeof(presenceState{}); size > 112 {
 		t.Fatalf("presenceState is %d bytes", size)
+	}
+}
+
+// A loop's subscribers of a channel: the first is kept in place, a set is
+// made for the second and dropped again when one is left; every subscriber
+// is listed once whichever leaves first, and a stranger's leave changes
+// nothing.
+func TestLoopSubscribersAddRemove(t *testing.T) {
+	var ls loopSubscribers
+	var one [1]*Session
+	all := make([]*Session, 40)
+	for i := range all {
+		all[i] = &Session{}
+	}
+	check := func(step string, want []*Session) {
+		t.Helper()
+		list := ls.list(&one)
+		if len(list) != len(want) || ls.count.Load() != int64(len(want)) {
+			t.Fatalf("%s: %d listed, count %d, want %d", step, len(list), ls.count.Load(), len(want))
+		}
+		in := map[*Session]bool{}
+		for _, s := range list {
+			in[s] = true
+		}
+		for _, s := range want {
+			if !in[s] {
+				t.Fatalf("%s: a subscriber is missing", step)
+			}
+		}
+		if len(want) == 1 && (*Session)(ls.subs) != want[0] {
+			t.Fatalf("%s: a lone subscriber is not kept in place", step)
+		}
+	}
+	for n := 1; n <= len(all); n++ {
+		ls.add(all[n-1])
+		check("add", all[:n])
+	}
+	ls.remove(&Session{})
+	check("remove a stranger", all)
+	for n := len(all) - 1; n >= 0; n-- {
+		ls.remove(all[0]) // the first, then each next: swaps reach every place
+		all = all[1:]
+		check("remove", all)
+		ls.remove(&Session{})
+		check("remove a stranger", all)
+	}
+	if ls.subs != nil {
+		t.Fatal("an empty loop keeps its subscribers")
 	}
 }
