@@ -10,13 +10,38 @@ import (
 type MemoryPresence struct {
 	mu       sync.Mutex
 	news     func(MemberNews)
-	channels map[chanKey]*memoryUsers
+	channels memoryChannels
 	// version is shared by every channel so it only grows, also when a
 	// channel empties and comes back.
 	version int64
 }
 
 type chanKey struct{ app, channel string }
+
+// memoryChannels is the users of each channel by app, then channel: a
+// channel's entry is then keyed by its name alone (half the bytes of an
+// app-and-channel key, for every presence channel).
+type memoryChannels map[string]map[string]*memoryUsers
+
+func (c memoryChannels) get(k chanKey) *memoryUsers { return c[k.app][k.channel] }
+
+func (c memoryChannels) set(k chanKey, users *memoryUsers) {
+	byName := c[k.app]
+	if byName == nil {
+		byName = map[string]*memoryUsers{}
+		c[k.app] = byName
+	}
+	byName[k.channel] = users
+}
+
+func (c memoryChannels) del(k chanKey) {
+	if byName := c[k.app]; byName != nil {
+		delete(byName, k.channel)
+		if len(byName) == 0 {
+			delete(c, k.app)
+		}
+	}
+}
 
 // memoryUsers is a channel's users: most channels have a few.
 type memoryUsers = smallMap[string, memoryMember]
@@ -28,7 +53,7 @@ type memoryMember struct {
 
 // NewMemoryPresence returns an empty Presence for one node.
 func NewMemoryPresence() *MemoryPresence {
-	return &MemoryPresence{channels: map[chanKey]*memoryUsers{}}
+	return &MemoryPresence{channels: memoryChannels{}}
 }
 
 func (p *MemoryPresence) Start(_ string, news func(MemberNews)) error {
@@ -51,7 +76,7 @@ func (p *MemoryPresence) Join(_ context.Context, app, channel, userID, member st
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k := chanKey{app, channel}
-	users := p.channels[k]
+	users := p.channels.get(k)
 	if users == nil {
 		users = &memoryUsers{}
 	}
@@ -59,7 +84,7 @@ func (p *MemoryPresence) Join(_ context.Context, app, channel, userID, member st
 	if m == nil && max > 0 && users.len() >= max {
 		return PresenceList{}, ErrPresenceFull
 	}
-	p.channels[k] = users
+	p.channels.set(k, users)
 	joined := false
 	if m != nil {
 		m.sockets++
@@ -83,7 +108,7 @@ func (p *MemoryPresence) Leave(_ context.Context, app, channel, userID string) (
 // dropLocked removes n sockets of a user (all when n <= 0) and says
 // whether the user left.
 func (p *MemoryPresence) dropLocked(k chanKey, userID string, n int) bool {
-	users := p.channels[k]
+	users := p.channels.get(k)
 	if users == nil {
 		return false
 	}
@@ -97,7 +122,7 @@ func (p *MemoryPresence) dropLocked(k chanKey, userID string, n int) bool {
 	}
 	gone, _ := users.remove(userID)
 	if users.len() == 0 {
-		delete(p.channels, k)
+		p.channels.del(k)
 	}
 	p.change(k.app, k.channel, userID, gone.member, false)
 	return true
@@ -105,7 +130,7 @@ func (p *MemoryPresence) dropLocked(k chanKey, userID string, n int) bool {
 
 func (p *MemoryPresence) listLocked(k chanKey) PresenceList {
 	out := PresenceList{Version: p.version}
-	if users := p.channels[k]; users != nil {
+	if users := p.channels.get(k); users != nil {
 		out.Members = make([]string, 0, users.len())
 		for _, e := range users.entries {
 			out.Members = append(out.Members, e.val.member)
@@ -126,7 +151,7 @@ func (p *MemoryPresence) Members(_ context.Context, app, channel string) (Presen
 func (p *MemoryPresence) Count(_ context.Context, app, channel string) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if users := p.channels[chanKey{app, channel}]; users != nil {
+	if users := p.channels.get(chanKey{app, channel}); users != nil {
 		return users.len(), nil
 	}
 	return 0, nil
@@ -141,7 +166,7 @@ func (p *MemoryPresence) Sync(_ context.Context, app, channel string, local []Lo
 		want[m.UserID] = m
 	}
 	var gone []string
-	if users := p.channels[k]; users != nil {
+	if users := p.channels.get(k); users != nil {
 		for _, e := range users.entries {
 			if _, ok := want[e.key]; !ok {
 				gone = append(gone, e.key)
@@ -152,10 +177,10 @@ func (p *MemoryPresence) Sync(_ context.Context, app, channel string, local []Lo
 		p.dropLocked(k, uid, 0)
 	}
 	for _, m := range local {
-		users := p.channels[k]
+		users := p.channels.get(k)
 		if users == nil {
 			users = &memoryUsers{}
-			p.channels[k] = users
+			p.channels.set(k, users)
 		}
 		if cur := users.ptr(m.UserID); cur != nil {
 			cur.sockets, cur.member = m.Sockets, m.Member
@@ -171,10 +196,8 @@ func (p *MemoryPresence) Registered(_ context.Context, app string) ([]string, er
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []string
-	for k := range p.channels {
-		if k.app == app {
-			out = append(out, k.channel)
-		}
+	for channel := range p.channels[app] {
+		out = append(out, channel)
 	}
 	sort.Strings(out)
 	return out, nil

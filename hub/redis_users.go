@@ -47,10 +47,10 @@ func (p *MemoryPresence) JoinQuiet(_ context.Context, app, channel, userID, memb
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k := chanKey{app, channel}
-	users := p.channels[k]
+	users := p.channels.get(k)
 	if users == nil {
 		users = &memoryUsers{}
-		p.channels[k] = users
+		p.channels.set(k, users)
 	}
 	if m := users.ptr(userID); m != nil {
 		m.sockets++
