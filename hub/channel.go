@@ -62,10 +62,36 @@ type presenceState struct {
 // member list between joiners.
 const cachedListMin = 8
 
-// localMember is a user with sockets on this node.
+// localMember is a user with sockets on this node, or a subscription's own
+// member when it differs from the user's record here. It keeps the user_id
+// as text and whether it was a number: the id's JSON is made again when
+// needed (protocol.DecodeMember keeps a string id's own encoding).
 type localMember struct {
-	protocol.Member
-	sockets int
+	id      string
+	info    []byte // raw user_info, nil when none
+	numeric bool
+	sockets int32
+}
+
+func newLocalMember(m protocol.Member) *localMember {
+	return &localMember{id: m.ID, info: m.Info, numeric: len(m.IDJSON) > 0 && m.IDJSON[0] != '"', sockets: 1}
+}
+
+// member is the user as protocol.DecodeMember gave it.
+func (m *localMember) member() protocol.Member {
+	var idJSON []byte
+	if m.numeric {
+		idJSON = []byte(m.id)
+	} else {
+		idJSON = protocol.AppendString(nil, m.id)
+	}
+	return protocol.Member{ID: m.id, IDJSON: idJSON, Info: m.info}
+}
+
+// sameAs reports whether m is the member the channel_data gave.
+func (m *localMember) sameAs(o protocol.Member) bool {
+	numeric := len(o.IDJSON) > 0 && o.IDJSON[0] != '"'
+	return m.id == o.ID && m.numeric == numeric && string(m.info) == string(o.Info) && (m.info == nil) == (o.Info == nil)
 }
 
 // viewMember is a member of the view (its user id is the key): its entries
@@ -128,19 +154,19 @@ func newChannel(name string, kind protocol.Kind, loops int) *Channel {
 // whether the user had none here. It returns the member for the
 // subscription to keep: the record's own when it is the same member, so a
 // user's sockets share one.
-func (ch *Channel) addMember(m protocol.Member) (kept *protocol.Member, first bool) {
+func (ch *Channel) addMember(m protocol.Member) (kept *localMember, first bool) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if cur, ok := ch.members.get(m.ID); ok {
 		cur.sockets++
-		if string(cur.IDJSON) == string(m.IDJSON) && string(cur.Info) == string(m.Info) && (cur.Info == nil) == (m.Info == nil) {
-			return &cur.Member, false
+		if cur.sameAs(m) {
+			return cur, false
 		}
-		return &m, false
+		return newLocalMember(m), false
 	}
-	rec := &localMember{Member: m, sockets: 1}
+	rec := newLocalMember(m)
 	ch.members.put(m.ID, rec)
-	return &rec.Member, true
+	return rec, true
 }
 
 // removeMember counts one local socket less; last reports whether it was
@@ -172,7 +198,7 @@ func presenceFullMessage(channel string, max int) string {
 func (ch *Channel) viewPutLocked(m protocol.Member) {
 	id := m.ID
 	if local, ok := ch.members.get(id); ok {
-		id = local.ID
+		id = local.id
 	}
 	ch.view.put(id, newViewMember(m))
 	ch.succeeded = nil
@@ -215,18 +241,18 @@ func (ch *Channel) presenceSucceeded(frame func([]byte) []byte) ([]byte, int64) 
 // presenceSucceededWith is presenceSucceeded for a joiner: when the view
 // does not have the joiner's own user yet (its news is on the way), the
 // list is encoded with it, once for this joiner.
-func (ch *Channel) presenceSucceededWith(self *protocol.Member, frame func([]byte) []byte) ([]byte, int64) {
+func (ch *Channel) presenceSucceededWith(self *localMember, frame func([]byte) []byte) ([]byte, int64) {
 	if self == nil {
 		return ch.presenceSucceeded(frame)
 	}
 	ch.mu.Lock()
-	known := ch.view.has(self.ID)
+	known := ch.view.has(self.id)
 	if known {
 		ch.mu.Unlock()
 		return ch.presenceSucceeded(frame)
 	}
 	defer ch.mu.Unlock()
-	extra := newViewMember(*self)
+	extra := newViewMember(self.member())
 	return frame(ch.encodeSucceeded(&extra)), ch.seq
 }
 

@@ -156,7 +156,7 @@ func (a *App) joinedOffline(ch *Channel, m protocol.Member) {
 		ch.viewResetLocked()
 		for _, e := range ch.members.entries {
 			if e.key != m.ID {
-				ch.viewPutLocked(e.val.Member)
+				ch.viewPutLocked(e.val.member())
 			}
 		}
 		ch.early = nil

@@ -44,7 +44,7 @@ type Session struct {
 // subscription is one channel of a socket; its name is the channel's.
 type subscription struct {
 	ch     *Channel
-	member *protocol.Member // presence only
+	member *localMember // presence only
 	// version is the view seq the member list sent to this socket
 	// reflected; older presence news is not delivered.
 	version int64
@@ -107,7 +107,7 @@ func (s *Session) admits(it *delivery) bool {
 		sub.replay = nil // the order is passed and the replay is not awaited
 	}
 	presence := it.ch.kind.IsPresence()
-	if presence && it.exceptUser != "" && sub.member != nil && sub.member.ID == it.exceptUser {
+	if presence && it.exceptUser != "" && sub.member != nil && sub.member.id == it.exceptUser {
 		return false
 	}
 	if sub.join != nil {
@@ -298,14 +298,14 @@ func (s *Session) subscribe(data []byte) {
 	a.hub.logf("socket %s subscribed to %q (auth ok)", s.ID, name)
 	// A presence subscription keeps the channel's record of its member
 	// (shared by the user's sockets) rather than a copy of its own.
-	var m *protocol.Member
+	var m *localMember
 	if kind.IsPresence() {
 		kept, first := ch.addMember(mem)
 		if first {
 			a.stats.presenceMembers.Add(1)
 		}
 		m = kept
-		a.trackUser(m.ID, s, 1)
+		a.trackUser(m.id, s, 1)
 	}
 	pj, reg := &pendingJoin{}, &registration{}
 	s.addSub(subscription{ch: ch, member: m, join: pj, reg: reg})
@@ -319,13 +319,14 @@ func (s *Session) subscribe(data []byte) {
 
 // register records the subscription in the shared state off the loop, then
 // confirms it on the loop: once confirmed, every node counts it.
-func (s *Session) register(ch *Channel, m *protocol.Member, pj *pendingJoin, reg *registration) bool {
+func (s *Session) register(ch *Channel, m *localMember, pj *pendingJoin, reg *registration) bool {
 	a := s.app
 	h := a.hub
 	var member protocol.Member
 	var js string
 	if m != nil {
-		member, js = *m, memberJSON(*m)
+		member = m.member()
+		js = memberJSON(member)
 	}
 	op := func(sh *share) {
 		ctx := context.Background()
@@ -431,11 +432,11 @@ func (s *Session) indexOfJoin(pj *pendingJoin) int {
 }
 
 // unregister undoes register off the loop, in order with it.
-func (a *App) unregister(ch *Channel, m *protocol.Member, reg *registration) {
+func (a *App) unregister(ch *Channel, m *localMember, reg *registration) {
 	h := a.hub
 	var uid string
 	if m != nil {
-		uid = m.ID
+		uid = m.id
 	}
 	op := func(sh *share) {
 		if !reg.done {
@@ -578,8 +579,8 @@ func (s *Session) drop(i int, registered bool) {
 		s.joining--
 	}
 	if sub.member != nil {
-		a.trackUser(sub.member.ID, s, -1)
-		if sub.ch.removeMember(sub.member.ID) {
+		a.trackUser(sub.member.id, s, -1)
+		if sub.ch.removeMember(sub.member.id) {
 			a.stats.presenceMembers.Add(-1)
 		}
 	}
@@ -623,7 +624,7 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 	}
 	userID := ""
 	if sub != nil && sub.member != nil {
-		userID = sub.member.ID
+		userID = sub.member.id
 	}
 	a.stats.clientEvents.Add(1)
 	payload := protocol.ClientEvent(msg.Event, msg.Channel, msg.Data, userID)
