@@ -196,3 +196,40 @@ func TestLoopSubscribersAddRemove(t *testing.T) {
 		t.Fatal("an empty loop keeps its subscribers")
 	}
 }
+
+// A local member keeps the user_id as text and whether it was a number;
+// the member it gives back is the one protocol.DecodeMember gave, and a
+// socket with other user_info is not taken for the same member.
+func TestLocalMemberGivesBackTheDecodedMember(t *testing.T) {
+	for _, data := range []string{
+		`{"user_id":42}`,
+		`{"user_id":-1.5e3,"user_info":{"a":1}}`,
+		`{"user_id":"u1","user_info":null}`,
+		`{"user_id":"a\"quote\\ \u2028 ü <b>","user_info":[1,"two"]}`,
+		`{"user_id":"42"}`,
+	} {
+		m, err := protocol.DecodeMember(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lm := newLocalMember(m)
+		got := lm.member()
+		if got.ID != m.ID || string(got.IDJSON) != string(m.IDJSON) || string(got.Info) != string(m.Info) || (got.Info == nil) != (m.Info == nil) {
+			t.Fatalf("%s: got %q %s %s, want %q %s %s", data, got.ID, got.IDJSON, got.Info, m.ID, m.IDJSON, m.Info)
+		}
+		if !lm.sameAs(m) {
+			t.Fatalf("%s: not the same as itself", data)
+		}
+		other := m
+		other.Info = []byte(`{"other":true}`)
+		if lm.sameAs(other) {
+			t.Fatalf("%s: other user_info taken for the same member", data)
+		}
+	}
+	// "42" the string and 42 the number are different user_id JSON.
+	n, _ := protocol.DecodeMember(`{"user_id":42}`)
+	s, _ := protocol.DecodeMember(`{"user_id":"42"}`)
+	if newLocalMember(n).sameAs(s) {
+		t.Fatal("a string id taken for the same number")
+	}
+}
