@@ -28,7 +28,7 @@ type App struct {
 	sockets  map[string]*Session
 	// users maps a presence user_id to its sockets (with how many presence
 	// subscriptions each has), for terminate_connections.
-	users map[string]map[*Session]int
+	users map[string]userSockets
 	// signins is the app's signed-in sockets and who is online.
 	signins userIndex
 	// counts is the channels whose subscription_count is due.
@@ -42,7 +42,7 @@ func newApp(h *Hub, c AppConfig) *App {
 		frame:     h.opts.Frame,
 		channels:  map[string]*Channel{},
 		sockets:   map[string]*Session{},
-		users:     map[string]map[*Session]int{},
+		users:     map[string]userSockets{},
 	}
 	if h.opts.AppFrame != nil {
 		if f := h.opts.AppFrame(c); f != nil {
@@ -243,11 +243,10 @@ func (a *App) deliver(m Message) {
 func (a *App) terminateLocal(userID string) {
 	a.mu.RLock()
 	var victims []*Session
-	for s := range a.users[userID] {
-		victims = append(victims, s)
-	}
+	set := a.users[userID]
+	set.each(func(s *Session) { victims = append(victims, s) })
 	for s := range a.signins.byUser[userID] {
-		if _, also := a.users[userID][s]; !also {
+		if !set.has(s) {
 			victims = append(victims, s)
 		}
 	}
@@ -273,25 +272,13 @@ func (a *App) join(name string, kind protocol.Kind, s *Session) *Channel {
 	ch.subscriptions++
 	a.stats.subscriptions[ch.kind]++
 	a.mu.Unlock()
-	set := ch.subs[s.loop]
-	if set == nil {
-		set = &sessionSet{}
-		ch.subs[s.loop] = set
-	}
-	set.add(s)
-	ch.loopCount[s.loop].Add(1)
+	ch.loops[s.loop].add(s)
 	return ch
 }
 
 // leave undoes join; the channel disappears with its last subscriber.
 func (a *App) leave(ch *Channel, s *Session) {
-	if set := ch.subs[s.loop]; set != nil {
-		set.remove(s)
-		if set.size() == 0 {
-			ch.subs[s.loop] = nil
-		}
-	}
-	ch.loopCount[s.loop].Add(-1)
+	ch.loops[s.loop].remove(s)
 	a.mu.Lock()
 	ch.subscriptions--
 	a.stats.subscriptions[ch.kind]--
@@ -304,19 +291,14 @@ func (a *App) leave(ch *Channel, s *Session) {
 
 func (a *App) trackUser(userID string, s *Session, delta int) {
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	set := a.users[userID]
-	if set == nil {
-		set = map[*Session]int{}
+	set.change(s, int32(delta))
+	if set.one == nil {
+		delete(a.users, userID)
+	} else {
 		a.users[userID] = set
 	}
-	set[s] += delta
-	if set[s] <= 0 {
-		delete(set, s)
-		if len(set) == 0 {
-			delete(a.users, userID)
-		}
-	}
-	a.mu.Unlock()
 }
 
 // fanOut queues one delivery on every loop that has subscribers of its
@@ -325,7 +307,7 @@ func (a *App) trackUser(userID string, s *Session, delta int) {
 // the last loop, however they interleave.
 func (a *App) fanOut(it delivery) {
 	for i, d := range a.hub.loops {
-		if it.ch.loopCount[i].Load() > 0 {
+		if it.ch.loops[i].count.Load() > 0 {
 			d.push(it)
 		} else if it.track != nil {
 			it.track.done()

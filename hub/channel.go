@@ -10,50 +10,46 @@ import (
 // Channel is a channel with at least one subscriber on this node.
 type Channel struct {
 	name string
-	kind protocol.Kind
-
-	// subs[i] holds the subscribers living on loop i, nil while there are
-	// none (most channels have one or two subscribers, and a node may run
-	// dozens of loops). Only loop i touches its set, so fan-out needs no
-	// lock; loopCount lets publishers skip loops with nobody to deliver to.
-	subs      []*sessionSet
-	loopCount []atomic.Int64
-
 	// subscriptions is guarded by the app's mu.
-	subscriptions int
+	subscriptions int32
+	kind          protocol.Kind
+
+	// loops[i] holds the subscribers living on loop i. Only loop i touches
+	// them, so fan-out needs no lock; the count lets publishers skip loops
+	// with nobody to deliver to.
+	loops []loopSubscribers
 
 	// last is the last cached event this node delivered here (cache
 	// channels only).
 	last atomic.Pointer[lastFrame]
 
-	// mu guards the presence state.
-	mu sync.Mutex
 	// presenceState is nil on other channels: most channels are private or
 	// public, and they should not pay for a member list.
 	*presenceState
 }
 
 // presenceState is what a presence channel keeps about its members; its
-// fields are guarded by the channel's mu.
+// fields are guarded by mu.
 type presenceState struct {
-	// members are this node's sockets per user (presence only).
-	members map[string]*member
-	// view is the member set this node's sockets have been told. Only
-	// MemberNews (and, while the shared store is down, local changes)
-	// change it, set-wise: an add only for a user not in it, a remove only
-	// for one in it, so no socket hears a change twice.
-	view map[string]*member
-	// order holds the view's members in the order of the member list sent
-	// to joiners (the protocol gives order no meaning).
-	order []*member
-	// succeeded is the framed subscription_succeeded with the view as of
-	// seq, shared by every joiner until the view changes; nil when it must
-	// be encoded again.
-	succeeded []byte
+	mu sync.Mutex
 	// viewLoaded: the view holds a member list read from the store (or the
 	// local members, when it was down); news before that waits in early.
 	viewLoaded bool
-	early      []MemberNews
+	// members are this node's sockets per user.
+	members smallMap[string, *localMember]
+	// view is the member set this node's sockets have been told, in the
+	// order of the member list sent to joiners (the protocol gives order no
+	// meaning). Only MemberNews (and, while the shared store is down, local
+	// changes) change it, set-wise: an add only for a user not in it, a
+	// remove only for one in it, so no socket hears a change twice.
+	view smallMap[string, viewMember]
+	// succeeded is the framed subscription_succeeded with the view as of
+	// seq, shared by every joiner until the view changes; nil when it must
+	// be encoded again. Lists shorter than cachedListMin are cheaper to
+	// encode per joiner than to keep. It and early are pointers because
+	// most channels never have them.
+	succeeded *[]byte
+	early     *[]MemberNews
 	// viewVersion is the store's version the view reflects: older news is
 	// stale.
 	viewVersion int64
@@ -62,18 +58,57 @@ type presenceState struct {
 	seq int64
 }
 
-type member struct {
-	protocol.Member
-	sockets int
-	// pos is the member's index in Channel.order.
-	pos int
-	// idPart and hashPart are the member's entries in the "ids" array and
-	// "hash" object of the member list, already escaped for the JSON string
-	// that carries the list: encoding the list is then only copying.
-	idPart, hashPart []byte
+// cachedListMin is the member count from which a channel keeps its encoded
+// member list between joiners.
+const cachedListMin = 8
+
+// localMember is a user with sockets on this node, or a subscription's own
+// member when it differs from the user's record here. It keeps the user_id
+// as text and whether it was a number: the id's JSON is made again when
+// needed (protocol.DecodeMember keeps a string id's own encoding).
+type localMember struct {
+	id      string
+	info    []byte // raw user_info, nil when none
+	numeric bool
+	sockets int32
 }
 
-func newMember(m protocol.Member) *member {
+func newLocalMember(m protocol.Member) *localMember {
+	return &localMember{id: m.ID, info: m.Info, numeric: len(m.IDJSON) > 0 && m.IDJSON[0] != '"', sockets: 1}
+}
+
+// member is the user as protocol.DecodeMember gave it.
+func (m *localMember) member() protocol.Member {
+	var idJSON []byte
+	if m.numeric {
+		idJSON = []byte(m.id)
+	} else {
+		idJSON = protocol.AppendString(nil, m.id)
+	}
+	return protocol.Member{ID: m.id, IDJSON: idJSON, Info: m.info}
+}
+
+// sameAs reports whether m is the member the channel_data gave.
+func (m *localMember) sameAs(o protocol.Member) bool {
+	numeric := len(o.IDJSON) > 0 && o.IDJSON[0] != '"'
+	return m.id == o.ID && m.numeric == numeric && string(m.info) == string(o.Info) && (m.info == nil) == (o.Info == nil)
+}
+
+// viewMember is a member of the view (its user id is the key): its entries
+// in the "ids" array and the "hash" object of the member list, already
+// escaped for the JSON string that carries the list, so encoding the list
+// is only copying.
+type viewMember struct {
+	// parts is the "ids" entry, then from idEnd the "hash" entry.
+	parts string
+	idEnd int32
+	// numeric: the user_id was sent as a number, not a string.
+	numeric bool
+}
+
+func newViewMember(m protocol.Member) viewMember {
+	b := appendInString(nil, m.IDJSON)
+	idEnd := len(b)
 	hash := protocol.AppendString(nil, m.ID)
 	hash = append(hash, ':')
 	if m.Info != nil {
@@ -81,35 +116,57 @@ func newMember(m protocol.Member) *member {
 	} else {
 		hash = append(hash, "null"...)
 	}
-	return &member{Member: m, sockets: 1, idPart: escapedInString(m.IDJSON), hashPart: escapedInString(hash)}
+	b = appendInString(b, hash)
+	return viewMember{parts: string(b), idEnd: int32(idEnd), numeric: len(m.IDJSON) > 0 && m.IDJSON[0] != '"'}
 }
 
-// escapedInString is JSON text as it appears inside a JSON string literal.
-func escapedInString(js []byte) []byte {
-	q := protocol.AppendString(nil, string(js))
-	return q[1 : len(q)-1 : len(q)-1]
+func (v viewMember) idPart() string   { return v.parts[:v.idEnd] }
+func (v viewMember) hashPart() string { return v.parts[v.idEnd:] }
+
+// idJSON is the user_id as the client sent it: a number as is, a string
+// quoted (protocol.DecodeMember keeps the ID's own encoding, so this is
+// the same text).
+func (v viewMember) idJSON(id string) []byte {
+	if v.numeric {
+		return []byte(id)
+	}
+	return protocol.AppendString(nil, id)
+}
+
+// appendInString appends JSON text as it appears inside a JSON string
+// literal.
+func appendInString(b, js []byte) []byte {
+	start := len(b)
+	b = protocol.AppendString(b, string(js))
+	copy(b[start:], b[start+1:len(b)-1])
+	return b[:len(b)-2]
 }
 
 func newChannel(name string, kind protocol.Kind, loops int) *Channel {
-	ch := &Channel{name: name, kind: kind, subs: make([]*sessionSet, loops), loopCount: make([]atomic.Int64, loops)}
+	ch := &Channel{name: name, kind: kind, loops: make([]loopSubscribers, loops)}
 	if kind.IsPresence() {
-		ch.presenceState = &presenceState{members: map[string]*member{}, view: map[string]*member{}}
+		ch.presenceState = &presenceState{}
 	}
 	return ch
 }
 
 // addMember counts one more local socket for the user; first reports
-// whether the user had none here.
-func (ch *Channel) addMember(m protocol.Member) (first bool) {
+// whether the user had none here. It returns the member for the
+// subscription to keep: the record's own when it is the same member, so a
+// user's sockets share one.
+func (ch *Channel) addMember(m protocol.Member) (kept *localMember, first bool) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	cur := ch.members[m.ID]
-	if cur == nil {
-		ch.members[m.ID] = &member{Member: m, sockets: 1}
-		return true
+	if cur, ok := ch.members.get(m.ID); ok {
+		cur.sockets++
+		if cur.sameAs(m) {
+			return cur, false
+		}
+		return newLocalMember(m), false
 	}
-	cur.sockets++
-	return false
+	rec := newLocalMember(m)
+	ch.members.put(m.ID, rec)
+	return rec, true
 }
 
 // removeMember counts one local socket less; last reports whether it was
@@ -117,15 +174,15 @@ func (ch *Channel) addMember(m protocol.Member) (first bool) {
 func (ch *Channel) removeMember(id string) (last bool) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	cur := ch.members[id]
-	if cur == nil {
+	cur, ok := ch.members.get(id)
+	if !ok {
 		return false
 	}
 	cur.sockets--
 	if cur.sockets > 0 {
 		return false
 	}
-	delete(ch.members, id)
+	ch.members.remove(id)
 	return true
 }
 
@@ -135,82 +192,84 @@ func presenceFullMessage(channel string, max int) string {
 	return "Presence channel " + quote(channel) + " is full: it has the app's max_presence_members_per_channel of " + itoa(max) + " users"
 }
 
-// viewPutLocked adds a member to the view; the caller holds ch.mu.
+// viewPutLocked adds a member to the view; the caller holds ch.mu. A
+// user with sockets here is keyed by the local record's copy of the id, so
+// the view keeps no second one.
 func (ch *Channel) viewPutLocked(m protocol.Member) {
-	nm := newMember(m)
-	nm.pos = len(ch.order)
-	ch.view[m.ID] = nm
-	ch.order = append(ch.order, nm)
+	id := m.ID
+	if local, ok := ch.members.get(id); ok {
+		id = local.id
+	}
+	ch.view.put(id, newViewMember(m))
 	ch.succeeded = nil
 }
 
-// viewDropLocked removes a member from the view; the caller holds ch.mu.
-func (ch *Channel) viewDropLocked(id string) *member {
-	cur := ch.view[id]
-	if cur == nil {
+// viewDropLocked removes a member from the view and returns its user_id
+// JSON, or nil when the view did not have it; the caller holds ch.mu.
+func (ch *Channel) viewDropLocked(id string) []byte {
+	cur, ok := ch.view.remove(id)
+	if !ok {
 		return nil
 	}
-	delete(ch.view, id)
-	end := len(ch.order) - 1
-	ch.order[cur.pos] = ch.order[end]
-	ch.order[cur.pos].pos = cur.pos
-	ch.order[end] = nil
-	ch.order = ch.order[:end]
 	ch.succeeded = nil
-	return cur
+	return cur.idJSON(id)
 }
 
 // viewResetLocked empties the view; the caller holds ch.mu.
 func (ch *Channel) viewResetLocked() {
-	clear(ch.view)
-	clear(ch.order)
-	ch.order = ch.order[:0]
+	ch.view.clear()
 	ch.succeeded = nil
 }
 
 // presenceSucceeded returns the framed subscription_succeeded carrying the
-// view, and the seq it reflects. It is encoded once per change of the view,
-// however many sockets join in between.
+// view, and the seq it reflects. On a channel of cachedListMin members or
+// more it is encoded once per change of the view, however many sockets
+// join in between.
 func (ch *Channel) presenceSucceeded(frame func([]byte) []byte) ([]byte, int64) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	if ch.succeeded == nil {
-		ch.succeeded = frame(ch.encodeSucceeded(nil))
+	if ch.succeeded != nil {
+		return *ch.succeeded, ch.seq
 	}
-	return ch.succeeded, ch.seq
+	f := frame(ch.encodeSucceeded(nil))
+	if ch.view.len() >= cachedListMin {
+		ch.succeeded = &f
+	}
+	return f, ch.seq
 }
 
 // presenceSucceededWith is presenceSucceeded for a joiner: when the view
 // does not have the joiner's own user yet (its news is on the way), the
 // list is encoded with it, once for this joiner.
-func (ch *Channel) presenceSucceededWith(self *protocol.Member, frame func([]byte) []byte) ([]byte, int64) {
+func (ch *Channel) presenceSucceededWith(self *localMember, frame func([]byte) []byte) ([]byte, int64) {
 	if self == nil {
 		return ch.presenceSucceeded(frame)
 	}
 	ch.mu.Lock()
-	_, known := ch.view[self.ID]
+	known := ch.view.has(self.id)
 	if known {
 		ch.mu.Unlock()
 		return ch.presenceSucceeded(frame)
 	}
 	defer ch.mu.Unlock()
-	return frame(ch.encodeSucceeded(newMember(*self))), ch.seq
+	extra := newViewMember(self.member())
+	return frame(ch.encodeSucceeded(&extra)), ch.seq
 }
 
 // encodeSucceeded builds pusher_internal:subscription_succeeded with the
 // view (and extra, when not nil) from the members' escaped parts, in one
 // allocation. The caller holds ch.mu.
-func (ch *Channel) encodeSucceeded(extra *member) []byte {
-	list := ch.order
+func (ch *Channel) encodeSucceeded(extra *viewMember) []byte {
+	list := ch.view.entries
 	if extra != nil {
-		list = append(list[:len(list):len(list)], extra)
+		list = append(list[:len(list):len(list)], smallEntry[string, viewMember]{val: *extra})
 	}
 	head := protocol.PresenceSucceeded(ch.name, nil) // ...,"data":""}
 	head = head[:len(head)-2]
 	count := appendInt(nil, len(list))
 	size := len(head) + 64 + len(count)
 	for _, m := range list {
-		size += len(m.idPart) + len(m.hashPart) + 2
+		size += len(m.val.parts) + 2
 	}
 	b := make([]byte, 0, size)
 	b = append(b, head...)
@@ -221,14 +280,14 @@ func (ch *Channel) encodeSucceeded(extra *member) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, m.idPart...)
+		b = append(b, m.val.idPart()...)
 	}
 	b = append(b, `],\"hash\":{`...)
 	for i, m := range list {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, m.hashPart...)
+		b = append(b, m.val.hashPart()...)
 	}
 	return append(b, `}}}"}`...)
 }

@@ -29,20 +29,21 @@ func TestChannelSetsOnlyOnLoopsWithSubscribers(t *testing.T) {
 	s.Handle(subscribeMsg("room"))
 	other.Handle(subscribeMsg("room"))
 	ch := s.subs[0].ch
-	for i, set := range ch.subs {
-		if want := i == 2; (set != nil) != want {
-			t.Fatalf("loop %d has a set: %v, want %v", i, set != nil, want)
+	var one [1]*Session
+	for i := range ch.loops {
+		if want := i == 2; (ch.loops[i].subs != nil) != want {
+			t.Fatalf("loop %d has subscribers: %v, want %v", i, ch.loops[i].subs != nil, want)
 		}
 	}
-	if ch.subs[2].size() != 2 || ch.loopCount[2].Load() != 2 {
-		t.Fatalf("loop 2 holds %d subscribers (count %d), want 2", ch.subs[2].size(), ch.loopCount[2].Load())
+	if n := len(ch.loops[2].list(&one)); n != 2 || ch.loops[2].count.Load() != 2 {
+		t.Fatalf("loop 2 holds %d subscribers (count %d), want 2", n, ch.loops[2].count.Load())
 	}
 	s.Handle(unsubscribeMsg("room"))
-	if ch.subs[2] == nil || ch.subs[2].size() != 1 || ch.subs[2].list[0] != other {
-		t.Fatal("the remaining subscriber's set is gone")
+	if list := ch.loops[2].list(&one); len(list) != 1 || list[0] != other {
+		t.Fatal("the remaining subscriber is gone")
 	}
 	other.Handle(unsubscribeMsg("room"))
-	if ch.subs[2] != nil {
+	if ch.loops[2].subs != nil || ch.loops[2].count.Load() != 0 {
 		t.Fatal("an empty set is kept")
 	}
 }
@@ -126,13 +127,109 @@ func TestSessionSetAddRemove(t *testing.T) {
 // A public or private channel must not carry the presence member list's
 // fields: they are most channels.
 func TestChannelWithoutPresenceStateIsSmall(t *testing.T) {
-	if size := unsafe.Sizeof(Channel{}); size > 112 {
+	if size := unsafe.Sizeof(Channel{}); size > 64 {
 		t.Fatalf("Channel is %d bytes; presence-only fields belong in presenceState", size)
 	}
 	if ch := newChannel("private-a", protocol.KindOf("private-a"), 2); ch.presenceState != nil {
 		t.Fatal("a private channel got presence state")
 	}
-	if ch := newChannel("presence-a", protocol.KindOf("presence-a"), 2); ch.presenceState == nil || ch.members == nil || ch.view == nil {
-		t.Fatal("a presence channel has no member maps")
+	if ch := newChannel("presence-a", protocol.KindOf("presence-a"), 2); ch.presenceState == nil {
+		t.Fatal("a presence channel has no member state")
+	}
+}
+
+// Every subscription has a record, every presence channel a member state:
+// both must stay in their size classes (48 and 112 bytes).
+func TestSubscriptionAndPresenceStateSizes(t *testing.T) {
+	if size := unsafe.Sizeof(subscription{}); size > 48 {
+		t.Fatalf("subscription is %d bytes; cache-only fields belong in cacheReplay", size)
+	}
+	if size := unsafe.Sizeof(presenceState{}); size > 112 {
+		t.Fatalf("presenceState is %d bytes", size)
+	}
+}
+
+// A loop's subscribers of a channel: the first is kept in place, a set is
+// made for the second and dropped again when one is left; every subscriber
+// is listed once whichever leaves first, and a stranger's leave changes
+// nothing.
+func TestLoopSubscribersAddRemove(t *testing.T) {
+	var ls loopSubscribers
+	var one [1]*Session
+	all := make([]*Session, 40)
+	for i := range all {
+		all[i] = &Session{}
+	}
+	check := func(step string, want []*Session) {
+		t.Helper()
+		list := ls.list(&one)
+		if len(list) != len(want) || ls.count.Load() != int64(len(want)) {
+			t.Fatalf("%s: %d listed, count %d, want %d", step, len(list), ls.count.Load(), len(want))
+		}
+		in := map[*Session]bool{}
+		for _, s := range list {
+			in[s] = true
+		}
+		for _, s := range want {
+			if !in[s] {
+				t.Fatalf("%s: a subscriber is missing", step)
+			}
+		}
+		if len(want) == 1 && (*Session)(ls.subs) != want[0] {
+			t.Fatalf("%s: a lone subscriber is not kept in place", step)
+		}
+	}
+	for n := 1; n <= len(all); n++ {
+		ls.add(all[n-1])
+		check("add", all[:n])
+	}
+	ls.remove(&Session{})
+	check("remove a stranger", all)
+	for n := len(all) - 1; n >= 0; n-- {
+		ls.remove(all[0]) // the first, then each next: swaps reach every place
+		all = all[1:]
+		check("remove", all)
+		ls.remove(&Session{})
+		check("remove a stranger", all)
+	}
+	if ls.subs != nil {
+		t.Fatal("an empty loop keeps its subscribers")
+	}
+}
+
+// A local member keeps the user_id as text and whether it was a number;
+// the member it gives back is the one protocol.DecodeMember gave, and a
+// socket with other user_info is not taken for the same member.
+func TestLocalMemberGivesBackTheDecodedMember(t *testing.T) {
+	for _, data := range []string{
+		`{"user_id":42}`,
+		`{"user_id":-1.5e3,"user_info":{"a":1}}`,
+		`{"user_id":"u1","user_info":null}`,
+		`{"user_id":"a\"quote\\ \u2028 ü <b>","user_info":[1,"two"]}`,
+		`{"user_id":"42"}`,
+	} {
+		m, err := protocol.DecodeMember(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lm := newLocalMember(m)
+		got := lm.member()
+		if got.ID != m.ID || string(got.IDJSON) != string(m.IDJSON) || string(got.Info) != string(m.Info) || (got.Info == nil) != (m.Info == nil) {
+			t.Fatalf("%s: got %q %s %s, want %q %s %s", data, got.ID, got.IDJSON, got.Info, m.ID, m.IDJSON, m.Info)
+		}
+		if !lm.sameAs(m) {
+			t.Fatalf("%s: not the same as itself", data)
+		}
+		other := m
+		other.Info = []byte(`{"other":true}`)
+		if lm.sameAs(other) {
+			t.Fatalf("%s: other user_info taken for the same member", data)
+		}
+	}
+	// "42" the string and 42 the number are different user_id JSON.
+	n, _ := protocol.DecodeMember(`{"user_id":42}`)
+	s, _ := protocol.DecodeMember(`{"user_id":"42"}`)
+	if newLocalMember(n).sameAs(s) {
+		t.Fatal("a string id taken for the same number")
 	}
 }

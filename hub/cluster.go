@@ -71,8 +71,11 @@ func (h *Hub) applyNews(n MemberNews) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if !ch.viewLoaded {
-		if len(ch.early) < maxEarlyNews {
-			ch.early = append(ch.early, n)
+		if ch.early == nil {
+			ch.early = new([]MemberNews)
+		}
+		if len(*ch.early) < maxEarlyNews {
+			*ch.early = append(*ch.early, n)
 		}
 		return
 	}
@@ -96,7 +99,7 @@ func (a *App) applyNewsLocked(ch *Channel, n MemberNews) {
 // viewAddLocked tells local sockets (but the user's own) that a user
 // joined, unless the view has them already.
 func (a *App) viewAddLocked(ch *Channel, m protocol.Member) {
-	if _, ok := ch.view[m.ID]; ok {
+	if ch.view.has(m.ID) {
 		return
 	}
 	ch.viewPutLocked(m)
@@ -106,12 +109,12 @@ func (a *App) viewAddLocked(ch *Channel, m protocol.Member) {
 
 // viewRemoveLocked tells local sockets that a user left, if the view has them.
 func (a *App) viewRemoveLocked(ch *Channel, userID string) {
-	m := ch.viewDropLocked(userID)
-	if m == nil {
+	idJSON := ch.viewDropLocked(userID)
+	if idJSON == nil {
 		return
 	}
 	ch.seq++
-	a.fanOut(delivery{ch: ch, exceptUser: userID, version: ch.seq, frame: a.frame(protocol.MemberRemoved(ch.name, m.IDJSON))})
+	a.fanOut(delivery{ch: ch, exceptUser: userID, version: ch.seq, frame: a.frame(protocol.MemberRemoved(ch.name, idJSON))})
 }
 
 // loadView fills a view from the member list a join returned; the news that
@@ -123,12 +126,19 @@ func (a *App) loadView(ch *Channel, list PresenceList) {
 		return
 	}
 	ch.viewResetLocked()
-	for _, m := range decodeMembers(list.Members) {
-		ch.viewPutLocked(m)
+	// Straight into the view: it keys members by id like decodeMembers,
+	// without a map per join.
+	for _, js := range list.Members {
+		if m, err := protocol.DecodeMember(js); err == nil {
+			ch.viewPutLocked(m)
+		}
 	}
 	ch.viewVersion = list.Version
 	ch.viewLoaded = true
-	early := ch.early
+	var early []MemberNews
+	if ch.early != nil {
+		early = *ch.early
+	}
 	ch.early = nil
 	for _, n := range early {
 		a.applyNewsLocked(ch, n)
@@ -144,9 +154,9 @@ func (a *App) joinedOffline(ch *Channel, m protocol.Member) {
 	if !ch.viewLoaded {
 		ch.viewLoaded = true
 		ch.viewResetLocked()
-		for id, lm := range ch.members {
-			if id != m.ID {
-				ch.viewPutLocked(lm.Member)
+		for _, e := range ch.members.entries {
+			if e.key != m.ID {
+				ch.viewPutLocked(e.val.member())
 			}
 		}
 		ch.early = nil
@@ -160,7 +170,7 @@ func (a *App) joinedOffline(ch *Channel, m protocol.Member) {
 func (a *App) leftOffline(ch *Channel, userID string) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	if _, here := ch.members[userID]; !here {
+	if !ch.members.has(userID) {
 		a.viewRemoveLocked(ch, userID)
 	}
 }
@@ -327,13 +337,13 @@ func (h *Hub) reconcileChannel(a *App, ch *Channel) (int, error) {
 func (a *App) applyTruthLocked(ch *Channel, list PresenceList) int {
 	truth := decodeMembers(list.Members)
 	var gone, added []string
-	for id := range ch.view {
-		if _, ok := truth[id]; !ok {
-			gone = append(gone, id)
+	for _, e := range ch.view.entries {
+		if _, ok := truth[e.key]; !ok {
+			gone = append(gone, e.key)
 		}
 	}
 	for id := range truth {
-		if _, ok := ch.view[id]; !ok {
+		if !ch.view.has(id) {
 			added = append(added, id)
 		}
 	}

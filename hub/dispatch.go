@@ -38,6 +38,8 @@ type dispatcher struct {
 	dirty []*Session
 	// staged counts deliveries until the drain adds them to stats at once.
 	staged uint64
+	// one holds a channel's only subscriber on this loop as a list.
+	one [1]*Session
 
 	stats loopStats
 }
@@ -71,18 +73,17 @@ func (d *dispatcher) drain() {
 			continue
 		}
 		special := it.ch.kind.IsPresence() || it.ch.kind.IsCache()
-		set := it.ch.subs[d.index]
-		if set == nil {
-			continue
-		}
+		subs := &it.ch.loops[d.index]
 		// Last first: staging may close the socket it stages for (cut off
 		// as a slow consumer), which moves the list's last member into its
 		// place; every other member is then still visited exactly once.
-		for j := len(set.list) - 1; j >= 0; j-- {
-			if j >= len(set.list) {
+		// The list is read again each time for that reason.
+		for j := len(subs.list(&d.one)) - 1; j >= 0; j-- {
+			list := subs.list(&d.one)
+			if j >= len(list) {
 				continue
 			}
-			s := set.list[j]
+			s := list[j]
 			if s == it.except {
 				continue
 			}
@@ -91,6 +92,7 @@ func (d *dispatcher) drain() {
 			}
 			d.stage(s, it.frame)
 		}
+		d.one[0] = nil
 	}
 	for i, s := range d.dirty {
 		d.flush(s)

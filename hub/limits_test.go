@@ -92,10 +92,10 @@ func checkIndex(t *testing.T, s *Session, want map[string]bool, gone []string) {
 	}
 	for name := range want {
 		i := s.subIndex(name)
-		if i < 0 || s.subs[i].name != name {
+		if i < 0 || s.subs[i].ch.name != name {
 			t.Fatalf("subIndex(%q) = %d", name, i)
 		}
-		if sub := s.subOn(s.subs[i].ch); sub == nil || sub.name != name {
+		if sub := s.subOn(s.subs[i].ch); sub == nil || sub.ch.name != name {
 			t.Fatalf("subOn(%q) = %v", name, sub)
 		}
 	}
@@ -263,6 +263,12 @@ func decodePresence(t *testing.T, frame []byte) presenceList {
 func TestPresenceListIsEncodedOncePerChange(t *testing.T) {
 	h, a := newTestHub(t, AppConfig{})
 	const room = "presence-room"
+	// Only a list of cachedListMin members or more is kept between joiners.
+	const others = cachedListMin
+	for i := range others {
+		s, _ := openSocket(t, h, a)
+		s.Handle(presenceSubscribeMsg(s, room, 100+i, `{}`))
+	}
 	s1, _ := openSocket(t, h, a)
 	s1.Handle(presenceSubscribeMsg(s1, room, 1, `{"n":1}`))
 	ch := s1.subs[0].ch
@@ -277,13 +283,13 @@ func TestPresenceListIsEncodedOncePerChange(t *testing.T) {
 	if f, _ := ch.presenceSucceeded(h.opts.Frame); &f[0] != &f1[0] {
 		t.Fatal("a second tab of a member re-encoded the list")
 	}
-	if p := decodePresence(t, out1b.frames[len(out1b.frames)-1]); p.Presence.Count != 1 {
+	if p := decodePresence(t, out1b.frames[len(out1b.frames)-1]); p.Presence.Count != others+1 {
 		t.Fatalf("%+v", p)
 	}
 	s2, out2 := openSocket(t, h, a)
 	s2.Handle(presenceSubscribeMsg(s2, room, 2, `{"n":2}`))
 	p := decodePresence(t, out2.frames[len(out2.frames)-1])
-	if p.Presence.Count != 2 || len(p.Presence.IDs) != 2 || string(p.Presence.Hash["2"]) != `{"n":2}` {
+	if p.Presence.Count != others+2 || len(p.Presence.IDs) != others+2 || string(p.Presence.Hash["2"]) != `{"n":2}` {
 		t.Fatalf("a join must be in the next list: %+v", p)
 	}
 	s1.Close()
@@ -293,14 +299,37 @@ func TestPresenceListIsEncodedOncePerChange(t *testing.T) {
 	s2b, out2b := openSocket(t, h, a)
 	s2b.Handle(presenceSubscribeMsg(s2b, room, 2, `{"n":2}`))
 	p = decodePresence(t, out2b.frames[len(out2b.frames)-1])
-	if p.Presence.Count != 1 || p.Presence.Hash["1"] != nil {
+	if p.Presence.Count != others+1 || p.Presence.Hash["1"] != nil {
 		t.Fatalf("a leave must be out of the next list: %+v", p)
 	}
 	s3, out3 := openSocket(t, h, a)
 	s3.Handle(presenceSubscribeMsg(s3, room, 3, `{"n":3}`))
 	p = decodePresence(t, out3.frames[len(out3.frames)-1])
-	if p.Presence.Count != 2 || p.Presence.Hash["1"] != nil || p.Presence.Hash["2"] == nil || p.Presence.Hash["3"] == nil {
+	if p.Presence.Count != others+2 || p.Presence.Hash["1"] != nil || p.Presence.Hash["2"] == nil || p.Presence.Hash["3"] == nil {
 		t.Fatalf("a leave must be out of the next list: %+v", p)
+	}
+}
+
+// A short member list is encoded for each joiner and not kept: the
+// channel holds no copy of it between joins.
+func TestShortPresenceListIsNotKept(t *testing.T) {
+	h, a := newTestHub(t, AppConfig{})
+	const room = "presence-room"
+	for i := range cachedListMin - 1 {
+		s, out := openSocket(t, h, a)
+		s.Handle(presenceSubscribeMsg(s, room, i, `{}`))
+		if p := decodePresence(t, out.frames[len(out.frames)-1]); p.Presence.Count != i+1 {
+			t.Fatalf("joiner %d got %+v", i, p)
+		}
+	}
+	ch := a.channels[room]
+	if f, _ := ch.presenceSucceeded(h.opts.Frame); len(f) == 0 || ch.succeeded != nil {
+		t.Fatalf("a list of %d members is kept", cachedListMin-1)
+	}
+	s, _ := openSocket(t, h, a)
+	s.Handle(presenceSubscribeMsg(s, room, cachedListMin, `{}`))
+	if f, _ := ch.presenceSucceeded(h.opts.Frame); ch.succeeded == nil || &f[0] != &(*ch.succeeded)[0] {
+		t.Fatalf("a list of %d members is not kept", cachedListMin)
 	}
 }
 
@@ -323,12 +352,15 @@ func TestPresenceListEncodingMatchesTheEncoder(t *testing.T) {
 	ch := a.channels[room]
 	a.mu.RUnlock()
 	got, _ := ch.presenceSucceeded(h.opts.Frame)
-	ch.mu.Lock()
+	// Nobody left, so the list is in the order of the joins.
 	var list []protocol.Member
-	for _, m := range ch.order {
-		list = append(list, m.Member)
+	for _, d := range datas {
+		m, err := protocol.DecodeMember(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list = append(list, m)
 	}
-	ch.mu.Unlock()
 	want := protocol.PresenceSucceeded(room, encodePresence(list))
 	if string(got) != string(want) {
 		t.Fatalf("member list\n got %s\nwant %s", got, want)

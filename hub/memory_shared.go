@@ -10,13 +10,41 @@ import (
 type MemoryPresence struct {
 	mu       sync.Mutex
 	news     func(MemberNews)
-	channels map[chanKey]map[string]*memoryMember
+	channels memoryChannels
 	// version is shared by every channel so it only grows, also when a
 	// channel empties and comes back.
 	version int64
 }
 
 type chanKey struct{ app, channel string }
+
+// memoryChannels is the users of each channel by app, then channel: a
+// channel's entry is then keyed by its name alone (half the bytes of an
+// app-and-channel key, for every presence channel).
+type memoryChannels map[string]map[string]*memoryUsers
+
+func (c memoryChannels) get(k chanKey) *memoryUsers { return c[k.app][k.channel] }
+
+func (c memoryChannels) set(k chanKey, users *memoryUsers) {
+	byName := c[k.app]
+	if byName == nil {
+		byName = map[string]*memoryUsers{}
+		c[k.app] = byName
+	}
+	byName[k.channel] = users
+}
+
+func (c memoryChannels) del(k chanKey) {
+	if byName := c[k.app]; byName != nil {
+		delete(byName, k.channel)
+		if len(byName) == 0 {
+			delete(c, k.app)
+		}
+	}
+}
+
+// memoryUsers is a channel's users: most channels have a few.
+type memoryUsers = smallMap[string, memoryMember]
 
 type memoryMember struct {
 	sockets int
@@ -25,7 +53,7 @@ type memoryMember struct {
 
 // NewMemoryPresence returns an empty Presence for one node.
 func NewMemoryPresence() *MemoryPresence {
-	return &MemoryPresence{channels: map[chanKey]map[string]*memoryMember{}}
+	return &MemoryPresence{channels: memoryChannels{}}
 }
 
 func (p *MemoryPresence) Start(_ string, news func(MemberNews)) error {
@@ -48,20 +76,21 @@ func (p *MemoryPresence) Join(_ context.Context, app, channel, userID, member st
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k := chanKey{app, channel}
-	users := p.channels[k]
-	if _, known := users[userID]; !known && max > 0 && len(users) >= max {
+	users := p.channels.get(k)
+	if users == nil {
+		users = &memoryUsers{}
+	}
+	m := users.ptr(userID)
+	if m == nil && max > 0 && users.len() >= max {
 		return PresenceList{}, ErrPresenceFull
 	}
-	if users == nil {
-		users = map[string]*memoryMember{}
-		p.channels[k] = users
-	}
+	p.channels.set(k, users)
 	joined := false
-	if m := users[userID]; m != nil {
+	if m != nil {
 		m.sockets++
 		m.member = member
 	} else {
-		users[userID] = &memoryMember{sockets: 1, member: member}
+		users.put(userID, memoryMember{sockets: 1, member: member})
 		p.change(app, channel, userID, member, true)
 		joined = true
 	}
@@ -79,8 +108,11 @@ func (p *MemoryPresence) Leave(_ context.Context, app, channel, userID string) (
 // dropLocked removes n sockets of a user (all when n <= 0) and says
 // whether the user left.
 func (p *MemoryPresence) dropLocked(k chanKey, userID string, n int) bool {
-	users := p.channels[k]
-	m := users[userID]
+	users := p.channels.get(k)
+	if users == nil {
+		return false
+	}
+	m := users.ptr(userID)
 	if m == nil {
 		return false
 	}
@@ -88,19 +120,23 @@ func (p *MemoryPresence) dropLocked(k chanKey, userID string, n int) bool {
 	if n > 0 && m.sockets > 0 {
 		return false
 	}
-	delete(users, userID)
-	if len(users) == 0 {
-		delete(p.channels, k)
+	gone, _ := users.remove(userID)
+	if users.len() == 0 {
+		p.channels.del(k)
 	}
-	p.change(k.app, k.channel, userID, m.member, false)
+	p.change(k.app, k.channel, userID, gone.member, false)
 	return true
 }
 
 func (p *MemoryPresence) listLocked(k chanKey) PresenceList {
-	users := p.channels[k]
-	out := PresenceList{Members: make([]string, 0, len(users)), Version: p.version}
-	for _, m := range users {
-		out.Members = append(out.Members, m.member)
+	out := PresenceList{Version: p.version}
+	if users := p.channels.get(k); users != nil {
+		out.Members = make([]string, 0, users.len())
+		for _, e := range users.entries {
+			out.Members = append(out.Members, e.val.member)
+		}
+	} else {
+		out.Members = []string{}
 	}
 	sort.Strings(out.Members)
 	return out
@@ -115,7 +151,10 @@ func (p *MemoryPresence) Members(_ context.Context, app, channel string) (Presen
 func (p *MemoryPresence) Count(_ context.Context, app, channel string) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.channels[chanKey{app, channel}]), nil
+	if users := p.channels.get(chanKey{app, channel}); users != nil {
+		return users.len(), nil
+	}
+	return 0, nil
 }
 
 func (p *MemoryPresence) Sync(_ context.Context, app, channel string, local []LocalMember) error {
@@ -126,22 +165,28 @@ func (p *MemoryPresence) Sync(_ context.Context, app, channel string, local []Lo
 	for _, m := range local {
 		want[m.UserID] = m
 	}
-	for uid := range p.channels[k] {
-		if _, ok := want[uid]; !ok {
-			p.dropLocked(k, uid, 0)
+	var gone []string
+	if users := p.channels.get(k); users != nil {
+		for _, e := range users.entries {
+			if _, ok := want[e.key]; !ok {
+				gone = append(gone, e.key)
+			}
 		}
 	}
+	for _, uid := range gone {
+		p.dropLocked(k, uid, 0)
+	}
 	for _, m := range local {
-		users := p.channels[k]
+		users := p.channels.get(k)
 		if users == nil {
-			users = map[string]*memoryMember{}
-			p.channels[k] = users
+			users = &memoryUsers{}
+			p.channels.set(k, users)
 		}
-		if cur := users[m.UserID]; cur != nil {
+		if cur := users.ptr(m.UserID); cur != nil {
 			cur.sockets, cur.member = m.Sockets, m.Member
 			continue
 		}
-		users[m.UserID] = &memoryMember{sockets: m.Sockets, member: m.Member}
+		users.put(m.UserID, memoryMember{sockets: m.Sockets, member: m.Member})
 		p.change(app, channel, m.UserID, m.Member, true)
 	}
 	return nil
@@ -151,10 +196,8 @@ func (p *MemoryPresence) Registered(_ context.Context, app string) ([]string, er
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var out []string
-	for k := range p.channels {
-		if k.app == app {
-			out = append(out, k.channel)
-		}
+	for channel := range p.channels[app] {
+		out = append(out, channel)
 	}
 	sort.Strings(out)
 	return out, nil

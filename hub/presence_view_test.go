@@ -117,19 +117,20 @@ func TestViewAppliesNewsSetWise(t *testing.T) {
 func TestViewLoadsFromTheJoinListAndAppliesOnlyNewerEarlyNews(t *testing.T) {
 	h, a := testHub(t)
 	ch := newChannel("presence-e", protocol.KindOf("presence-e"), 1)
+	ch.early = new([]MemberNews)
 	for _, n := range []MemberNews{
 		{UserID: "u1", Member: `{"user_id":"u1"}`, Added: true, Version: 10}, // in the list already
 		{UserID: "u2", Member: `{"user_id":"u2"}`, Added: false, Version: 11},
 		{UserID: "u3", Member: `{"user_id":"u3"}`, Added: true, Version: 12},
 	} {
-		ch.early = append(ch.early, n)
+		*ch.early = append(*ch.early, n)
 	}
 	a.loadView(ch, PresenceList{Members: []string{`{"user_id":"u1"}`, `{"user_id":"u2"}`}, Version: 10})
-	if _, ok := ch.view["u2"]; ok {
+	if ch.view.has("u2") {
 		t.Fatal("u2 left after the list and is still in the view")
 	}
-	if _, ok := ch.view["u3"]; !ok || len(ch.view) != 2 || ch.viewVersion != 12 || ch.seq != 2 {
-		t.Fatalf("view %v at %d seq %d", ch.view, ch.viewVersion, ch.seq)
+	if !ch.view.has("u3") || ch.view.len() != 2 || ch.viewVersion != 12 || ch.seq != 2 {
+		t.Fatalf("view %v at %d seq %d", ch.view.entries, ch.viewVersion, ch.seq)
 	}
 	_ = h
 }
@@ -166,7 +167,7 @@ func TestJoinerSkipsNewsItsListHad(t *testing.T) {
 	s3 := &Session{app: a, out: &newsRecorder{}}
 	ch := channelOf(t, a, "presence-j")
 	pj := &pendingJoin{held: []heldFrame{{[]byte("old"), ch.seq}, {[]byte("new"), ch.seq + 1}}}
-	s3.subs = []subscription{{name: ch.name, ch: ch, join: pj}}
+	s3.subs = []subscription{{ch: ch, join: pj}}
 	s3.joining = 1
 	s3.confirm(ch, pj)
 	got := s3.out.(*newsRecorder).got

@@ -47,17 +47,17 @@ func (p *MemoryPresence) JoinQuiet(_ context.Context, app, channel, userID, memb
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k := chanKey{app, channel}
-	users := p.channels[k]
+	users := p.channels.get(k)
 	if users == nil {
-		users = map[string]*memoryMember{}
-		p.channels[k] = users
+		users = &memoryUsers{}
+		p.channels.set(k, users)
 	}
-	if m := users[userID]; m != nil {
+	if m := users.ptr(userID); m != nil {
 		m.sockets++
 		m.member = member
 		return nil
 	}
-	users[userID] = &memoryMember{sockets: 1, member: member}
+	users.put(userID, memoryMember{sockets: 1, member: member})
 	p.change(app, channel, userID, member, true)
 	return nil
 }

@@ -41,10 +41,10 @@ type Session struct {
 	user *signedIn
 }
 
+// subscription is one channel of a socket; its name is the channel's.
 type subscription struct {
-	name   string
 	ch     *Channel
-	member *protocol.Member // presence only
+	member *localMember // presence only
 	// version is the view seq the member list sent to this socket
 	// reflected; older presence news is not delivered.
 	version int64
@@ -53,13 +53,21 @@ type subscription struct {
 	// reg says whether the shared state took the subscription; only its
 	// worker reads and writes it, in order.
 	reg *registration
-	// replayed is the bus order of the cached event sent on subscribing:
+	// replay is set on a cache channel while its replay matters; nil
+	// otherwise (most subscriptions are not to cache channels).
+	replay *cacheReplay
+}
+
+// cacheReplay is what a cache channel's subscription remembers of the
+// replay it got on subscribing.
+type cacheReplay struct {
+	// order is the bus order of the cached event sent on subscribing:
 	// cached deliveries up to it (its own broadcast copy, or older events
 	// this node delivers late) are not sent; the first later one clears it.
-	replayed Order
-	// awaitingReplay is set while the shared cache is read; a cached event
+	order Order
+	// awaiting is set while the shared cache is read; a cached event
 	// broadcast meanwhile is newer news, and the replay is then dropped.
-	awaitingReplay bool
+	awaiting bool
 }
 
 // registration is whether the shared state took a subscription.
@@ -92,17 +100,14 @@ func (s *Session) admits(it *delivery) bool {
 	if sub == nil {
 		return false
 	}
-	if it.cached {
-		if !sub.replayed.IsZero() {
-			if !it.order.After(sub.replayed) {
-				return false
-			}
-			sub.replayed = Order{}
+	if it.cached && sub.replay != nil {
+		if !sub.replay.order.IsZero() && !it.order.After(sub.replay.order) {
+			return false
 		}
-		sub.awaitingReplay = false
+		sub.replay = nil // the order is passed and the replay is not awaited
 	}
 	presence := it.ch.kind.IsPresence()
-	if presence && it.exceptUser != "" && sub.member != nil && sub.member.ID == it.exceptUser {
+	if presence && it.exceptUser != "" && sub.member != nil && sub.member.id == it.exceptUser {
 		return false
 	}
 	if sub.join != nil {
@@ -275,9 +280,10 @@ func (s *Session) subscribe(data []byte) {
 			return
 		}
 	}
-	var m *protocol.Member
+	var mem protocol.Member
 	if kind.IsPresence() {
-		mem, err := protocol.DecodeMember(sub.ChannelData)
+		var err error
+		mem, err = protocol.DecodeMember(sub.ChannelData)
 		if err != nil {
 			s.authFailed(name, err.Error())
 			return
@@ -287,19 +293,23 @@ func (s *Session) subscribe(data []byte) {
 			s.refuseOverLimit(name, "user_info is "+itoa(len(mem.Info))+" bytes, over the app's max_presence_member_size of "+itoa(max)+" bytes: send less user_info from your authorizer", 413)
 			return
 		}
-		m = &mem
 	}
 	ch := a.join(name, kind, s)
 	a.hub.logf("socket %s subscribed to %q (auth ok)", s.ID, name)
-	pj, reg := &pendingJoin{}, &registration{}
-	s.addSub(subscription{name: name, ch: ch, member: m, join: pj, reg: reg})
-	s.joining++
-	if m != nil {
-		a.trackUser(m.ID, s, 1)
-		if ch.addMember(*m) {
+	// A presence subscription keeps the channel's record of its member
+	// (shared by the user's sockets) rather than a copy of its own.
+	var m *localMember
+	if kind.IsPresence() {
+		kept, first := ch.addMember(mem)
+		if first {
 			a.stats.presenceMembers.Add(1)
 		}
+		m = kept
+		a.trackUser(m.id, s, 1)
 	}
+	pj, reg := &pendingJoin{}, &registration{}
+	s.addSub(subscription{ch: ch, member: m, join: pj, reg: reg})
+	s.joining++
 	if !s.register(ch, m, pj, reg) {
 		s.drop(s.indexOfJoin(pj), false)
 		a.hub.Refused(RefusedJoinQueue)
@@ -309,13 +319,14 @@ func (s *Session) subscribe(data []byte) {
 
 // register records the subscription in the shared state off the loop, then
 // confirms it on the loop: once confirmed, every node counts it.
-func (s *Session) register(ch *Channel, m *protocol.Member, pj *pendingJoin, reg *registration) bool {
+func (s *Session) register(ch *Channel, m *localMember, pj *pendingJoin, reg *registration) bool {
 	a := s.app
 	h := a.hub
 	var member protocol.Member
 	var js string
 	if m != nil {
-		member, js = *m, memberJSON(*m)
+		member = m.member()
+		js = memberJSON(member)
 	}
 	op := func(sh *share) {
 		ctx := context.Background()
@@ -428,11 +439,11 @@ func (s *Session) indexOfJoin(pj *pendingJoin) int {
 }
 
 // unregister undoes register off the loop, in order with it.
-func (a *App) unregister(ch *Channel, m *protocol.Member, reg *registration) {
+func (a *App) unregister(ch *Channel, m *localMember, reg *registration) {
 	h := a.hub
 	var uid string
 	if m != nil {
-		uid = m.ID
+		uid = m.id
 	}
 	op := func(sh *share) {
 		if !reg.done {
@@ -491,10 +502,10 @@ func (s *Session) replayCache(ch *Channel, alreadySent ...[]byte) {
 			}
 		}
 		s.out.Send(last.frame)
-		sub.replayed = last.order
+		sub.replay = &cacheReplay{order: last.order}
 		return
 	}
-	sub.awaitingReplay = true
+	sub.replay = &cacheReplay{awaiting: true}
 	cache := a.hub.cache
 	ok := a.hub.offLoop(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -505,12 +516,12 @@ func (s *Session) replayCache(ch *Channel, alreadySent ...[]byte) {
 		}
 		s.runOnLoop(func() {
 			sub := s.subOn(ch)
-			if s.closed || sub == nil || !sub.awaitingReplay {
+			if s.closed || sub == nil || sub.replay == nil || !sub.replay.awaiting {
 				return
 			}
-			sub.awaitingReplay = false
+			sub.replay = nil
 			if p != nil {
-				sub.replayed = order
+				sub.replay = &cacheReplay{order: order}
 				s.send(p)
 			} else {
 				s.send(protocol.CacheMiss(ch.name))
@@ -519,7 +530,7 @@ func (s *Session) replayCache(ch *Channel, alreadySent ...[]byte) {
 		})
 	})
 	if !ok {
-		sub.awaitingReplay = false
+		sub.replay = nil
 		s.send(protocol.CacheMiss(ch.name))
 		s.emitCacheMiss(ch.name)
 	}
@@ -575,8 +586,8 @@ func (s *Session) drop(i int, registered bool) {
 		s.joining--
 	}
 	if sub.member != nil {
-		a.trackUser(sub.member.ID, s, -1)
-		if sub.ch.removeMember(sub.member.ID) {
+		a.trackUser(sub.member.id, s, -1)
+		if sub.ch.removeMember(sub.member.id) {
 			a.stats.presenceMembers.Add(-1)
 		}
 	}
@@ -620,7 +631,7 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 	}
 	userID := ""
 	if sub != nil && sub.member != nil {
-		userID = sub.member.ID
+		userID = sub.member.id
 	}
 	a.stats.clientEvents.Add(1)
 	payload := protocol.ClientEvent(msg.Event, msg.Channel, msg.Data, userID)

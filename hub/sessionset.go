@@ -1,5 +1,75 @@
 package hub
 
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
+// loopSubscribers is one loop's subscribers of a channel. Most channels
+// have one subscriber on a loop, and a node may run dozens of loops: a loop
+// with none costs the slot alone, a loop with one keeps it in place, and
+// only a second one makes a set (~40 bytes in two objects). Only the loop
+// itself touches subs, and count (which only that loop changes) says what
+// subs holds: nothing at 0, the *Session at 1, a *sessionSet from 2 on.
+type loopSubscribers struct {
+	subs  unsafe.Pointer
+	count atomic.Int64
+}
+
+// add inserts s, which must not be a subscriber already (a socket
+// subscribes to a channel once). Loop only.
+func (ls *loopSubscribers) add(s *Session) {
+	switch ls.count.Load() {
+	case 0:
+		ls.subs = unsafe.Pointer(s)
+	case 1:
+		set := &sessionSet{}
+		set.add((*Session)(ls.subs))
+		set.add(s)
+		ls.subs = unsafe.Pointer(set)
+	default:
+		(*sessionSet)(ls.subs).add(s)
+	}
+	ls.count.Add(1)
+}
+
+// remove takes s out if it is a subscriber. Loop only.
+func (ls *loopSubscribers) remove(s *Session) {
+	switch n := ls.count.Load(); {
+	case n == 0:
+		return
+	case n == 1:
+		if (*Session)(ls.subs) != s {
+			return
+		}
+		ls.subs = nil
+	default:
+		set := (*sessionSet)(ls.subs)
+		before := set.size()
+		set.remove(s)
+		if set.size() == before {
+			return
+		}
+		if set.size() == 1 {
+			ls.subs = unsafe.Pointer(set.list[0])
+		}
+	}
+	ls.count.Add(-1)
+}
+
+// list returns the subscribers; one is room for a single one. Loop only.
+func (ls *loopSubscribers) list(one *[1]*Session) []*Session {
+	switch ls.count.Load() {
+	case 0:
+		return nil
+	case 1:
+		one[0] = (*Session)(ls.subs)
+		return one[:]
+	default:
+		return (*sessionSet)(ls.subs).list
+	}
+}
+
 // sessionSet is one loop's subscribers of a channel. Most channels have one
 // or a few subscribers per loop, where a map costs ~200 bytes and a list
 // one pointer each; fan-out also walks a list faster than a map. Past

@@ -16,7 +16,7 @@ func (s *Session) subIndex(name string) int {
 		return -1
 	}
 	for i := range s.subs {
-		if s.subs[i].name == name {
+		if s.subs[i].ch.name == name {
 			return i
 		}
 	}
@@ -46,11 +46,11 @@ func (s *Session) addSub(sub subscription) int {
 	i := len(s.subs) - 1
 	switch {
 	case s.byName != nil:
-		s.byName[sub.name] = int32(i)
+		s.byName[sub.ch.name] = int32(i)
 	case len(s.subs) > linearSubs:
 		s.byName = make(map[string]int32, len(s.subs)*2)
 		for j := range s.subs {
-			s.byName[s.subs[j].name] = int32(j)
+			s.byName[s.subs[j].ch.name] = int32(j)
 		}
 	}
 	return i
@@ -62,9 +62,9 @@ func (s *Session) removeSubAt(i int) subscription {
 	sub := s.subs[i]
 	last := len(s.subs) - 1
 	if s.byName != nil {
-		delete(s.byName, sub.name)
+		delete(s.byName, sub.ch.name)
 		if i != last {
-			s.byName[s.subs[last].name] = int32(i)
+			s.byName[s.subs[last].ch.name] = int32(i)
 		}
 	}
 	s.subs[i] = s.subs[last]

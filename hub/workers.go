@@ -27,6 +27,8 @@ type shard struct {
 	// work never touch the shares at once.
 	run    sync.Mutex
 	shares map[chanKey]*share
+	// scratch is the share work done in place writes to (see now).
+	scratch share
 }
 
 // share is this node's part of one channel's shared state as it should be
@@ -76,21 +78,17 @@ func (w *workers) leave(app, channel string, fn func(*share)) {
 }
 
 // now runs fn at once in the caller's goroutine, for shared state that
-// never blocks; the shard's lock keeps its shares consistent.
+// never blocks. Such state is changed in the same call and cannot miss a
+// change, so it is always exactly what a share would record: no share is
+// kept (a record per channel would cost ~130 bytes each), and fn writes to
+// a scratch one. The shard's lock keeps the scratch share to one caller.
 func (w *workers) now(app, channel string, fn func(*share)) {
 	sh := w.shardOf(app, channel)
 	sh.run.Lock()
 	defer sh.run.Unlock()
-	k := chanKey{app, channel}
-	s := sh.shares[k]
-	if s == nil {
-		s = &share{}
-		sh.shares[k] = s
-	}
-	fn(s)
-	if s.subscriptions <= 0 && len(s.members) == 0 && !s.dirty {
-		delete(sh.shares, k)
-	}
+	fn(&sh.scratch)
+	clear(sh.scratch.members)
+	sh.scratch.subscriptions, sh.scratch.dirty = 0, false
 }
 
 // each runs fn on every shard, in order with what is queued there, and

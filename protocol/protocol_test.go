@@ -3,7 +3,9 @@ package protocol
 import (
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 )
@@ -175,5 +177,53 @@ func TestConnectionEstablishedCarriesIDAndTimeout(t *testing.T) {
 				t.Fatalf("%q: data %s: %+v %v", id, outer.Data, inner, err)
 			}
 		}
+	}
+}
+
+// The pooled check agrees with SignChannel for every secret, with and
+// without channel_data, from many goroutines at once, and refuses a
+// signature for anything else.
+func TestVerifyChannelAuthAgreesWithSignChannel(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 300 {
+				secret := "secret-" + strconv.Itoa((g+i)%3)
+				channel := "presence-" + strconv.Itoa(i)
+				data := ""
+				if i%2 == 0 {
+					data = `{"user_id":"u` + strconv.Itoa(i) + `"}` + strings.Repeat("x", i*20)
+				}
+				sig := SignChannel(secret, "1.2", channel, data)
+				if !VerifyChannelAuth("key", secret, "1.2", channel, data, "key:"+sig) {
+					t.Errorf("valid auth refused: %s %s", secret, channel)
+					return
+				}
+				if VerifyChannelAuth("key", secret, "1.2", channel, data+"!", "key:"+sig) ||
+					VerifyChannelAuth("key", secret+"!", "1.2", channel, data, "key:"+sig) {
+					t.Errorf("auth for other data accepted: %s %s", secret, channel)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Checking a subscription's auth leaves no garbage behind.
+func TestVerifyChannelAuthAllocatesNothing(t *testing.T) {
+	if testing.CoverMode() != "" || raceEnabled {
+		t.Skip("instrumented builds allocate")
+	}
+	sig := "key:" + SignChannel("s", "1.2", "private-a", "")
+	allocs := testing.AllocsPerRun(100, func() {
+		if !VerifyChannelAuth("key", "s", "1.2", "private-a", "", sig) {
+			t.Fatal("refused")
+		}
+	})
+	if allocs > 0 {
+		t.Fatalf("%.1f allocations per check", allocs)
 	}
 }
