@@ -14,7 +14,8 @@ import (
 // Options tune delivery; zero fields take the defaults in WithDefaults.
 type Options struct {
 	// Delay holds member_removed and channel_vacated so a page reload
-	// (leave, then join again within it) sends neither leave nor join (3 s).
+	// (leave, then join again within it) sends neither leave nor join (3 s;
+	// negative: none).
 	Delay time.Duration
 	// BatchSize is the most events one POST carries (50).
 	BatchSize int
@@ -37,11 +38,13 @@ type Options struct {
 	Logger             *log.Logger
 }
 
-// WithDefaults fills zero fields.
+// hold is how long removals wait: Delay, or nothing when it is negative.
+func (o Options) hold() time.Duration { return max(o.Delay, 0) }
+
+// WithDefaults fills zero fields. Applying it again changes nothing: a
+// negative Delay stays negative ("none"), where 0 would become the default.
 func (o Options) WithDefaults() Options {
-	if o.Delay < 0 {
-		o.Delay = 0
-	} else if o.Delay == 0 {
+	if o.Delay == 0 {
 		o.Delay = 3 * time.Second
 	}
 	if o.BatchSize <= 0 {
@@ -173,7 +176,7 @@ func (d *Dispatcher) ScriptTarget() (ScriptTarget, bool) {
 	if !ok {
 		return ScriptTarget{}, false
 	}
-	return rs.ScriptTarget(d.opts.Delay), true
+	return rs.ScriptTarget(d.opts.hold()), true
 }
 
 // Emit queues an event; it never blocks. A full queue drops its oldest.
@@ -224,7 +227,7 @@ func (d *Dispatcher) Close() {
 	if d.cancel == nil {
 		return
 	}
-	for deadline := time.Now().Add(d.opts.Delay + d.opts.Timeout); time.Now().Before(deadline); {
+	for deadline := time.Now().Add(d.opts.hold() + d.opts.Timeout); time.Now().Before(deadline); {
 		d.mu.Lock()
 		waiting := len(d.inbox) + d.storing
 		d.mu.Unlock()
@@ -259,7 +262,7 @@ func (d *Dispatcher) storeLoop() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(d.ctx, d.opts.Timeout)
-		err := d.store.Add(ctx, evs, d.opts.Delay)
+		err := d.store.Add(ctx, evs, d.opts.hold())
 		cancel()
 		if err == nil {
 			backoff = d.opts.RetryMin

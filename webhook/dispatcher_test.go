@@ -270,3 +270,16 @@ func TestAFailingReceiverDoesNotStallOtherApps(t *testing.T) {
 		t.Fatalf("healthy app got %q", got)
 	}
 }
+
+// The server applies the defaults once and the dispatcher again: "none"
+// (a negative delay) must survive both, and an unset delay gets the default.
+func TestDefaultsTwiceKeepNoDelay(t *testing.T) {
+	none := Options{Delay: -time.Millisecond}.WithDefaults().WithDefaults()
+	if got := none.hold(); got != 0 {
+		t.Fatalf("delay -1 ms applied twice holds removals %v, want none", got)
+	}
+	unset := Options{}.WithDefaults().WithDefaults()
+	if got := unset.hold(); got != 3*time.Second {
+		t.Fatalf("an unset delay holds removals %v, want the 3 s default", got)
+	}
+}
