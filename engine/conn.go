@@ -116,6 +116,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		l.relayCuts[cn] = peer.cut
 	}
 	s.open.Add(1)
+	s.opened.Add(1)
 	return nil, gnet.None
 }
 

@@ -41,6 +41,10 @@ type Config struct {
 	// DrainWindow: seconds over which the 4200 closes are spread (10; 0:
 	// all at once).
 	DrainWindow *int `json:"drain_window"`
+	// MemoryReturnInterval: after a burst of connections, one garbage
+	// collection returns free memory to the OS, at most once per this many
+	// seconds (10; 0: never).
+	MemoryReturnInterval *int `json:"memory_return_interval"`
 	// RequestTimeout: seconds an HTTP request may take to arrive (10).
 	RequestTimeout int `json:"request_timeout"`
 	// APIWorkers, APIBusWorkers, APIQueue, APITimeout size the HTTP API's
@@ -229,19 +233,20 @@ func applyAppEnv(c *Config, env envVars) error {
 
 func (c Config) engineOptions() engine.Options {
 	return engine.Options{
-		Host:                c.Host,
-		Port:                c.Port,
-		Path:                c.Path,
-		MaxOutboundBytes:    c.MaxOutboundBytes,
-		SocketSendBuffer:    c.SocketSendBuffer,
-		ShutdownGrace:       time.Duration(c.ShutdownGrace) * time.Second,
-		MaxTotalConnections: c.MaxTotalConnections,
-		HandshakeTimeout:    time.Duration(c.HandshakeTimeout) * time.Second,
-		DrainDelay:          optionalSeconds(c.DrainDelay),
-		DrainWindow:         optionalSeconds(c.DrainWindow),
-		RequestTimeout:      time.Duration(c.RequestTimeout) * time.Second,
-		NoCompression:       c.Compression != nil && !*c.Compression,
-		Debug:               c.Debug,
+		Host:                 c.Host,
+		Port:                 c.Port,
+		Path:                 c.Path,
+		MaxOutboundBytes:     c.MaxOutboundBytes,
+		SocketSendBuffer:     c.SocketSendBuffer,
+		ShutdownGrace:        time.Duration(c.ShutdownGrace) * time.Second,
+		MaxTotalConnections:  c.MaxTotalConnections,
+		HandshakeTimeout:     time.Duration(c.HandshakeTimeout) * time.Second,
+		DrainDelay:           optionalSeconds(c.DrainDelay),
+		DrainWindow:          optionalSeconds(c.DrainWindow),
+		RequestTimeout:       time.Duration(c.RequestTimeout) * time.Second,
+		MemoryReturnInterval: optionalSeconds(c.MemoryReturnInterval),
+		NoCompression:        c.Compression != nil && !*c.Compression,
+		Debug:                c.Debug,
 	}
 }
 
