@@ -138,7 +138,7 @@ func (s *Server) OnClose(c gnet.Conn, _ error) gnet.Action {
 	cn.x = nil
 	if cn.sess != nil {
 		if s.opts.Debug {
-			s.debugf("socket %s closed", cn.sess.ID)
+			s.debugf("socket %s closed", cn.sess.ID())
 		}
 		cn.sess.Close()
 	}
@@ -185,9 +185,9 @@ func (cn *conn) startSocket(req upgradeRequest) gnet.Action {
 	cn.deflate = req.deflate
 	cn.closeCode = 1006
 	if s.opts.Debug {
-		s.debugf("socket %s connected to app %s from %s, fd %d (origin %q, deflate %v)", sess.ID, app.ID, cn.c.RemoteAddr(), cn.c.Fd(), req.origin, req.deflate)
+		s.debugf("socket %s connected to app %s from %s, fd %d (origin %q, deflate %v)", sess.ID(), app.ID, cn.c.RemoteAddr(), cn.c.Fd(), req.origin, req.deflate)
 	}
-	cn.Send(establishedFrame(sess.ID, app.ActivityTimeout))
+	cn.Send(establishedFrame(sess.ID(), app.ActivityTimeout))
 	return gnet.None
 }
 
@@ -347,7 +347,7 @@ func (cn *conn) handleFrame(h ws.Header, payload []byte) gnet.Action {
 		return gnet.None
 	}
 	if cn.loop.srv.opts.Debug {
-		cn.loop.srv.debugf("socket %s sent %s", cn.sess.ID, payload)
+		cn.loop.srv.debugf("socket %s sent %s", cn.sess.ID(), payload)
 	}
 	cn.sess.Handle(payload)
 	return gnet.None
@@ -379,7 +379,7 @@ func (cn *conn) linger() {
 		// would, since the hub may be calling us mid-iteration.
 		cn.sess = nil
 		if cn.loop.srv.opts.Debug {
-			cn.loop.srv.debugf("socket %s closing", sess.ID)
+			cn.loop.srv.debugf("socket %s closing", sess.ID())
 		}
 		cn.loop.Execute(sess.Close)
 	}

@@ -81,7 +81,7 @@ func (s *Session) signin(data []byte) {
 		s.signinRefused("LimitReached", "user_data is "+itoa(len(in.UserData))+" bytes, over the app's max_user_data_size of "+itoa(max)+" bytes: send less from your user authentication endpoint", 413)
 		return
 	}
-	if !protocol.VerifyUserAuth(a.Key, a.Secret, s.ID, in.UserData, in.Auth) {
+	if !protocol.VerifyUserAuth(a.Key, a.Secret, s.ID(), in.UserData, in.Auth) {
 		s.signinRefused("AuthError", "Invalid signature: expected \"<app key>:<hex HMAC-SHA256 of socket_id::user::user_data>\" signed with this app's secret", 401)
 		return
 	}
@@ -115,12 +115,12 @@ func (s *Session) signin(data []byte) {
 }
 
 func (s *Session) signedInAs(su *signedIn, userData string) {
-	s.app.hub.logf("socket %s signed in as user %q", s.ID, su.id)
+	s.app.hub.logf("socket %s signed in as user %q", s.ID(), su.id)
 	s.send(protocol.SigninSuccess(userData))
 }
 
 func (s *Session) signinRefused(errType, why string, status int) {
-	s.app.hub.logf("socket %s sign-in refused: %s", s.ID, why)
+	s.app.hub.logf("socket %s sign-in refused: %s", s.ID(), why)
 	s.send(protocol.SigninError(errType, why, status))
 }
 
@@ -400,7 +400,7 @@ func (s *Session) refuseServerChannel(name string) bool {
 }
 
 func (s *Session) authRefused(channel, why string) {
-	s.app.hub.logf("socket %s subscription to %q refused: %s", s.ID, channel, why)
+	s.app.hub.logf("socket %s subscription to %q refused: %s", s.ID(), channel, why)
 	s.send(protocol.SubscriptionError(channel, "AuthError", why, 403))
 }
 
@@ -416,7 +416,7 @@ func (s *Session) armSigninTimeout() {
 	time.AfterFunc(time.Duration(secs)*time.Second, func() {
 		s.runOnLoop(func() {
 			if !s.closed && s.user == nil {
-				s.app.hub.logf("socket %s closed: not signed in within %ds", s.ID, secs)
+				s.app.hub.logf("socket %s closed: not signed in within %ds", s.ID(), secs)
 				s.out.Kick(protocol.ErrUnauthorized, "Connection not authorized within timeout: sign in (pusher.signin()) within "+itoa(secs)+" seconds of connecting")
 			}
 		})

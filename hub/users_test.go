@@ -11,7 +11,7 @@ import (
 
 func signinMsg(s *Session, userData string) []byte {
 	b, _ := json.Marshal(map[string]any{"event": "pusher:signin", "data": map[string]string{
-		"auth": s.app.Key + ":" + protocol.SignUser(s.app.Secret, s.ID, userData), "user_data": userData}})
+		"auth": s.app.Key + ":" + protocol.SignUser(s.app.Secret, s.ID(), userData), "user_data": userData}})
 	return b
 }
 
