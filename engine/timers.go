@@ -55,7 +55,7 @@ func (l *loop) sweep(r sweepRules) {
 	for cn := range l.conns {
 		switch cn.state {
 		case stateSocket:
-			if cn.sess == nil {
+			if cn.sess == nil || cn.sess.CheckSignin(now) {
 				continue
 			}
 			interval := int64(cn.sess.App().PingInterval)

@@ -33,6 +33,9 @@ type Session struct {
 	// is only compared with the current one) and how many came in it.
 	windowCount int32
 	windowStart uint32
+	// opened is the unix second the socket opened (truncated, compared
+	// by difference), for user_authentication_timeout.
+	opened uint32
 	// tag and slot make the socket id (socketid.go).
 	tag    uint32
 	slot   int32
@@ -130,11 +133,10 @@ func (h *Hub) Open(a *App, loop int, out Outbox) (*Session, int, string) {
 		a.connections.Add(1)
 	}
 	a.stats.opened.Add(1)
-	s := &Session{app: a, out: out, loop: int32(loop)}
+	s := &Session{app: a, out: out, loop: int32(loop), opened: uint32(time.Now().Unix())}
 	a.mu.Lock()
 	a.sockets.add(s)
 	a.mu.Unlock()
-	s.armSigninTimeout()
 	return s, 0, ""
 }
 

@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/resound/resound/protocol"
 )
@@ -404,21 +403,16 @@ func (s *Session) authRefused(channel, why string) {
 	s.send(protocol.SubscriptionError(channel, "AuthError", why, 403))
 }
 
-// armSigninTimeout closes the socket with 4009 unless it signs in within the
-// app's user_authentication_timeout. The timer is not kept to be stopped:
-// a Session stays in the 128-byte size class, and a timer that fires for a
-// socket that signed in or closed finds nothing to do.
-func (s *Session) armSigninTimeout() {
+// CheckSignin closes the socket with 4009 if the app wants sockets to sign
+// in within user_authentication_timeout and this one has not; it reports
+// whether it did. The engine calls it from the socket's loop in its
+// once-a-second sweep, so no timer per socket keeps a closed session alive.
+func (s *Session) CheckSignin(now int64) bool {
 	secs := s.app.UserAuthenticationTimeout
-	if secs <= 0 {
-		return
+	if secs <= 0 || s.user != nil || s.closed || uint32(now)-s.opened < uint32(secs) {
+		return false
 	}
-	time.AfterFunc(time.Duration(secs)*time.Second, func() {
-		s.runOnLoop(func() {
-			if !s.closed && s.user == nil {
-				s.app.hub.logf("socket %s closed: not signed in within %ds", s.ID(), secs)
-				s.out.Kick(protocol.ErrUnauthorized, "Connection not authorized within timeout: sign in (pusher.signin()) within "+itoa(secs)+" seconds of connecting")
-			}
-		})
-	})
+	s.app.hub.logf("socket %s closed: not signed in within %ds", s.ID(), secs)
+	s.out.Kick(protocol.ErrUnauthorized, "Connection not authorized within timeout: sign in (pusher.signin()) within "+itoa(secs)+" seconds of connecting")
+	return true
 }
