@@ -26,24 +26,46 @@ type Session struct {
 	byName map[string]int32
 
 	// Dispatcher state: frames waiting for this loop's flush. The 32-bit
-	// fields and bools keep a Session in the 128-byte size class.
+	// fields and bools keep a Session in the 112-byte size class.
 	pending      [][]byte
 	pendingBytes int32
-	// Client-event rate window: the unix second it counts (truncated: it
-	// is only compared with the current one) and how many came in it.
-	windowCount int32
-	windowStart uint32
-	// opened is the unix second the socket opened (truncated, compared
-	// by difference), for user_authentication_timeout.
-	opened uint32
 	// tag and slot make the socket id (socketid.go).
 	tag    uint32
 	slot   int32
 	queued bool
 	closed bool
 
+	// more is what only some sockets need (nil for an idle socket).
+	more *sessionMore
+}
+
+// sessionMore is a Session's state that most idle sockets never use.
+type sessionMore struct {
 	// user is who the socket signed in as (pusher:signin), or nil.
 	user *signedIn
+	// Client-event rate window: the unix second it counts (truncated: it
+	// is only compared with the current one) and how many came in it.
+	windowCount int32
+	windowStart uint32
+	// opened is the unix second the socket opened (truncated, compared
+	// by difference), kept only for user_authentication_timeout.
+	opened uint32
+}
+
+// moreState returns the session's extra state, allocating it if needed.
+func (s *Session) moreState() *sessionMore {
+	if s.more == nil {
+		s.more = &sessionMore{}
+	}
+	return s.more
+}
+
+// user is who the socket signed in as, or nil.
+func (s *Session) user() *signedIn {
+	if s.more == nil {
+		return nil
+	}
+	return s.more.user
 }
 
 type subscription struct {
@@ -133,7 +155,10 @@ func (h *Hub) Open(a *App, loop int, out Outbox) (*Session, int, string) {
 		a.connections.Add(1)
 	}
 	a.stats.opened.Add(1)
-	s := &Session{app: a, out: out, loop: int32(loop), opened: uint32(time.Now().Unix())}
+	s := &Session{app: a, out: out, loop: int32(loop)}
+	if a.UserAuthenticationTimeout > 0 {
+		s.more = &sessionMore{opened: uint32(time.Now().Unix())}
+	}
 	a.mu.Lock()
 	a.sockets.add(s)
 	a.mu.Unlock()
@@ -610,11 +635,12 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 		return
 	}
 	now := uint32(a.hub.now().Unix())
-	if now != s.windowStart {
-		s.windowStart, s.windowCount = now, 0
+	w := s.moreState()
+	if now != w.windowStart {
+		w.windowStart, w.windowCount = now, 0
 	}
-	s.windowCount++
-	if int(s.windowCount) > a.ClientEventsPerSecond {
+	w.windowCount++
+	if int(w.windowCount) > a.ClientEventsPerSecond {
 		a.hub.Refused(RefusedClientEventRate)
 		s.send(protocol.Error(protocol.ErrClientEvent, "Client event rejected: rate limit of "+itoa(a.ClientEventsPerSecond)+" client events per second exceeded"))
 		return

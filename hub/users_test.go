@@ -146,10 +146,10 @@ func TestCheckSigninClosesOnlyUnsignedSocketsPastTheTimeout(t *testing.T) {
 	unsigned, uout := openSocket(t, h, a)
 	signed, sout := openSocket(t, h, a)
 	signed.Handle(signinMsg(signed, `{"id":"1"}`))
-	if signed.user == nil {
+	if signed.user() == nil {
 		t.Fatal("sign-in failed")
 	}
-	opened := int64(unsigned.opened)
+	opened := int64(unsigned.more.opened)
 	if unsigned.CheckSignin(opened+2) || uout.kicked {
 		t.Fatal("closed before user_authentication_timeout")
 	}
@@ -168,7 +168,7 @@ func TestCheckSigninClosesOnlyUnsignedSocketsPastTheTimeout(t *testing.T) {
 	// Without the setting nothing is ever closed.
 	h2, a2 := newTestHub(t, AppConfig{})
 	free, fout := openSocket(t, h2, a2)
-	if free.CheckSignin(int64(free.opened)+1_000_000) || fout.kicked {
+	if free.CheckSignin(1_000_000_000) || fout.kicked {
 		t.Fatal("closed without user_authentication_timeout")
 	}
 }
