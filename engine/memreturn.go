@@ -5,6 +5,8 @@ import (
 	"runtime/metrics"
 	"sync/atomic"
 	"time"
+
+	"github.com/panjf2000/gnet/v2/pkg/pool/goroutine"
 )
 
 // After a burst of handshakes the Go heap holds the burst's garbage (gnet's
@@ -16,7 +18,10 @@ import (
 // costs one full GC (milliseconds for a heap of tens of MB, most of it
 // concurrent with the loops), done at most once per MemoryReturnInterval
 // and only when the memory the Go runtime holds grew by a lot since the
-// last return.
+// last return. gnet hands each connection over on a pooled goroutine that
+// exits only after sitting idle for goroutine.ExpiryDuration (checked that
+// often), and its stack (8-16 KB) is free memory from then on: one more
+// return follows once those have gone.
 
 const (
 	// memoryPoll is how often the opened-connection count is looked at;
@@ -26,6 +31,9 @@ const (
 	// return that is worth a collection (both must hold).
 	memoryReturnMin   = 4 << 20
 	memoryReturnRatio = 4 // growth >= held/4
+	// memoryFollowUp is when the hand-over goroutines of a burst have
+	// exited.
+	memoryFollowUp = 2*goroutine.ExpiryDuration + 5*time.Second
 )
 
 // memoryReturner decides when to return memory; the clock and the reading
@@ -38,8 +46,9 @@ type memoryReturner struct {
 	seen     uint64 // opened count at the last poll
 	burst    bool   // connections opened since the last return
 	last     time.Time
-	baseline uint64 // held memory right after the last return
-	before   uint64 // held memory right before the last return
+	baseline uint64    // held memory right after the last return
+	followUp time.Time // when to return once more after a burst (zero: not due)
+	before   uint64    // held memory right before the last return
 	// returns and spent count what it did, for tests and debug logs.
 	returns atomic.Uint64
 	spent   atomic.Int64
@@ -56,6 +65,11 @@ func (m *memoryReturner) poll(now time.Time, opened uint64) bool {
 		m.seen, m.burst = opened, true
 		return false
 	}
+	if !m.followUp.IsZero() && !now.Before(m.followUp) {
+		m.followUp = time.Time{}
+		m.release(now)
+		return true
+	}
 	if !m.burst || now.Sub(m.last) < m.interval {
 		return false
 	}
@@ -65,13 +79,18 @@ func (m *memoryReturner) poll(now time.Time, opened uint64) bool {
 		m.burst = false
 		return false
 	}
-	m.before = held
+	m.release(now)
+	m.burst, m.followUp = false, now.Add(memoryFollowUp)
+	return true
+}
+
+func (m *memoryReturner) release(now time.Time) {
+	m.before = m.held()
 	start := time.Now()
 	m.free()
 	m.spent.Add(int64(time.Since(start)))
 	m.returns.Add(1)
-	m.burst, m.last, m.baseline = false, now, m.held()
-	return true
+	m.last, m.baseline = now, m.held()
 }
 
 // goHeld is the memory the Go runtime holds from the OS and has not

@@ -84,3 +84,29 @@ func TestGoHeldReadsTheRuntime(t *testing.T) {
 		t.Fatal("runtime/metrics gave no held memory")
 	}
 }
+
+// The goroutines gnet handed a burst's connections over on exit a while
+// after it; their stacks are returned by one more collection then, once.
+func TestMemoryIsReturnedOnceMoreAfterTheHandOverGoroutinesExit(t *testing.T) {
+	heap := &fakeHeap{held: 16 << 20, live: 16 << 20}
+	m := newMemoryReturner(10*time.Second, heap.read, heap.free)
+	t0 := time.Unix(1_000_000, 0)
+	heap.held, heap.live = 60<<20, 30<<20
+	m.poll(t0, 9000)
+	if !m.poll(t0.Add(memoryPoll), 9000) {
+		t.Fatal("memory not returned once the burst settled")
+	}
+	// A trickle of connections meanwhile does not put the follow-up off.
+	m.poll(t0.Add(5*time.Second), 9001)
+	if m.poll(t0.Add(memoryFollowUp), 9001) {
+		t.Fatal("followed up before the hand-over goroutines could have exited")
+	}
+	if !m.poll(t0.Add(memoryPoll+memoryFollowUp), 9001) || heap.frees != 2 {
+		t.Fatalf("no follow-up return (frees %d)", heap.frees)
+	}
+	for i := 1; i <= 8; i++ {
+		if m.poll(t0.Add(memoryPoll+memoryFollowUp+time.Duration(i)*time.Second), 9001) {
+			t.Fatal("followed up more than once")
+		}
+	}
+}
