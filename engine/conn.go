@@ -31,9 +31,12 @@ type conn struct {
 	x    *connExtra
 
 	// lastSeen is the unix second of the last frame or request byte;
-	// pingedAt is when we pinged and are waiting for any reply (0: not).
+	// pingedAt is when we pinged and are waiting for any reply (0: not),
+	// truncated to 32 bits and only compared by difference.
 	lastSeen int64
-	pingedAt int64
+	pingedAt uint32
+	// slot is the connection's place in its loop's conns.
+	slot int32
 
 	state connState
 	// controlPings: the client pings with WebSocket control frames, so we do too.
@@ -110,7 +113,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	now := time.Now().Unix()
 	cn := &conn{c: c, loop: l, lastSeen: now, x: &connExtra{requestStart: now}}
-	l.conns[cn] = struct{}{}
+	l.addConn(cn)
 	c.SetContext(cn)
 	if isTLS {
 		l.relayCuts[cn] = peer.cut
@@ -126,7 +129,7 @@ func (s *Server) OnClose(c gnet.Conn, _ error) gnet.Action {
 		return gnet.None
 	}
 	c.SetContext(nil)
-	delete(cn.loop.conns, cn)
+	cn.loop.removeConn(cn)
 	if cut := cn.loop.relayCuts[cn]; cut != nil {
 		delete(cn.loop.relayCuts, cn)
 		cut.loopClosed()
