@@ -188,7 +188,7 @@ func New(apps []hub.AppConfig, opts Options, shared hub.Options) (*Server, error
 	opts = opts.withDefaults()
 	s := &Server{opts: opts, started: make(chan struct{}), stopped: make(chan struct{}),
 		hurry: make(chan struct{}), drained: make(chan struct{}),
-		registering: make(chan (<-chan gnet.RegisteredResult), maxRegistering),
+		registering: make(chan (<-chan gnet.RegisteredResult), registeringLimit(opts.Loops)),
 		tlsRefusals: make(chan struct{}, maxTLSRefusals), tlsLog: ratelog.New(opts.Logger, time.Second)}
 	if opts.TLS != nil {
 		s.handshakeCPU = newHandshakeCPU()
