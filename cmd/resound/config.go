@@ -232,22 +232,23 @@ func applyAppEnv(c *Config, env envVars) error {
 }
 
 func (c Config) engineOptions() engine.Options {
-	return engine.Options{
-		Host:                 c.Host,
-		Port:                 c.Port,
-		Path:                 c.Path,
-		MaxOutboundBytes:     c.MaxOutboundBytes,
-		SocketSendBuffer:     c.SocketSendBuffer,
-		ShutdownGrace:        time.Duration(c.ShutdownGrace) * time.Second,
-		MaxTotalConnections:  c.MaxTotalConnections,
-		HandshakeTimeout:     time.Duration(c.HandshakeTimeout) * time.Second,
-		DrainDelay:           optionalSeconds(c.DrainDelay),
-		DrainWindow:          optionalSeconds(c.DrainWindow),
-		RequestTimeout:       time.Duration(c.RequestTimeout) * time.Second,
-		MemoryReturnInterval: optionalSeconds(c.MemoryReturnInterval),
-		NoCompression:        c.Compression != nil && !*c.Compression,
-		Debug:                c.Debug,
+	o := engine.Options{
+		Host:                c.Host,
+		Port:                c.Port,
+		Path:                c.Path,
+		MaxOutboundBytes:    c.MaxOutboundBytes,
+		SocketSendBuffer:    c.SocketSendBuffer,
+		ShutdownGrace:       time.Duration(c.ShutdownGrace) * time.Second,
+		MaxTotalConnections: c.MaxTotalConnections,
+		HandshakeTimeout:    time.Duration(c.HandshakeTimeout) * time.Second,
+		DrainDelay:          optionalSeconds(c.DrainDelay),
+		DrainWindow:         optionalSeconds(c.DrainWindow),
+		RequestTimeout:      time.Duration(c.RequestTimeout) * time.Second,
+		NoCompression:       c.Compression != nil && !*c.Compression,
+		Debug:               c.Debug,
 	}
+	o.MemoryReturnInterval = optionalSeconds(c.MemoryReturnInterval)
+	return o
 }
 
 func (c Config) apiOptions() httpapi.Options {
