@@ -31,9 +31,12 @@ type conn struct {
 	x    *connExtra
 
 	// lastSeen is the unix second of the last frame or request byte;
-	// pingedAt is when we pinged and are waiting for any reply (0: not).
+	// pingedAt is when we pinged and are waiting for any reply (0: not),
+	// truncated to 32 bits and only compared by difference.
 	lastSeen int64
-	pingedAt int64
+	pingedAt uint32
+	// slot is the connection's place in its loop's conns.
+	slot int32
 
 	state connState
 	// controlPings: the client pings with WebSocket control frames, so we do too.
@@ -110,12 +113,13 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	now := time.Now().Unix()
 	cn := &conn{c: c, loop: l, lastSeen: now, x: &connExtra{requestStart: now}}
-	l.conns[cn] = struct{}{}
+	l.addConn(cn)
 	c.SetContext(cn)
 	if isTLS {
 		l.relayCuts[cn] = peer.cut
 	}
 	s.open.Add(1)
+	s.opened.Add(1)
 	return nil, gnet.None
 }
 
@@ -125,7 +129,7 @@ func (s *Server) OnClose(c gnet.Conn, _ error) gnet.Action {
 		return gnet.None
 	}
 	c.SetContext(nil)
-	delete(cn.loop.conns, cn)
+	cn.loop.removeConn(cn)
 	if cut := cn.loop.relayCuts[cn]; cut != nil {
 		delete(cn.loop.relayCuts, cn)
 		cut.loopClosed()
@@ -137,7 +141,7 @@ func (s *Server) OnClose(c gnet.Conn, _ error) gnet.Action {
 	cn.x = nil
 	if cn.sess != nil {
 		if s.opts.Debug {
-			s.debugf("socket %s closed", cn.sess.ID)
+			s.debugf("socket %s closed", cn.sess.ID())
 		}
 		cn.sess.Close()
 	}
@@ -184,9 +188,9 @@ func (cn *conn) startSocket(req upgradeRequest) gnet.Action {
 	cn.deflate = req.deflate
 	cn.closeCode = 1006
 	if s.opts.Debug {
-		s.debugf("socket %s connected to app %s from %s, fd %d (origin %q, deflate %v)", sess.ID, app.ID, cn.c.RemoteAddr(), cn.c.Fd(), req.origin, req.deflate)
+		s.debugf("socket %s connected to app %s from %s, fd %d (origin %q, deflate %v)", sess.ID(), app.ID, cn.c.RemoteAddr(), cn.c.Fd(), req.origin, req.deflate)
 	}
-	cn.Send(establishedFrame(sess.ID, app.ActivityTimeout))
+	cn.Send(establishedFrame(sess.ID(), app.ActivityTimeout))
 	return gnet.None
 }
 
@@ -346,7 +350,7 @@ func (cn *conn) handleFrame(h ws.Header, payload []byte) gnet.Action {
 		return gnet.None
 	}
 	if cn.loop.srv.opts.Debug {
-		cn.loop.srv.debugf("socket %s sent %s", cn.sess.ID, payload)
+		cn.loop.srv.debugf("socket %s sent %s", cn.sess.ID(), payload)
 	}
 	cn.sess.Handle(payload)
 	return gnet.None
@@ -378,7 +382,7 @@ func (cn *conn) linger() {
 		// would, since the hub may be calling us mid-iteration.
 		cn.sess = nil
 		if cn.loop.srv.opts.Debug {
-			cn.loop.srv.debugf("socket %s closing", sess.ID)
+			cn.loop.srv.debugf("socket %s closing", sess.ID())
 		}
 		cn.loop.Execute(sess.Close)
 	}

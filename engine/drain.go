@@ -85,12 +85,12 @@ func (s *Server) stopAccepting() {
 }
 
 func (l *loop) closeIdleHTTP() {
-	for cn := range l.conns {
+	l.eachConn(func(cn *conn) {
 		if cn.state == stateHTTP && !cn.httpBusy {
 			cn.state = stateClosing
 			_ = cn.c.Close()
 		}
-	}
+	})
 }
 
 // closeSockets sends 4200 to every socket at an even pace over the window,
@@ -101,7 +101,7 @@ func (s *Server) closeSockets() {
 	for _, l := range loops {
 		l.Execute(func() {
 			l.drainQueue, l.drainDone = l.drainQueue[:0], 0
-			for cn := range l.conns {
+			for _, cn := range l.conns {
 				if cn.state == stateSocket {
 					l.drainQueue = append(l.drainQueue, cn)
 				}

@@ -137,7 +137,7 @@ func (cn *conn) write(frames [][]byte) {
 func (cn *conn) cutOff() {
 	cn.loop.srv.refused(hub.RefusedSlowConsumer)
 	if cn.loop.srv.opts.Debug && cn.sess != nil {
-		cn.loop.srv.debugf("socket %s cut off: over %d bytes unsent (slow consumer)", cn.sess.ID, cn.loop.srv.opts.MaxOutboundBytes)
+		cn.loop.srv.debugf("socket %s cut off: over %d bytes unsent (slow consumer)", cn.sess.ID(), cn.loop.srv.opts.MaxOutboundBytes)
 	}
 	cn.x = nil
 	cn.state = stateClosing

@@ -52,21 +52,27 @@ type sweepRules struct {
 // otherwise hold descriptors for the whole keep-alive idle time.
 func (l *loop) sweep(r sweepRules) {
 	now, requestTimeout := r.now, r.requestTimeout
-	for cn := range l.conns {
+	// Backwards, since closing a connection moves the last one into its
+	// place (removeConn): every connection is still visited once.
+	for i := len(l.conns) - 1; i >= 0; i-- {
+		if i >= len(l.conns) {
+			continue
+		}
+		cn := l.conns[i]
 		switch cn.state {
 		case stateSocket:
-			if cn.sess == nil {
+			if cn.sess == nil || cn.sess.CheckSignin(now) {
 				continue
 			}
 			interval := int64(cn.sess.App().PingInterval)
 			if cn.pingedAt != 0 {
-				if now-cn.pingedAt >= interval {
+				if uint32(now)-cn.pingedAt >= uint32(interval) {
 					cn.Kick(protocol.ErrPongNotReceived, "Pong reply not received in time: answer pusher:ping with pusher:pong")
 				}
 				continue
 			}
 			if now-cn.lastSeen >= interval {
-				cn.pingedAt = now
+				cn.pingedAt = uint32(now)
 				if cn.controlPings {
 					cn.writeControl(appendFrame(nil, ws.OpPing, nil))
 				} else {

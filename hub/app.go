@@ -25,7 +25,7 @@ type App struct {
 
 	mu       sync.RWMutex
 	channels map[string]*Channel
-	sockets  map[string]*Session
+	sockets  socketTable
 	// users maps a presence user_id to its sockets (with how many presence
 	// subscriptions each has), for terminate_connections.
 	users map[string]userSockets
@@ -41,7 +41,7 @@ func newApp(h *Hub, c AppConfig) *App {
 		hub:       h,
 		frame:     h.opts.Frame,
 		channels:  map[string]*Channel{},
-		sockets:   map[string]*Session{},
+		sockets:   newSocketTable(),
 		users:     map[string]userSockets{},
 	}
 	if h.opts.AppFrame != nil {
@@ -221,7 +221,7 @@ func (a *App) deliver(m Message) {
 	ch := a.channels[m.Channel]
 	var except *Session
 	if m.ExceptSocket != "" {
-		except = a.sockets[m.ExceptSocket]
+		except = a.sockets.find(m.ExceptSocket)
 	}
 	a.mu.RUnlock()
 	if ch == nil {

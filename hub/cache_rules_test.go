@@ -131,7 +131,7 @@ func (f *cacheFixture) subscribe(s *Session, channel, userID string) {
 			cd = `{"user_id":"` + userID + `"}`
 			data["channel_data"] = cd
 		}
-		data["auth"] = "key:" + protocol.SignChannel("secret", s.ID, channel, cd)
+		data["auth"] = "key:" + protocol.SignChannel("secret", s.ID(), channel, cd)
 	}
 	b, _ := json.Marshal(map[string]any{"event": "pusher:subscribe", "data": data})
 	s.Handle(b)

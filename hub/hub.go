@@ -298,15 +298,3 @@ func randomUint64() uint64 {
 	}
 	return binary.LittleEndian.Uint64(b[:])
 }
-
-// newSocketID returns "N.N" with two random numbers, as Pusher clients expect
-// (^\d+\.\d+$); unguessable, so a socket_id cannot be used to exclude others.
-func newSocketID() string {
-	v := randomUint64()
-	a := (v >> 32) % 1_000_000_000
-	b := (v & 0xffffffff) % 1_000_000_000
-	var buf [24]byte // one allocation: the string
-	id := strconv.AppendUint(buf[:0], a+1, 10)
-	id = append(id, '.')
-	return string(strconv.AppendUint(id, b+1, 10))
-}

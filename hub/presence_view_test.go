@@ -79,7 +79,7 @@ func joinAs(t *testing.T, h *Hub, a *App, channel, uid string) (*Session, *newsR
 	r := &newsRecorder{}
 	s, _, _ := h.Open(a, 0, r)
 	data := `{"user_id":"` + uid + `"}`
-	auth := a.Key + ":" + protocol.SignChannel(a.Secret, s.ID, channel, data)
+	auth := a.Key + ":" + protocol.SignChannel(a.Secret, s.ID(), channel, data)
 	s.Handle([]byte(fmt.Sprintf(`{"event":"pusher:subscribe","data":{"channel":%q,"auth":%q,"channel_data":%q}}`, channel, auth, data)))
 	r.wait(t, "subscription_succeeded")
 	return s, r

@@ -12,7 +12,6 @@ import (
 // Session is the hub's state for one socket. Every method runs on the
 // socket's own loop goroutine.
 type Session struct {
-	ID   string
 	app  *App
 	out  Outbox
 	loop int32
@@ -27,18 +26,46 @@ type Session struct {
 	byName map[string]int32
 
 	// Dispatcher state: frames waiting for this loop's flush. The 32-bit
-	// fields and bools keep a Session in the 128-byte size class.
+	// fields and bools keep a Session in the 112-byte size class.
 	pending      [][]byte
 	pendingBytes int32
+	// tag and slot make the socket id (socketid.go).
+	tag    uint32
+	slot   int32
+	queued bool
+	closed bool
+
+	// more is what only some sockets need (nil for an idle socket).
+	more *sessionMore
+}
+
+// sessionMore is a Session's state that most idle sockets never use.
+type sessionMore struct {
+	// user is who the socket signed in as (pusher:signin), or nil.
+	user *signedIn
 	// Client-event rate window: the unix second it counts (truncated: it
 	// is only compared with the current one) and how many came in it.
 	windowCount int32
 	windowStart uint32
-	queued      bool
-	closed      bool
+	// opened is the unix second the socket opened (truncated, compared
+	// by difference), kept only for user_authentication_timeout.
+	opened uint32
+}
 
-	// user is who the socket signed in as (pusher:signin), or nil.
-	user *signedIn
+// moreState returns the session's extra state, allocating it if needed.
+func (s *Session) moreState() *sessionMore {
+	if s.more == nil {
+		s.more = &sessionMore{}
+	}
+	return s.more
+}
+
+// user is who the socket signed in as, or nil.
+func (s *Session) user() *signedIn {
+	if s.more == nil {
+		return nil
+	}
+	return s.more.user
 }
 
 // subscription is one channel of a socket; its name is the channel's.
@@ -134,25 +161,31 @@ func (h *Hub) Open(a *App, loop int, out Outbox) (*Session, int, string) {
 	}
 	a.stats.opened.Add(1)
 	s := &Session{app: a, out: out, loop: int32(loop)}
-	a.mu.Lock()
-	for {
-		s.ID = newSocketID()
-		if _, taken := a.sockets[s.ID]; !taken {
-			break
-		}
+	if a.UserAuthenticationTimeout > 0 {
+		s.more = &sessionMore{opened: uint32(time.Now().Unix())}
 	}
-	a.sockets[s.ID] = s
+	a.mu.Lock()
+	a.sockets.add(s)
 	a.mu.Unlock()
-	s.armSigninTimeout()
 	return s, 0, ""
 }
 
 // App is the session's app.
 func (s *Session) App() *App { return s.app }
 
+// ID is the socket id the client was given; built on each call, since a
+// string kept per socket would cost 24 bytes of 20 thousand idle sockets.
+func (s *Session) ID() string {
+	var b [24]byte
+	return string(s.AppendID(b[:0]))
+}
+
+// AppendID appends the socket id to b.
+func (s *Session) AppendID(b []byte) []byte { return s.app.sockets.appendID(b, s) }
+
 // Established is the first message the socket must receive.
 func (s *Session) Established() []byte {
-	return protocol.ConnectionEstablished(s.ID, s.app.ActivityTimeout)
+	return protocol.ConnectionEstablished(s.ID(), s.app.ActivityTimeout)
 }
 
 // Close leaves every channel (firing presence leaves) and forgets the socket.
@@ -167,7 +200,7 @@ func (s *Session) Close() {
 	s.signout()
 	a := s.app
 	a.mu.Lock()
-	delete(a.sockets, s.ID)
+	a.sockets.remove(s)
 	a.mu.Unlock()
 	a.connections.Add(-1)
 	s.pending = nil
@@ -224,7 +257,7 @@ func (s *Session) Handle(payload []byte) {
 		if i := s.subIndex(sub.Channel); i >= 0 {
 			s.unsubscribeAt(i)
 		}
-		h.logf("socket %s unsubscribed from %q", s.ID, sub.Channel)
+		h.logf("socket %s unsubscribed from %q", s.ID(), sub.Channel)
 	default:
 		if len(msg.Event) > 7 && msg.Event[:7] == "client-" {
 			s.whisper(msg)
@@ -275,7 +308,7 @@ func (s *Session) subscribe(data []byte) {
 			s.authFailed(name, "Missing auth: private and presence channels need \"auth\" from your authorizer endpoint")
 			return
 		}
-		if !protocol.VerifyChannelAuth(a.Key, a.Secret, s.ID, name, sub.ChannelData, sub.Auth) {
+		if !protocol.VerifyChannelAuth(a.Key, a.Secret, s.ID(), name, sub.ChannelData, sub.Auth) {
 			s.authFailed(name, "Invalid signature: expected \"<app key>:<hex HMAC-SHA256 of socket_id:channel_name[:channel_data]>\" signed with this app's secret")
 			return
 		}
@@ -295,7 +328,7 @@ func (s *Session) subscribe(data []byte) {
 		}
 	}
 	ch := a.join(name, kind, s)
-	a.hub.logf("socket %s subscribed to %q (auth ok)", s.ID, name)
+	a.hub.logf("socket %s subscribed to %q (auth ok)", s.ID(), name)
 	// A presence subscription keeps the channel's record of its member
 	// (shared by the user's sockets) rather than a copy of its own.
 	var m *localMember
@@ -539,12 +572,12 @@ func (s *Session) replayCache(ch *Channel, alreadySent ...[]byte) {
 // refuseOverLimit answers a subscription that would break one of the app's
 // limits; the socket and its other subscriptions stay.
 func (s *Session) refuseOverLimit(channel, why string, status int) {
-	s.app.hub.logf("socket %s subscription to %q refused: %s", s.ID, channel, why)
+	s.app.hub.logf("socket %s subscription to %q refused: %s", s.ID(), channel, why)
 	s.send(protocol.SubscriptionError(channel, "LimitReached", why, status))
 }
 
 func (s *Session) authFailed(channel, why string) {
-	s.app.hub.logf("socket %s subscription to %q refused: %s", s.ID, channel, why)
+	s.app.hub.logf("socket %s subscription to %q refused: %s", s.ID(), channel, why)
 	s.send(protocol.SubscriptionError(channel, "AuthError", why, 401))
 }
 
@@ -620,11 +653,12 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 		return
 	}
 	now := uint32(a.hub.now().Unix())
-	if now != s.windowStart {
-		s.windowStart, s.windowCount = now, 0
+	w := s.moreState()
+	if now != w.windowStart {
+		w.windowStart, w.windowCount = now, 0
 	}
-	s.windowCount++
-	if int(s.windowCount) > a.ClientEventsPerSecond {
+	w.windowCount++
+	if int(w.windowCount) > a.ClientEventsPerSecond {
 		a.hub.Refused(RefusedClientEventRate)
 		s.send(protocol.Error(protocol.ErrClientEvent, "Client event rejected: rate limit of "+itoa(a.ClientEventsPerSecond)+" client events per second exceeded"))
 		return
@@ -635,7 +669,7 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 	}
 	a.stats.clientEvents.Add(1)
 	payload := protocol.ClientEvent(msg.Event, msg.Channel, msg.Data, userID)
-	_ = a.hub.bus.Publish(Message{Kind: KindEvent, AppID: a.ID, Channel: msg.Channel, Payload: payload, ExceptSocket: s.ID, Origin: a.hub.nodeID})
+	_ = a.hub.bus.Publish(Message{Kind: KindEvent, AppID: a.ID, Channel: msg.Channel, Payload: payload, ExceptSocket: s.ID(), Origin: a.hub.nodeID})
 	s.emitClientEvent(msg.Channel, msg.Event, msg.Data, userID)
 }
 

@@ -140,7 +140,7 @@ func presenceSubscribeMsg(s *Session, channel string, id int, info string) []byt
 
 // presenceSubscribeData signs a presence subscription with channel_data data.
 func presenceSubscribeData(s *Session, channel, data string) []byte {
-	sig := protocol.SignChannel(s.app.Secret, s.ID, channel, data)
+	sig := protocol.SignChannel(s.app.Secret, s.ID(), channel, data)
 	b, _ := json.Marshal(map[string]any{"event": "pusher:subscribe", "data": map[string]string{
 		"channel": channel, "auth": s.app.Key + ":" + sig, "channel_data": data}})
 	return b

@@ -13,7 +13,7 @@ import (
 
 // privateSubscribeMsg signs a private subscription for s.
 func privateSubscribeMsg(s *Session, channel string) []byte {
-	sig := protocol.SignChannel(s.app.Secret, s.ID, channel, "")
+	sig := protocol.SignChannel(s.app.Secret, s.ID(), channel, "")
 	b, _ := json.Marshal(map[string]any{"event": "pusher:subscribe", "data": map[string]string{
 		"channel": channel, "auth": s.app.Key + ":" + sig}})
 	return b

@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"sync"
-	"time"
 
 	"github.com/resound/resound/protocol"
 )
@@ -68,8 +67,8 @@ type userIndex struct {
 // it was.
 func (s *Session) signin(data []byte) {
 	a := s.app
-	if s.user != nil {
-		s.signinRefused("AlreadySignedIn", "This socket is already signed in as user "+quote(s.user.id)+": a socket signs in once; open another connection for another user", 400)
+	if s.user() != nil {
+		s.signinRefused("AlreadySignedIn", "This socket is already signed in as user "+quote(s.user().id)+": a socket signs in once; open another connection for another user", 400)
 		return
 	}
 	in, err := protocol.DecodeSignin(data)
@@ -81,7 +80,7 @@ func (s *Session) signin(data []byte) {
 		s.signinRefused("LimitReached", "user_data is "+itoa(len(in.UserData))+" bytes, over the app's max_user_data_size of "+itoa(max)+" bytes: send less from your user authentication endpoint", 413)
 		return
 	}
-	if !protocol.VerifyUserAuth(a.Key, a.Secret, s.ID, in.UserData, in.Auth) {
+	if !protocol.VerifyUserAuth(a.Key, a.Secret, s.ID(), in.UserData, in.Auth) {
 		s.signinRefused("AuthError", "Invalid signature: expected \"<app key>:<hex HMAC-SHA256 of socket_id::user::user_data>\" signed with this app's secret", 401)
 		return
 	}
@@ -95,7 +94,7 @@ func (s *Session) signin(data []byte) {
 		return
 	}
 	su := &signedIn{id: u.ID, watchlist: u.Watchlist, told: make([]bool, len(u.Watchlist)), reg: &registration{}}
-	s.user = su
+	s.moreState().user = su
 	a.indexUser(s, su, true)
 	// signin_success goes before the watchlist's first event: in place the
 	// registration tells the watchlist at once, else it is queued to this
@@ -106,7 +105,7 @@ func (s *Session) signin(data []byte) {
 		return
 	}
 	if !s.registerUser(su) {
-		s.user = nil
+		s.more.user = nil
 		a.indexUser(s, su, false)
 		s.signinRefused("ServerBusy", "The server is too busy to take sign-ins right now: retry", 503)
 		return
@@ -115,12 +114,12 @@ func (s *Session) signin(data []byte) {
 }
 
 func (s *Session) signedInAs(su *signedIn, userData string) {
-	s.app.hub.logf("socket %s signed in as user %q", s.ID, su.id)
+	s.app.hub.logf("socket %s signed in as user %q", s.ID(), su.id)
 	s.send(protocol.SigninSuccess(userData))
 }
 
 func (s *Session) signinRefused(errType, why string, status int) {
-	s.app.hub.logf("socket %s sign-in refused: %s", s.ID, why)
+	s.app.hub.logf("socket %s sign-in refused: %s", s.ID(), why)
 	s.send(protocol.SigninError(errType, why, status))
 }
 
@@ -213,11 +212,11 @@ func (s *Session) registerUser(su *signedIn) bool {
 
 // signout undoes the sign-in of a closing socket.
 func (s *Session) signout() {
-	su := s.user
+	su := s.user()
 	if su == nil {
 		return
 	}
-	s.user = nil
+	s.more.user = nil
 	a := s.app
 	h := a.hub
 	a.indexUser(s, su, false)
@@ -243,7 +242,7 @@ func (s *Session) signout() {
 
 // tellWatchlist sends the watched users that are online now.
 func (s *Session) tellWatchlist(su *signedIn) {
-	if s.closed || s.user != su {
+	if s.closed || s.user() != su {
 		return
 	}
 	ix := &s.app.signins
@@ -264,7 +263,7 @@ func (s *Session) tellWatchlist(su *signedIn) {
 // watchNews tells the socket that the user of its watchlist entry k came
 // or went, unless it was told so already.
 func (s *Session) watchNews(su *signedIn, k int32, online bool) {
-	if s.closed || s.user != su || su.told[k] == online {
+	if s.closed || s.user() != su || su.told[k] == online {
 		return
 	}
 	su.told[k] = online
@@ -389,10 +388,10 @@ func (s *Session) refuseServerChannel(name string) bool {
 	switch {
 	case !ok:
 		s.send(protocol.SubscriptionError(name, "InvalidChannel", "Channels starting with '#' belong to the server: only #server-to-user-{id} may be subscribed, by the socket signed in as that user", 400))
-	case s.user == nil:
+	case s.user() == nil:
 		s.authRefused(name, "Sign in first (pusher.signin()): only the socket signed in as user "+quote(id)+" may subscribe to "+quote(name))
-	case s.user.id != id:
-		s.authRefused(name, "This socket is signed in as user "+quote(s.user.id)+", not "+quote(id)+": it may only subscribe to its own #server-to-user- channel")
+	case s.user().id != id:
+		s.authRefused(name, "This socket is signed in as user "+quote(s.user().id)+", not "+quote(id)+": it may only subscribe to its own #server-to-user- channel")
 	default:
 		return false
 	}
@@ -400,25 +399,20 @@ func (s *Session) refuseServerChannel(name string) bool {
 }
 
 func (s *Session) authRefused(channel, why string) {
-	s.app.hub.logf("socket %s subscription to %q refused: %s", s.ID, channel, why)
+	s.app.hub.logf("socket %s subscription to %q refused: %s", s.ID(), channel, why)
 	s.send(protocol.SubscriptionError(channel, "AuthError", why, 403))
 }
 
-// armSigninTimeout closes the socket with 4009 unless it signs in within the
-// app's user_authentication_timeout. The timer is not kept to be stopped:
-// a Session stays in the 128-byte size class, and a timer that fires for a
-// socket that signed in or closed finds nothing to do.
-func (s *Session) armSigninTimeout() {
+// CheckSignin closes the socket with 4009 if the app wants sockets to sign
+// in within user_authentication_timeout and this one has not; it reports
+// whether it did. The engine calls it from the socket's loop in its
+// once-a-second sweep, so no timer per socket keeps a closed session alive.
+func (s *Session) CheckSignin(now int64) bool {
 	secs := s.app.UserAuthenticationTimeout
-	if secs <= 0 {
-		return
+	if secs <= 0 || s.more == nil || s.more.user != nil || s.closed || uint32(now)-s.more.opened < uint32(secs) {
+		return false
 	}
-	time.AfterFunc(time.Duration(secs)*time.Second, func() {
-		s.runOnLoop(func() {
-			if !s.closed && s.user == nil {
-				s.app.hub.logf("socket %s closed: not signed in within %ds", s.ID, secs)
-				s.out.Kick(protocol.ErrUnauthorized, "Connection not authorized within timeout: sign in (pusher.signin()) within "+itoa(secs)+" seconds of connecting")
-			}
-		})
-	})
+	s.app.hub.logf("socket %s closed: not signed in within %ds", s.ID(), secs)
+	s.out.Kick(protocol.ErrUnauthorized, "Connection not authorized within timeout: sign in (pusher.signin()) within "+itoa(secs)+" seconds of connecting")
+	return true
 }

@@ -11,7 +11,7 @@ import (
 
 func signinMsg(s *Session, userData string) []byte {
 	b, _ := json.Marshal(map[string]any{"event": "pusher:signin", "data": map[string]string{
-		"auth": s.app.Key + ":" + protocol.SignUser(s.app.Secret, s.ID, userData), "user_data": userData}})
+		"auth": s.app.Key + ":" + protocol.SignUser(s.app.Secret, s.ID(), userData), "user_data": userData}})
 	return b
 }
 
@@ -138,5 +138,37 @@ func TestWhichChannelsCountSubscriptions(t *testing.T) {
 	on.markCountChanged("presence-x")
 	if len(off.counts.changed) != 0 || len(on.counts.changed) != 1 {
 		t.Fatalf("marked: off %v, on %v", off.counts.changed, on.counts.changed)
+	}
+}
+
+func TestCheckSigninClosesOnlyUnsignedSocketsPastTheTimeout(t *testing.T) {
+	h, a := newTestHub(t, AppConfig{UserAuthenticationTimeout: 3})
+	unsigned, uout := openSocket(t, h, a)
+	signed, sout := openSocket(t, h, a)
+	signed.Handle(signinMsg(signed, `{"id":"1"}`))
+	if signed.user() == nil {
+		t.Fatal("sign-in failed")
+	}
+	opened := int64(unsigned.more.opened)
+	if unsigned.CheckSignin(opened+2) || uout.kicked {
+		t.Fatal("closed before user_authentication_timeout")
+	}
+	if signed.CheckSignin(opened+60) || sout.kicked {
+		t.Fatal("a signed-in socket was closed")
+	}
+	if !unsigned.CheckSignin(opened+3) || !uout.kicked {
+		t.Fatal("an unsigned socket was not closed at user_authentication_timeout")
+	}
+	// A closed session is left alone (and referenced by nothing).
+	closed, cout := openSocket(t, h, a)
+	closed.Close()
+	if closed.CheckSignin(opened+60) || cout.kicked {
+		t.Fatal("a closed session was kicked")
+	}
+	// Without the setting nothing is ever closed.
+	h2, a2 := newTestHub(t, AppConfig{})
+	free, fout := openSocket(t, h2, a2)
+	if free.CheckSignin(1_000_000_000) || fout.kicked {
+		t.Fatal("closed without user_authentication_timeout")
 	}
 }

@@ -104,7 +104,7 @@ func (s *Session) emitClientEvent(channel, event string, data []byte, userID str
 		return
 	}
 	h.hooks.Emit(webhook.Event{App: s.app.ID, Name: webhook.ClientEvent, Channel: channel, Event: event,
-		Data: webhook.DataString(data), SocketID: s.ID, UserID: userID})
+		Data: webhook.DataString(data), SocketID: s.ID(), UserID: userID})
 }
 
 // emitCacheMiss reports a subscriber of a cache channel finding nothing.

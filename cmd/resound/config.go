@@ -41,6 +41,10 @@ type Config struct {
 	// DrainWindow: seconds over which the 4200 closes are spread (10; 0:
 	// all at once).
 	DrainWindow *int `json:"drain_window"`
+	// MemoryReturnInterval: after a burst of connections, one garbage
+	// collection returns free memory to the OS, at most once per this many
+	// seconds (10; 0: never).
+	MemoryReturnInterval *int `json:"memory_return_interval"`
 	// RequestTimeout: seconds an HTTP request may take to arrive (10).
 	RequestTimeout int `json:"request_timeout"`
 	// APIWorkers, APIBusWorkers, APIQueue, APITimeout size the HTTP API's
@@ -226,7 +230,7 @@ func applyAppEnv(c *Config, env envVars) error {
 }
 
 func (c Config) engineOptions() engine.Options {
-	return engine.Options{
+	o := engine.Options{
 		Host:                c.Host,
 		Port:                c.Port,
 		Path:                c.Path,
@@ -241,6 +245,8 @@ func (c Config) engineOptions() engine.Options {
 		NoCompression:       c.Compression != nil && !*c.Compression,
 		Debug:               c.Debug,
 	}
+	o.MemoryReturnInterval = optionalSeconds(c.MemoryReturnInterval)
+	return o
 }
 
 func (c Config) apiOptions() httpapi.Options {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fakeEnv stands in for the process environment so the tests never touch
@@ -217,6 +218,18 @@ func TestConfigCompressionSwitch(t *testing.T) {
 		}
 		if got := c.engineOptions().NoCompression; got != off {
 			t.Errorf("%s: NoCompression %v, want %v", text, got, off)
+		}
+	}
+}
+
+func TestConfigMemoryReturnInterval(t *testing.T) {
+	for text, want := range map[string]time.Duration{`{}`: 10 * time.Second, `{"memory_return_interval":30}`: 30 * time.Second, `{"memory_return_interval":0}`: -1} {
+		c, err := loadConfig(writeTemp(t, "cfg.json", text), "", fakeEnv(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.engineOptions().WithDefaults().MemoryReturnInterval; got != want {
+			t.Errorf("%s: memory return every %v, want %v", text, got, want)
 		}
 	}
 }
