@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/resound/resound/webhook"
 )
 
 // RedisLiveness marks this node alive in Redis and reaps nodes that stopped
@@ -69,9 +71,17 @@ func (l *RedisLiveness) run() {
 func (l *RedisLiveness) beat() {
 	ctx, cancel := l.conn.timeout(l.ctx)
 	defer cancel()
-	keys := []string{l.nodesKey(), l.epochKey(), l.conn.cfg.Prefix + ":last-beat", l.conn.cfg.Prefix + ":reap-grace"}
+	hooks := webhook.Base(l.conn.cfg.Prefix)
+	keys := []string{l.nodesKey(), l.epochKey(), l.conn.cfg.Prefix + ":last-beat", l.conn.cfg.Prefix + ":reap-grace",
+		l.conn.cfg.Prefix + ":quiet-for", webhook.QuietKey(hooks), webhook.ResyncingKey(hooks)}
+	refilling := "0"
+	if l.hooks.Refilling != nil && l.hooks.Refilling() {
+		refilling = "1"
+	}
+	// Every live node beats within a timeout, or it is taken for dead.
 	vals, err := livenessBeatScript.Exec(ctx, l.conn.client, keys,
-		[]string{l.node, l.timeoutMs(), strconv.FormatUint(randomUint64(), 36), strconv.Itoa(int(stallAfter.Milliseconds()))}).ToArray()
+		[]string{l.node, l.timeoutMs(), strconv.FormatUint(randomUint64(), 36), strconv.Itoa(int(stallAfter.Milliseconds())),
+			l.epoch, l.timeoutMs(), refilling, l.timeoutMs()}).ToArray()
 	if err != nil || len(vals) < 2 {
 		if l.ctx.Err() == nil {
 			l.conn.failed("heartbeat", err)
