@@ -96,7 +96,7 @@ type Hub struct {
 	// count the last complete resync started from. While they differ this
 	// node keeps the webhooks quiet cluster-wide (see livenessBeatScript).
 	lostGen, refilledGen atomic.Uint64
-	work     *workers
+	work                 *workers
 	// inline: the shared state never blocks, so it is called in place.
 	inline   bool
 	resyncs  chan struct{}
