@@ -34,6 +34,13 @@ const beatEvery = 250 * time.Millisecond
 // (SIGSTOP, a long fork, a restart), not that every node died.
 const stallAfter = 4 * beatEvery
 
+// quietAfterLoss is how long the webhooks stay quiet after the first node
+// noticed that Redis lost its data: eight beats, for every live node to
+// reconnect, beat and join the refilling set. It is shorter than the
+// SettleTime a resync waits, so by the time the nodes reconciled, events
+// flow again.
+const quietAfterLoss = 8 * beatEvery
+
 // NewRedisLiveness tracks nodes over conn.
 func NewRedisLiveness(conn *RedisConn) *RedisLiveness {
 	conn.acquire()
@@ -78,10 +85,9 @@ func (l *RedisLiveness) beat() {
 	if l.hooks.Refilling != nil && l.hooks.Refilling() {
 		refilling = "1"
 	}
-	// Every live node beats within a timeout, or it is taken for dead.
 	vals, err := livenessBeatScript.Exec(ctx, l.conn.client, keys,
 		[]string{l.node, l.timeoutMs(), strconv.FormatUint(randomUint64(), 36), strconv.Itoa(int(stallAfter.Milliseconds())),
-			l.epoch, l.timeoutMs(), refilling, l.timeoutMs()}).ToArray()
+			l.epoch, strconv.Itoa(int(quietAfterLoss.Milliseconds())), refilling, l.timeoutMs()}).ToArray()
 	if err != nil || len(vals) < 2 {
 		if l.ctx.Err() == nil {
 			l.conn.failed("heartbeat", err)
