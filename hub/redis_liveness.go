@@ -147,6 +147,9 @@ func (l *RedisLiveness) Close() error {
 			_ = l.hooks.Reap(ctx, l.node)
 		}
 		_ = livenessForgetScript.Exec(ctx, l.conn.client, []string{l.nodesKey()}, []string{l.node, "0"}).Error()
+		// A node stopping while it refilled keeps nobody quiet any longer.
+		resyncing := webhook.ResyncingKey(webhook.Base(l.conn.cfg.Prefix))
+		_ = l.conn.client.Do(ctx, l.conn.client.B().Zrem().Key(resyncing).Member(l.node).Build()).Error()
 		cancel()
 	}
 	l.conn.release()
