@@ -4,6 +4,7 @@ import (
 	"context"
 	"log"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/resound/resound/protocol"
@@ -223,16 +224,14 @@ func (h *Hub) resyncLoop() {
 //
 // After Redis lost its data the shares go back quietly: the channels and
 // members found were announced before the loss, and what changed during it
-// cannot be told from a store that forgot it, so no webhook event is
-// queued until a resync completes.
+// cannot be told from a store that forgot it. The quiet is Redis's, not
+// this node's (see livenessBeatScript): every node's scripts queue nothing
+// new until every node that noticed the loss has refilled its share.
 func (h *Hub) reregister() bool {
-	ok := true
-	quiet := h.dataLost.Load()
+	var failed atomic.Bool
+	lost := h.lostGen.Load()
 	h.work.each(func(sh *shard) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if quiet {
-			ctx = withQuietHooks(ctx)
-		}
 		defer cancel()
 		for k, s := range sh.shares {
 			syncCount := func() error {
@@ -263,7 +262,7 @@ func (h *Hub) reregister() bool {
 				err = then()
 			}
 			if err != nil {
-				ok = false
+				failed.Store(true)
 				continue
 			}
 			s.dirty = false
@@ -272,10 +271,20 @@ func (h *Hub) reregister() bool {
 			}
 		}
 	})
-	if ok && quiet {
-		h.dataLost.Store(false)
+	if failed.Load() {
+		return false
 	}
-	return ok
+	// Only this loop writes refilledGen; a loss noticed during this pass
+	// raised lostGen past lost, so the node stays refilling and the resync
+	// that loss asked for runs next.
+	h.refilledGen.Store(lost)
+	return true
+}
+
+// refilling says this node has not registered its share again since Redis
+// last lost its data.
+func (h *Hub) refilling() bool {
+	return h.lostGen.Load() != h.refilledGen.Load()
 }
 
 // reconcile reads every local presence channel's members and tells local

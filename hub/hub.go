@@ -92,10 +92,11 @@ type Hub struct {
 	// scripted: the shared state's scripts queue the cluster-wide webhook
 	// events themselves (see wireScriptHooks).
 	scripted bool
-	// dataLost: Redis lost its data since the last complete resync, whose
-	// scripts then queue no webhook events (see withQuietHooks).
-	dataLost atomic.Bool
-	work     *workers
+	// lostGen counts the times Redis lost its data; refilledGen is the
+	// count the last complete resync started from. While they differ this
+	// node keeps the webhooks quiet cluster-wide (see livenessBeatScript).
+	lostGen, refilledGen atomic.Uint64
+	work                 *workers
 	// inline: the shared state never blocks, so it is called in place.
 	inline   bool
 	resyncs  chan struct{}
@@ -197,7 +198,7 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 		return nil, err
 	}
 	if err := h.liveness.Start(h.nodeID, LivenessHooks{Reap: h.reap, Resync: h.requestResync,
-		DataLost: func() { h.dataLost.Store(true) }}); err != nil {
+		DataLost: func() { h.lostGen.Add(1) }, Refilling: h.refilling}); err != nil {
 		return nil, err
 	}
 	return h, nil

@@ -1,8 +1,6 @@
 package hub
 
 import (
-	"context"
-
 	"github.com/resound/resound/protocol"
 	"github.com/resound/resound/webhook"
 )
@@ -63,8 +61,8 @@ func scriptedKind(name string) bool {
 
 // args are a script's four hook arguments for a change on one channel:
 // the store, then which kinds the app wants there.
-func (s *scriptHooks) args(ctx context.Context, app, channel string) []string {
-	if s == nil || quietHooks(ctx) {
+func (s *scriptHooks) args(app, channel string) []string {
+	if s == nil {
 		return []string{"", "0", "0", ""}
 	}
 	return append(s.target.Args(), s.flags(app, channel))
@@ -114,18 +112,4 @@ func (s *scriptHooks) dropped(n int64) {
 	if s != nil && n > 0 && s.target.Dropped != nil {
 		s.target.Dropped(int(n))
 	}
-}
-
-type quietKey struct{}
-
-// withQuietHooks marks a resync after Redis lost its data: the store is
-// refilled from the nodes' shares, and every channel and member found
-// there was announced before the loss, so the scripts queue nothing.
-func withQuietHooks(ctx context.Context) context.Context {
-	return context.WithValue(ctx, quietKey{}, true)
-}
-
-func quietHooks(ctx context.Context) bool {
-	q, _ := ctx.Value(quietKey{}).(bool)
-	return q
 }

@@ -267,18 +267,6 @@ func TestScriptHooksSyncQueuesOnce(t *testing.T) {
 	if got := c.take(2); got != "channel_occupied:presence-room: member_added:presence-room:u2" {
 		t.Fatalf("sync sent %q", got)
 	}
-	// Redis came back empty: the shares go back without news.
-	quiet := withQuietHooks(ctx)
-	b := c.node("B")
-	if err := b.o.Sync(quiet, hookApp, "presence-other", 2); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.p.Sync(quiet, hookApp, "presence-other", []LocalMember{{UserID: "u3", Sockets: 2, Member: `{"user_id":"u3"}`}}); err != nil {
-		t.Fatal(err)
-	}
-	if queued, held := c.pending(); queued+held != 0 {
-		t.Fatalf("quiet sync queued %d, held %d", queued, held)
-	}
 }
 
 // The queue's capacity holds for events the scripts queue, and what it
@@ -296,5 +284,165 @@ func TestScriptHooksCapacityTrimCounted(t *testing.T) {
 	}
 	if got := c.take(2); got != "channel_occupied:public-3: channel_occupied:public-4:" {
 		t.Fatalf("kept %q, want the newest", got)
+	}
+}
+
+// hookBeater is one node's liveness on the hook cluster's Redis, beaten by
+// hand so a test decides which node notices a loss when.
+type hookBeater struct {
+	l         *RedisLiveness
+	refilling atomic.Bool
+}
+
+func (c *hookCluster) beater(node string) *hookBeater {
+	c.t.Helper()
+	conn, err := NewRedisConn(RedisConfig{URL: "redis://" + c.addr + "/0", Prefix: c.prefix})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	b := &hookBeater{l: NewRedisLiveness(conn)}
+	b.l.node, b.l.ctx = node, context.Background()
+	b.l.hooks = LivenessHooks{DataLost: func() { b.refilling.Store(true) }, Refilling: b.refilling.Load}
+	c.t.Cleanup(func() { _ = b.l.Close() })
+	return b
+}
+
+// beat beats once and says whether the node noticed that Redis lost its data.
+func (b *hookBeater) beat() bool {
+	was := b.refilling.Load()
+	b.l.beat()
+	return !was && b.refilling.Load()
+}
+
+// flushAll empties Redis as a restart without persistence does.
+func (c *hookCluster) flushAll() {
+	c.t.Helper()
+	client := redisClient(c.t, c.addr)
+	if err := client.Do(context.Background(), client.B().Flushall().Build()).Error(); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// refill is a node's resync after the loss: its share goes back.
+func (c *hookCluster) refill(node, channel string, subscriptions int, members ...string) {
+	c.t.Helper()
+	n, ctx := c.node(node), context.Background()
+	var local []LocalMember
+	for _, uid := range members {
+		local = append(local, LocalMember{UserID: uid, Sockets: 1, Member: fmt.Sprintf(`{"user_id":%q}`, uid)})
+	}
+	if err := n.o.Sync(ctx, hookApp, channel, subscriptions); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := n.p.Sync(ctx, hookApp, channel, local); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *hookCluster) expectNothing(when string) {
+	c.t.Helper()
+	if queued, held := c.pending(); queued+held != 0 {
+		c.t.Fatalf("%s: %d events queued and %d held", when, queued, held)
+	}
+}
+
+// After Redis lost its data the quiet is the cluster's, not each node's:
+// a node that refilled first and then lost its last socket on a channel
+// another node still has sockets on (not yet refilled) must not vacate it,
+// and the other node's refill announces nothing.
+func TestScriptHooksQuietAfterDataLossIsClusterWide(t *testing.T) {
+	c := newHookCluster(t, time.Hour, 100, nil)
+	a, b := c.beater("A"), c.beater("B")
+	a.beat()
+	b.beat()
+	c.join("A", "presence-room", "u1")
+	c.join("B", "presence-room", "u2")
+	if got := c.take(3); got != "channel_occupied:presence-room: member_added:presence-room:u1 member_added:presence-room:u2" {
+		t.Fatalf("joins sent %q", got)
+	}
+
+	c.flushAll()
+	if !a.beat() {
+		t.Fatal("A did not notice the loss")
+	}
+	c.refill("A", "presence-room", 1, "u1")
+	c.expectNothing("A's refill")
+	a.refilling.Store(false)
+	a.beat()
+	// A's socket leaves before B noticed the loss.
+	c.leave("A", "presence-room", "u1")
+	c.expectNothing("A's leave while B had not refilled")
+	if !b.beat() {
+		t.Fatal("B did not notice the loss")
+	}
+	c.refill("B", "presence-room", 1, "u2")
+	c.expectNothing("B's refill")
+	b.refilling.Store(false)
+	b.beat()
+
+	// The quiet lasts while a node is refilling even once the loss's
+	// marker lapsed.
+	b.refilling.Store(true)
+	b.beat()
+	client := redisClient(t, c.addr)
+	base := webhook.Base(c.prefix)
+	if err := client.Do(context.Background(), client.B().Del().Key(webhook.QuietKey(base)).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	c.join("A", "presence-room", "u3")
+	c.expectNothing("a join while B refills")
+	b.refilling.Store(false)
+	b.beat()
+
+	// Then events flow again, from the refilled truth.
+	c.leave("B", "presence-room", "u2")
+	c.leave("A", "presence-room", "u3")
+	if queued, held := c.pending(); queued != 0 || held != 3 {
+		t.Fatalf("leaves after the quiet: %d queued, %d held, want 0 and 3", queued, held)
+	}
+}
+
+// While quiet, an addition still cancels the removal held for it, and a
+// removal holds nothing.
+func TestScriptHooksQuietStillCancelsHeldRemovals(t *testing.T) {
+	c := newHookCluster(t, time.Hour, 100, nil)
+	c.join("A", "presence-room", "u1")
+	c.take(2)
+	c.leave("A", "presence-room", "u1")
+	if queued, held := c.pending(); queued != 0 || held != 2 {
+		t.Fatalf("leave: %d queued, %d held", queued, held)
+	}
+	client := redisClient(t, c.addr)
+	base := webhook.Base(c.prefix)
+	if err := client.Do(context.Background(), client.B().Set().Key(webhook.QuietKey(base)).Value("1").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	c.join("B", "presence-room", "u1")
+	c.expectNothing("a quiet join back")
+	c.leave("B", "presence-room", "u1")
+	c.expectNothing("a quiet leave")
+}
+
+// A node that dies while refilling does not keep the cluster quiet: its
+// claim lapses after the node timeout.
+func TestScriptHooksDeadRefillingNodeLapses(t *testing.T) {
+	c := newHookCluster(t, 0, 100, nil)
+	client := redisClient(t, c.addr)
+	ctx, base := context.Background(), webhook.Base(c.prefix)
+	a := c.beater("A")
+	a.refilling.Store(true)
+	a.beat()
+	if n, err := client.Do(ctx, client.B().Zcard().Key(webhook.ResyncingKey(base)).Build()).AsInt64(); err != nil || n != 1 {
+		t.Fatalf("refilling set holds %d (%v), want A", n, err)
+	}
+	c.join("B", "public-1", "")
+	c.expectNothing("a join while A refills")
+	// A dies: its claim is due to lapse within node_timeout; move it due now.
+	if err := client.Do(ctx, client.B().Zadd().Key(webhook.ResyncingKey(base)).ScoreMember().ScoreMember(1, "A").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	c.join("B", "public-2", "")
+	if got := c.take(1); got != "channel_occupied:public-2:" {
+		t.Fatalf("after A's claim lapsed: %q", got)
 	}
 }

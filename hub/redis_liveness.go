@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/resound/resound/webhook"
 )
 
 // RedisLiveness marks this node alive in Redis and reaps nodes that stopped
@@ -31,6 +33,13 @@ const beatEvery = 250 * time.Millisecond
 // stallAfter: a gap this long in everybody's beats means Redis stalled
 // (SIGSTOP, a long fork, a restart), not that every node died.
 const stallAfter = 4 * beatEvery
+
+// quietAfterLoss is how long the webhooks stay quiet after the first node
+// noticed that Redis lost its data: eight beats, for every live node to
+// reconnect, beat and join the refilling set. It is shorter than the
+// SettleTime a resync waits, so by the time the nodes reconciled, events
+// flow again.
+const quietAfterLoss = 8 * beatEvery
 
 // NewRedisLiveness tracks nodes over conn.
 func NewRedisLiveness(conn *RedisConn) *RedisLiveness {
@@ -69,9 +78,16 @@ func (l *RedisLiveness) run() {
 func (l *RedisLiveness) beat() {
 	ctx, cancel := l.conn.timeout(l.ctx)
 	defer cancel()
-	keys := []string{l.nodesKey(), l.epochKey(), l.conn.cfg.Prefix + ":last-beat", l.conn.cfg.Prefix + ":reap-grace"}
+	hooks := webhook.Base(l.conn.cfg.Prefix)
+	keys := []string{l.nodesKey(), l.epochKey(), l.conn.cfg.Prefix + ":last-beat", l.conn.cfg.Prefix + ":reap-grace",
+		l.conn.cfg.Prefix + ":quiet-for", webhook.QuietKey(hooks), webhook.ResyncingKey(hooks)}
+	refilling := "0"
+	if l.hooks.Refilling != nil && l.hooks.Refilling() {
+		refilling = "1"
+	}
 	vals, err := livenessBeatScript.Exec(ctx, l.conn.client, keys,
-		[]string{l.node, l.timeoutMs(), strconv.FormatUint(randomUint64(), 36), strconv.Itoa(int(stallAfter.Milliseconds()))}).ToArray()
+		[]string{l.node, l.timeoutMs(), strconv.FormatUint(randomUint64(), 36), strconv.Itoa(int(stallAfter.Milliseconds())),
+			l.epoch, strconv.Itoa(int(quietAfterLoss.Milliseconds())), refilling, l.timeoutMs()}).ToArray()
 	if err != nil || len(vals) < 2 {
 		if l.ctx.Err() == nil {
 			l.conn.failed("heartbeat", err)
@@ -131,6 +147,9 @@ func (l *RedisLiveness) Close() error {
 			_ = l.hooks.Reap(ctx, l.node)
 		}
 		_ = livenessForgetScript.Exec(ctx, l.conn.client, []string{l.nodesKey()}, []string{l.node, "0"}).Error()
+		// A node stopping while it refilled keeps nobody quiet any longer.
+		resyncing := webhook.ResyncingKey(webhook.Base(l.conn.cfg.Prefix))
+		_ = l.conn.client.Do(ctx, l.conn.client.B().Zrem().Key(resyncing).Member(l.node).Build()).Error()
 		cancel()
 	}
 	l.conn.release()

@@ -245,11 +245,20 @@ return vacated
 
 // livenessBeatScript marks a node alive by Redis's clock and lists nodes
 // whose last beat is older than the timeout. KEYS nodes, epoch, last beat,
-// grace; ARGV node, timeout ms, a fresh epoch token, stall ms. Returns
-// {newly added (0|1), epoch, dead nodes...}; the epoch changes only when
-// Redis lost its data. When nobody beat for longer than stall ms, Redis
-// itself was stopped or unreachable: every node's beats were late, so
-// nobody is reaped until a full timeout has passed since.
+// grace, quiet armed for (an epoch), webhooks' quiet key, webhooks'
+// resyncing set; ARGV node, timeout ms, a fresh epoch token, stall ms, the
+// epoch this node knew ("" at start), quiet ms, "1" while this node refills
+// after a loss, how long that claim holds in ms. Returns {newly added
+// (0|1), epoch, dead nodes...}; the epoch changes only when Redis lost its
+// data. When nobody beat for longer than stall ms, Redis itself was stopped
+// or unreachable: every node's beats were late, so nobody is reaped until a
+// full timeout has passed since.
+//
+// The first node to find the epoch it knew gone makes the webhooks quiet
+// for quiet ms (once per new epoch), long enough for every live node to
+// beat, notice the loss and claim a place in the resyncing set in the same
+// execution; a node keeps its claim fresh while it refills, and a dead
+// node's claim lapses.
 var livenessBeatScript = rueidis.NewLuaScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -258,6 +267,17 @@ local epoch = redis.call('GET', KEYS[2])
 if not epoch then
   redis.call('SET', KEYS[2], ARGV[3])
   epoch = ARGV[3]
+end
+local lost = ARGV[5] ~= '' and ARGV[5] ~= epoch
+if lost and redis.call('GET', KEYS[5]) ~= epoch then
+  redis.call('SET', KEYS[5], epoch)
+  redis.call('SET', KEYS[6], '1', 'PX', ARGV[6])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', '(' .. string.format('%.0f', now))
+if lost or ARGV[7] == '1' then
+  redis.call('ZADD', KEYS[7], string.format('%.0f', now + tonumber(ARGV[8])), ARGV[1])
+else
+  redis.call('ZREM', KEYS[7], ARGV[1])
 end
 local out = {added, epoch}
 local last = tonumber(redis.call('GET', KEYS[3]) or '0')

@@ -101,7 +101,7 @@ func (o *RedisOccupancy) Add(ctx context.Context, app, channel string, delta int
 	}
 	ctx, cancel := o.conn.timeout(ctx)
 	defer cancel()
-	args := append([]string{channel, strconv.Itoa(delta), app}, o.hooks.args(ctx, app, channel)...)
+	args := append([]string{channel, strconv.Itoa(delta), app}, o.hooks.args(app, channel)...)
 	res, err := occupancyAddScript.Exec(ctx, o.conn.client, []string{o.appKey(app), o.nodeKey(app, o.node)}, args).AsIntSlice()
 	if err == nil && len(res) < 2 {
 		err = errors.New("subscription count: short reply")
@@ -117,7 +117,7 @@ func (o *RedisOccupancy) Add(ctx context.Context, app, channel string, delta int
 func (o *RedisOccupancy) Sync(ctx context.Context, app, channel string, n int) error {
 	ctx, cancel := o.conn.timeout(ctx)
 	defer cancel()
-	args := append([]string{channel, strconv.Itoa(n), app}, o.hooks.args(ctx, app, channel)...)
+	args := append([]string{channel, strconv.Itoa(n), app}, o.hooks.args(app, channel)...)
 	dropped, err := occupancySyncScript.Exec(ctx, o.conn.client, []string{o.appKey(app), o.nodeKey(app, o.node)}, args).AsInt64()
 	if err != nil {
 		o.conn.failed("subscription count sync", err)

@@ -84,7 +84,7 @@ func (p *RedisPresence) Join(ctx context.Context, app, channel, userID, member s
 	ctx, cancel := p.conn.timeout(ctx)
 	defer cancel()
 	k := p.keys(app, channel)
-	args := append([]string{userID, p.node, member, channel, app, p.newsChannel(), strconv.Itoa(max)}, p.hooks.args(ctx, app, channel)...)
+	args := append([]string{userID, p.node, member, channel, app, p.newsChannel(), strconv.Itoa(max)}, p.hooks.args(app, channel)...)
 	vals, err := presenceJoinScript.Exec(ctx, p.conn.client, []string{k.held, k.users, k.info, k.nodeChannels, k.version}, args).ToArray()
 	if err != nil {
 		p.conn.failed("presence join", err)
@@ -127,7 +127,7 @@ func (p *RedisPresence) Leave(ctx context.Context, app, channel, userID string) 
 	ctx, cancel := p.conn.timeout(ctx)
 	defer cancel()
 	k := p.keys(app, channel)
-	args := append([]string{userID, p.node, p.conn.base(app), channel, app, p.newsChannel()}, p.hooks.args(ctx, app, channel)...)
+	args := append([]string{userID, p.node, p.conn.base(app), channel, app, p.newsChannel()}, p.hooks.args(app, channel)...)
 	res, err := presenceLeaveScript.Exec(ctx, p.conn.client, []string{k.held, k.users, k.info, k.version, p.nodesKey()}, args).AsIntSlice()
 	if err == nil && len(res) < 2 {
 		err = errors.New("presence: short leave reply")
@@ -167,7 +167,7 @@ func (p *RedisPresence) Sync(ctx context.Context, app, channel string, local []L
 	ctx, cancel := p.conn.timeout(ctx)
 	defer cancel()
 	k := p.keys(app, channel)
-	args := append([]string{p.node, channel, app, p.newsChannel()}, p.hooks.args(ctx, app, channel)...)
+	args := append([]string{p.node, channel, app, p.newsChannel()}, p.hooks.args(app, channel)...)
 	for _, m := range local {
 		args = append(args, m.UserID, strconv.Itoa(m.Sockets), m.Member)
 	}

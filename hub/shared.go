@@ -113,6 +113,9 @@ type LivenessHooks struct {
 	// DataLost says the shared store lost its data; it comes before the
 	// Resync it causes.
 	DataLost func()
+	// Refilling says this node has not yet registered its share again
+	// since the last DataLost, so webhooks stay quiet cluster-wide.
+	Refilling func() bool
 }
 
 // Liveness tracks which nodes are alive and reaps the dead ones.

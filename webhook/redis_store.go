@@ -65,7 +65,7 @@ func NewRedisStore(client rueidis.Client, prefix, consumer string, capacity int,
 	if release == nil {
 		release = func() {}
 	}
-	b := prefix + ":webhooks"
+	b := Base(prefix)
 	return &RedisStore{client: client, release: release, consumer: consumer, cap: capacity, claimAfter: claimAfter, onDrop: onDrop,
 		stream: b + ":queue", held: b + ":held", heldEvents: b + ":held-events", group: "senders", lease: b + ":sender",
 		taken: map[string]struct{}{}, stop: make(chan struct{}), stopped: make(chan struct{})}

@@ -18,9 +18,14 @@ import "strconv"
 // even when the app does not want additions. wh_trim keeps the queue's
 // capacity and returns how many old entries it dropped.
 //
-// Held removals are scored by due time in ms times 1000 plus a sequence,
-// so removals due in the same millisecond keep the order they happened in
-// (a member removed before its channel is vacated).
+// Held removals are scored by due time in ms times 1000, raised past the
+// last score given (kept in the held-events hash), so removals due in the
+// same millisecond keep the order they happened in (a member removed before
+// its channel is vacated). Scores stay below 2^53, exact in Lua's doubles.
+//
+// While Redis refills after it lost its data (see QuietKey), the store is
+// quiet: an addition still cancels its held removal, but nothing new is
+// held or queued, since what the refill finds was announced before the loss.
 const ScriptLua = `
 local function wh_new(queue, held, events, delay, cap)
   if queue == '' then return nil end
@@ -30,19 +35,28 @@ local function wh_new(queue, held, events, delay, cap)
 end
 local function wh_open(base, delay, cap)
   if base == '' then return nil end
-  return wh_new(base .. ':queue', base .. ':held', base .. ':held-events', delay, cap)
+  local W = wh_new(base .. ':queue', base .. ':held', base .. ':held-events', delay, cap)
+  W.quiet = redis.call('EXISTS', base .. ':quiet') == 1 or
+    redis.call('ZCOUNT', base .. ':resyncing', W.now, '+inf') > 0
+  return W
 end
 local function wh_put(W, mode, key, js)
   if mode == 'h' and W.delay > 0 then
-    local seq = redis.call('HINCRBY', W.ev, '\0seq', 1) % 1000
-    redis.call('ZADD', W.held, (W.now + W.delay) * 1000 + seq, key)
+    if W.quiet then return end
+    local last = tonumber(redis.call('HGET', W.ev, '\0seq') or '0')
+    local score = math.max((W.now + W.delay) * 1000, last + 1)
+    redis.call('HSET', W.ev, '\0seq', string.format('%.0f', score))
+    redis.call('ZADD', W.held, string.format('%.0f', score), key)
     redis.call('HSET', W.ev, key, js)
-  elseif (mode == 'a' or mode == 'c') and redis.call('ZREM', W.held, key) == 1 then
-    redis.call('HDEL', W.ev, key)
-  elseif mode ~= 'c' then
-    redis.call('XADD', W.q, '*', 'e', js)
-    W.queued = true
+    return
   end
+  if (mode == 'a' or mode == 'c') and redis.call('ZREM', W.held, key) == 1 then
+    redis.call('HDEL', W.ev, key)
+    return
+  end
+  if mode == 'c' or W.quiet then return end
+  redis.call('XADD', W.q, '*', 'e', js)
+  W.queued = true
 end
 local WH_KINDS = {channel_occupied = {'o', 'v', false}, channel_vacated = {'v', 'o', true},
   member_added = {'a', 'r', false}, member_removed = {'r', 'a', true}}
@@ -69,6 +83,17 @@ local function wh_trim(W)
   return 0
 end
 `
+
+// QuietKey, under a store's key base, exists for a while after Redis lost
+// its data, until every live node has noticed the loss and joined
+// ResyncingKey: a sorted set of the nodes refilling their shares, scored by
+// when their claim lapses, so a node that dies while refilling does not
+// keep the store quiet.
+func QuietKey(base string) string     { return base + ":quiet" }
+func ResyncingKey(base string) string { return base + ":resyncing" }
+
+// Base is the key base of the store that NewRedisStore makes under prefix.
+func Base(prefix string) string { return prefix + ":webhooks" }
 
 // ScriptTarget is what a script needs to queue into a RedisStore: its key
 // base, the removal delay, the queue's capacity, and where to count the
