@@ -31,6 +31,10 @@ const (
 	// return that is worth a collection (both must hold).
 	memoryReturnMin   = 4 << 20
 	memoryReturnRatio = 4 // growth >= held/4
+	// memoryBurstMin is how many connections make a burst: a trickle
+	// between natural collections always shows the growth below, and
+	// returning memory for it would only churn pages.
+	memoryBurstMin = 1000
 	// memoryFollowUp is when the hand-over goroutines of a burst have
 	// exited.
 	memoryFollowUp = 2*goroutine.ExpiryDuration + 5*time.Second
@@ -44,7 +48,8 @@ type memoryReturner struct {
 	free     func()
 
 	seen     uint64 // opened count at the last poll
-	burst    bool   // connections opened since the last return
+	counted  uint64 // opened count when the last burst was looked at
+	burst    bool   // a burst's worth of connections opened since then
 	last     time.Time
 	baseline uint64    // held memory right after the last return
 	followUp time.Time // when to return once more after a burst (zero: not due)
@@ -62,7 +67,10 @@ func newMemoryReturner(interval time.Duration, held func() uint64, free func()) 
 // returned memory.
 func (m *memoryReturner) poll(now time.Time, opened uint64) bool {
 	if opened != m.seen {
-		m.seen, m.burst = opened, true
+		m.seen = opened
+		if opened-m.counted >= memoryBurstMin {
+			m.burst = true
+		}
 		return false
 	}
 	if !m.followUp.IsZero() && !now.Before(m.followUp) {
@@ -76,11 +84,11 @@ func (m *memoryReturner) poll(now time.Time, opened uint64) bool {
 	held := m.held()
 	if held < m.baseline+memoryReturnMin || held < m.baseline+m.baseline/memoryReturnRatio {
 		// Not worth a collection; the next burst is looked at afresh.
-		m.burst = false
+		m.burst, m.counted = false, opened
 		return false
 	}
 	m.release(now)
-	m.burst, m.followUp = false, now.Add(memoryFollowUp)
+	m.burst, m.counted, m.followUp = false, opened, now.Add(memoryFollowUp)
 	return true
 }
 

@@ -60,21 +60,21 @@ func TestMemoryIsNotReturnedForSmallGrowth(t *testing.T) {
 	t0 := time.Unix(1_000_000, 0)
 	// 8 MiB on 100 MiB is over the 4 MiB floor but under a quarter.
 	heap.held = 108 << 20
-	m.poll(t0, 500)
-	if m.poll(t0.Add(memoryPoll), 500) || heap.frees != 0 {
+	m.poll(t0, 5000)
+	if m.poll(t0.Add(memoryPoll), 5000) || heap.frees != 0 {
 		t.Fatal("a collection was run for a growth under a quarter of the heap")
 	}
 	// A small heap: a quarter, but under 4 MiB.
 	heap2 := &fakeHeap{held: 4 << 20, live: 4 << 20}
 	m2 := newMemoryReturner(time.Second, heap2.read, heap2.free)
 	heap2.held = 7 << 20
-	m2.poll(t0, 10)
-	if m2.poll(t0.Add(memoryPoll), 10) || heap2.frees != 0 {
+	m2.poll(t0, 2000)
+	if m2.poll(t0.Add(memoryPoll), 2000) || heap2.frees != 0 {
 		t.Fatal("a collection was run for a growth under 4 MiB")
 	}
 	// The growth is not carried over to a later quiet poll without a burst.
 	heap.held = 200 << 20
-	if m.poll(t0.Add(2*memoryPoll), 500) {
+	if m.poll(t0.Add(2*memoryPoll), 5000) {
 		t.Fatal("memory returned without connections opening since the last look")
 	}
 }
@@ -108,5 +108,25 @@ func TestMemoryIsReturnedOnceMoreAfterTheHandOverGoroutinesExit(t *testing.T) {
 		if m.poll(t0.Add(memoryPoll+memoryFollowUp+time.Duration(i)*time.Second), 9001) {
 			t.Fatal("followed up more than once")
 		}
+	}
+}
+
+// A trickle of connections (API calls without keep-alive, a few sockets)
+// is no burst, however much the heap grew between natural collections.
+func TestMemoryIsNotReturnedForATrickle(t *testing.T) {
+	heap := &fakeHeap{held: 16 << 20, live: 16 << 20}
+	m := newMemoryReturner(time.Second, heap.read, heap.free)
+	t0 := time.Unix(1_000_000, 0)
+	heap.held = 64 << 20
+	for i := 0; i < memoryBurstMin-1; i++ {
+		at := time.Duration(2*i) * memoryPoll
+		m.poll(t0.Add(at), uint64(i+1))
+		if m.poll(t0.Add(at+memoryPoll), uint64(i+1)) {
+			t.Fatalf("memory returned after %d connections, fewer than a burst", i+1)
+		}
+	}
+	m.poll(t0.Add(time.Hour), memoryBurstMin)
+	if !m.poll(t0.Add(time.Hour+memoryPoll), memoryBurstMin) || heap.frees != 1 {
+		t.Fatalf("no return once a burst's worth had opened (frees %d)", heap.frees)
 	}
 }

@@ -228,6 +228,14 @@ func (s *Server) Run() error {
 		return err
 	}
 	s.ln = ln
+	// Engine.Register only works on an engine with a listener, so gnet gets
+	// a unix socket whose path is deleted as soon as the loops run: nothing
+	// can ever connect to it, and our listener is the only way in.
+	dir, err := os.MkdirTemp("", "resound-engine-")
+	if err != nil {
+		_ = s.ln.Close()
+		return err
+	}
 	go s.tick()
 	go s.returnMemory()
 	go func() {
@@ -237,14 +245,6 @@ func (s *Server) Run() error {
 		case <-s.stopped:
 		}
 	}()
-	// Engine.Register only works on an engine with a listener, so gnet gets
-	// a unix socket whose path is deleted as soon as the loops run: nothing
-	// can ever connect to it, and our listener is the only way in.
-	dir, err := os.MkdirTemp("", "resound-engine-")
-	if err != nil {
-		_ = s.ln.Close()
-		return err
-	}
 	s.unreachableDir = dir
 	defer os.RemoveAll(dir)
 	err = gnet.Run(s, "unix://"+filepath.Join(dir, "unreachable.sock"),

@@ -66,7 +66,9 @@ func (l *loop) sweep(r sweepRules) {
 			}
 			interval := int64(cn.sess.App().PingInterval)
 			if cn.pingedAt != 0 {
-				if uint32(now)-cn.pingedAt >= uint32(interval) {
+				// Signed: a wall clock stepped back must not read as a
+				// long wait.
+				if int32(uint32(now)-cn.pingedAt) >= int32(interval) {
 					cn.Kick(protocol.ErrPongNotReceived, "Pong reply not received in time: answer pusher:ping with pusher:pong")
 				}
 				continue

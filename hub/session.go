@@ -180,6 +180,10 @@ func (s *Session) ID() string {
 	return string(s.AppendID(b[:0]))
 }
 
+// String is the socket id, so debug lines can take the session itself and
+// the id is only built when a line is really written.
+func (s *Session) String() string { return s.ID() }
+
 // AppendID appends the socket id to b.
 func (s *Session) AppendID(b []byte) []byte { return s.app.sockets.appendID(b, s) }
 
@@ -257,7 +261,7 @@ func (s *Session) Handle(payload []byte) {
 		if i := s.subIndex(sub.Channel); i >= 0 {
 			s.unsubscribeAt(i)
 		}
-		h.logf("socket %s unsubscribed from %q", s.ID(), sub.Channel)
+		h.logf("socket %s unsubscribed from %q", s, sub.Channel)
 	default:
 		if len(msg.Event) > 7 && msg.Event[:7] == "client-" {
 			s.whisper(msg)
@@ -328,7 +332,7 @@ func (s *Session) subscribe(data []byte) {
 		}
 	}
 	ch := a.join(name, kind, s)
-	a.hub.logf("socket %s subscribed to %q (auth ok)", s.ID(), name)
+	a.hub.logf("socket %s subscribed to %q (auth ok)", s, name)
 	// A presence subscription keeps the channel's record of its member
 	// (shared by the user's sockets) rather than a copy of its own.
 	var m *localMember
@@ -572,12 +576,12 @@ func (s *Session) replayCache(ch *Channel, alreadySent ...[]byte) {
 // refuseOverLimit answers a subscription that would break one of the app's
 // limits; the socket and its other subscriptions stay.
 func (s *Session) refuseOverLimit(channel, why string, status int) {
-	s.app.hub.logf("socket %s subscription to %q refused: %s", s.ID(), channel, why)
+	s.app.hub.logf("socket %s subscription to %q refused: %s", s, channel, why)
 	s.send(protocol.SubscriptionError(channel, "LimitReached", why, status))
 }
 
 func (s *Session) authFailed(channel, why string) {
-	s.app.hub.logf("socket %s subscription to %q refused: %s", s.ID(), channel, why)
+	s.app.hub.logf("socket %s subscription to %q refused: %s", s, channel, why)
 	s.send(protocol.SubscriptionError(channel, "AuthError", why, 401))
 }
 

@@ -114,12 +114,12 @@ func (s *Session) signin(data []byte) {
 }
 
 func (s *Session) signedInAs(su *signedIn, userData string) {
-	s.app.hub.logf("socket %s signed in as user %q", s.ID(), su.id)
+	s.app.hub.logf("socket %s signed in as user %q", s, su.id)
 	s.send(protocol.SigninSuccess(userData))
 }
 
 func (s *Session) signinRefused(errType, why string, status int) {
-	s.app.hub.logf("socket %s sign-in refused: %s", s.ID(), why)
+	s.app.hub.logf("socket %s sign-in refused: %s", s, why)
 	s.send(protocol.SigninError(errType, why, status))
 }
 
@@ -399,7 +399,7 @@ func (s *Session) refuseServerChannel(name string) bool {
 }
 
 func (s *Session) authRefused(channel, why string) {
-	s.app.hub.logf("socket %s subscription to %q refused: %s", s.ID(), channel, why)
+	s.app.hub.logf("socket %s subscription to %q refused: %s", s, channel, why)
 	s.send(protocol.SubscriptionError(channel, "AuthError", why, 403))
 }
 
@@ -407,12 +407,14 @@ func (s *Session) authRefused(channel, why string) {
 // in within user_authentication_timeout and this one has not; it reports
 // whether it did. The engine calls it from the socket's loop in its
 // once-a-second sweep, so no timer per socket keeps a closed session alive.
+// The difference is signed: the sweep's clock may read a second behind a
+// socket that opened after its tick fired, or step back with the wall clock.
 func (s *Session) CheckSignin(now int64) bool {
 	secs := s.app.UserAuthenticationTimeout
-	if secs <= 0 || s.more == nil || s.more.user != nil || s.closed || uint32(now)-s.more.opened < uint32(secs) {
+	if secs <= 0 || s.more == nil || s.more.user != nil || s.closed || int32(uint32(now)-s.more.opened) < int32(secs) {
 		return false
 	}
-	s.app.hub.logf("socket %s closed: not signed in within %ds", s.ID(), secs)
+	s.app.hub.logf("socket %s closed: not signed in within %ds", s, secs)
 	s.out.Kick(protocol.ErrUnauthorized, "Connection not authorized within timeout: sign in (pusher.signin()) within "+itoa(secs)+" seconds of connecting")
 	return true
 }
