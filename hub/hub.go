@@ -112,6 +112,9 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 	if opts.Loops <= 0 {
 		opts.Loops = 1
 	}
+	if opts.Loops > maxLoops {
+		return nil, fmt.Errorf("hub: %d loops; at most %d are supported", opts.Loops, maxLoops)
+	}
 	if opts.Frame == nil {
 		return nil, errors.New("hub: Options.Frame is required")
 	}
@@ -163,7 +166,7 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 		h.presence = NewMemoryPresence()
 	}
 	if h.occupancy == nil {
-		h.occupancy = NewMemoryOccupancy()
+		h.occupancy = localOccupancy{hub: h}
 	}
 	if h.liveness == nil {
 		h.liveness = MemoryLiveness{}
