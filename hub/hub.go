@@ -288,6 +288,11 @@ func (h *Hub) now() time.Time {
 	return time.Now()
 }
 
+// logging reports whether logf prints: callers on the subscribe path check
+// it first, since building the arguments (the socket id, the boxing) leaves
+// garbage behind for every subscription even when nothing is printed.
+func (h *Hub) logging() bool { return h.opts.Logf != nil }
+
 func (h *Hub) logf(format string, args ...any) {
 	if h.opts.Logf != nil {
 		h.opts.Logf(format, args...)
