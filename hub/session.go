@@ -403,14 +403,18 @@ func (s *Session) registerShared(sh *share, ch *Channel, m *localMember, member 
 		default:
 			a.loadView(ch, list)
 		}
-		if sh.members == nil {
-			sh.members = map[string]*LocalMember{}
-		}
-		if lm := sh.members[member.ID]; lm != nil {
-			lm.Sockets++
-			lm.Member = js
-		} else {
-			sh.members[member.ID] = &LocalMember{UserID: member.ID, Sockets: 1, Member: js}
+		// A share is replayed on resync; in memory it is scratch (see
+		// workers.now), and a record here would only be garbage per join.
+		if !h.inline {
+			if sh.members == nil {
+				sh.members = map[string]*LocalMember{}
+			}
+			if lm := sh.members[member.ID]; lm != nil {
+				lm.Sockets++
+				lm.Member = js
+			} else {
+				sh.members[member.ID] = &LocalMember{UserID: member.ID, Sockets: 1, Member: js}
+			}
 		}
 	}
 	sh.subscriptions++
