@@ -272,21 +272,28 @@ func (a *App) join(name string, kind protocol.Kind, s *Session) *Channel {
 	ch.subscriptions++
 	a.stats.subscriptions[ch.kind]++
 	a.mu.Unlock()
-	ch.loops[s.loop].add(s)
+	ch.loop(int(s.loop)).add(s)
 	return ch
 }
 
 // leave undoes join; the channel disappears with its last subscriber.
 func (a *App) leave(ch *Channel, s *Session) {
-	ch.loops[s.loop].remove(s)
+	ch.loop(int(s.loop)).remove(s)
 	a.mu.Lock()
 	ch.subscriptions--
 	a.stats.subscriptions[ch.kind]--
-	if ch.subscriptions == 0 && a.channels[ch.name] == ch {
+	a.forgetIfUnusedLocked(ch)
+	a.mu.Unlock()
+}
+
+// forgetIfUnusedLocked drops a channel with no subscriber and no count left
+// (the count is only ever kept here on a single node); the caller holds
+// a.mu.
+func (a *App) forgetIfUnusedLocked(ch *Channel) {
+	if ch.subscriptions == 0 && ch.occupancy == 0 && a.channels[ch.name] == ch {
 		delete(a.channels, ch.name)
 		a.stats.channels[ch.kind]--
 	}
-	a.mu.Unlock()
 }
 
 func (a *App) trackUser(userID string, s *Session, delta int) {
@@ -307,7 +314,7 @@ func (a *App) trackUser(userID string, s *Session, delta int) {
 // the last loop, however they interleave.
 func (a *App) fanOut(it delivery) {
 	for i, d := range a.hub.loops {
-		if it.ch.loops[i].count.Load() > 0 {
+		if it.ch.loop(i).count.Load() > 0 {
 			d.push(it)
 		} else if it.track != nil {
 			it.track.done()

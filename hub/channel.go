@@ -3,6 +3,7 @@ package hub
 import (
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/resound/resound/protocol"
 )
@@ -12,12 +13,19 @@ type Channel struct {
 	name string
 	// subscriptions is guarded by the app's mu.
 	subscriptions int32
-	kind          protocol.Kind
+	// occupancy is the channel's count when a single node keeps it
+	// (localOccupancy); guarded by the app's mu.
+	occupancy int32
+	kind      protocol.Kind
+	// nloops is how many loopSubscribers loops points at.
+	nloops uint16
 
-	// loops[i] holds the subscribers living on loop i. Only loop i touches
-	// them, so fan-out needs no lock; the count lets publishers skip loops
-	// with nobody to deliver to.
-	loops []loopSubscribers
+	// loops is the first of nloops loopSubscribers: loop i's are the
+	// subscribers living on loop i. Only loop i touches them, so fan-out
+	// needs no lock; the count lets publishers skip loops with nobody to
+	// deliver to. A pointer rather than a slice keeps Channel in a smaller
+	// size class, which every channel of its own pays for.
+	loops *loopSubscribers
 
 	// last is the last cached event this node delivered here (cache
 	// channels only).
@@ -143,11 +151,19 @@ func appendInString(b, js []byte) []byte {
 }
 
 func newChannel(name string, kind protocol.Kind, loops int) *Channel {
-	ch := &Channel{name: name, kind: kind, loops: make([]loopSubscribers, loops)}
+	ch := &Channel{name: name, kind: kind, nloops: uint16(loops), loops: &make([]loopSubscribers, loops)[0]}
 	if kind.IsPresence() {
 		ch.presenceState = &presenceState{}
 	}
 	return ch
+}
+
+// maxLoops is the most loops a Channel can count (nloops).
+const maxLoops = 1<<16 - 1
+
+// loop returns the subscribers living on loop i.
+func (ch *Channel) loop(i int) *loopSubscribers {
+	return &unsafe.Slice(ch.loops, ch.nloops)[i]
 }
 
 // addMember counts one more local socket for the user; first reports

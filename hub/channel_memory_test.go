@@ -30,20 +30,20 @@ func TestChannelSetsOnlyOnLoopsWithSubscribers(t *testing.T) {
 	other.Handle(subscribeMsg("room"))
 	ch := s.subs[0].ch
 	var one [1]*Session
-	for i := range ch.loops {
-		if want := i == 2; (ch.loops[i].subs != nil) != want {
-			t.Fatalf("loop %d has subscribers: %v, want %v", i, ch.loops[i].subs != nil, want)
+	for i := range int(ch.nloops) {
+		if want := i == 2; (ch.loop(i).subs != nil) != want {
+			t.Fatalf("loop %d has subscribers: %v, want %v", i, ch.loop(i).subs != nil, want)
 		}
 	}
-	if n := len(ch.loops[2].list(&one)); n != 2 || ch.loops[2].count.Load() != 2 {
-		t.Fatalf("loop 2 holds %d subscribers (count %d), want 2", n, ch.loops[2].count.Load())
+	if n := len(ch.loop(2).list(&one)); n != 2 || ch.loop(2).count.Load() != 2 {
+		t.Fatalf("loop 2 holds %d subscribers (count %d), want 2", n, ch.loop(2).count.Load())
 	}
 	s.Handle(unsubscribeMsg("room"))
-	if list := ch.loops[2].list(&one); len(list) != 1 || list[0] != other {
+	if list := ch.loop(2).list(&one); len(list) != 1 || list[0] != other {
 		t.Fatal("the remaining subscriber is gone")
 	}
 	other.Handle(unsubscribeMsg("room"))
-	if ch.loops[2].subs != nil || ch.loops[2].count.Load() != 0 {
+	if ch.loop(2).subs != nil || ch.loop(2).count.Load() != 0 {
 		t.Fatal("an empty set is kept")
 	}
 }

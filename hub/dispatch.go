@@ -73,7 +73,7 @@ func (d *dispatcher) drain() {
 			continue
 		}
 		special := it.ch.kind.IsPresence() || it.ch.kind.IsCache()
-		subs := &it.ch.loops[d.index]
+		subs := it.ch.loop(d.index)
 		// Last first: staging may close the socket it stages for (cut off
 		// as a slow consumer), which moves the list's last member into its
 		// place; every other member is then still visited exactly once.

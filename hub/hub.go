@@ -113,6 +113,9 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 	if opts.Loops <= 0 {
 		opts.Loops = 1
 	}
+	if opts.Loops > maxLoops {
+		return nil, fmt.Errorf("hub: %d loops; at most %d are supported", opts.Loops, maxLoops)
+	}
 	if opts.Frame == nil {
 		return nil, errors.New("hub: Options.Frame is required")
 	}
@@ -164,7 +167,7 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 		h.presence = NewMemoryPresence()
 	}
 	if h.occupancy == nil {
-		h.occupancy = NewMemoryOccupancy()
+		h.occupancy = localOccupancy{hub: h}
 	}
 	if h.liveness == nil {
 		h.liveness = MemoryLiveness{}
@@ -285,6 +288,11 @@ func (h *Hub) now() time.Time {
 	}
 	return time.Now()
 }
+
+// logging reports whether logf prints: callers on the subscribe path check
+// it first, since building the arguments (the socket id, the boxing) leaves
+// garbage behind for every subscription even when nothing is printed.
+func (h *Hub) logging() bool { return h.opts.Logf != nil }
 
 func (h *Hub) logf(format string, args ...any) {
 	if h.opts.Logf != nil {

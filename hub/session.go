@@ -261,7 +261,9 @@ func (s *Session) Handle(payload []byte) {
 		if i := s.subIndex(sub.Channel); i >= 0 {
 			s.unsubscribeAt(i)
 		}
-		h.logf("socket %s unsubscribed from %q", s, sub.Channel)
+		if h.logging() {
+			h.logf("socket %s unsubscribed from %q", s.ID(), sub.Channel)
+		}
 	default:
 		if len(msg.Event) > 7 && msg.Event[:7] == "client-" {
 			s.whisper(msg)
@@ -332,7 +334,9 @@ func (s *Session) subscribe(data []byte) {
 		}
 	}
 	ch := a.join(name, kind, s)
-	a.hub.logf("socket %s subscribed to %q (auth ok)", s, name)
+	if a.hub.logging() {
+		a.hub.logf("socket %s subscribed to %q (auth ok)", s.ID(), name)
+	}
 	// A presence subscription keeps the channel's record of its member
 	// (shared by the user's sockets) rather than a copy of its own.
 	var m *localMember
@@ -365,32 +369,47 @@ func (s *Session) register(ch *Channel, m *localMember, pj *pendingJoin, reg *re
 		member = m.member()
 		js = memberJSON(member)
 	}
-	op := func(sh *share) {
-		ctx := context.Background()
-		// The count goes first: in a cluster its script queues
-		// channel_occupied, which a back end expects before member_added.
-		count, countErr := h.occupancy.Add(ctx, a.ID, ch.name, 1)
-		joinedUser := ""
-		if m != nil {
-			list, err := h.presence.Join(ctx, a.ID, ch.name, member.ID, js, a.MaxPresenceMembersPerChannel)
-			if err == nil && list.Joined {
-				joinedUser = member.ID
-			}
-			switch {
-			case errors.Is(err, ErrPresenceFull):
-				// A full channel has members, so taking the count back
-				// vacates nothing.
-				if _, err := h.occupancy.Add(ctx, a.ID, ch.name, -1); err != nil || countErr != nil {
-					sh.dirty = true
-				}
-				h.onLoop(s, func() { s.refuseFull(ch, pj) })
-				return
-			case err != nil:
+	// Two literals so the inline one stays on the stack: every subscribe
+	// would otherwise leave a ~140 B closure behind.
+	if h.inline {
+		h.work.now(a.ID, ch.name, func(sh *share) { s.registerShared(sh, ch, m, member, js, pj, reg) })
+		return true
+	}
+	return h.work.join(a.ID, ch.name, func(sh *share) { s.registerShared(sh, ch, m, member, js, pj, reg) })
+}
+
+// registerShared is register's work on the shared state.
+func (s *Session) registerShared(sh *share, ch *Channel, m *localMember, member protocol.Member, js string, pj *pendingJoin, reg *registration) {
+	a := s.app
+	h := a.hub
+	ctx := context.Background()
+	// The count goes first: in a cluster its script queues
+	// channel_occupied, which a back end expects before member_added.
+	count, countErr := h.occupancy.Add(ctx, a.ID, ch.name, 1)
+	joinedUser := ""
+	if m != nil {
+		list, err := h.presence.Join(ctx, a.ID, ch.name, member.ID, js, a.MaxPresenceMembersPerChannel)
+		if err == nil && list.Joined {
+			joinedUser = member.ID
+		}
+		switch {
+		case errors.Is(err, ErrPresenceFull):
+			// A full channel has members, so taking the count back
+			// vacates nothing.
+			if _, err := h.occupancy.Add(ctx, a.ID, ch.name, -1); err != nil || countErr != nil {
 				sh.dirty = true
-				a.joinedOffline(ch, member)
-			default:
-				a.loadView(ch, list)
 			}
+			h.onLoop(s, func() { s.refuseFull(ch, pj) })
+			return
+		case err != nil:
+			sh.dirty = true
+			a.joinedOffline(ch, member)
+		default:
+			a.loadView(ch, list)
+		}
+		// A share is replayed on resync; in memory it is scratch (see
+		// workers.now), and a record here would only be garbage per join.
+		if !h.inline {
 			if sh.members == nil {
 				sh.members = map[string]*LocalMember{}
 			}
@@ -401,20 +420,19 @@ func (s *Session) register(ch *Channel, m *localMember, pj *pendingJoin, reg *re
 				sh.members[member.ID] = &LocalMember{UserID: member.ID, Sockets: 1, Member: js}
 			}
 		}
-		sh.subscriptions++
-		if countErr != nil {
-			sh.dirty = true
-		}
-		h.emitJoined(a.ID, ch.name, count, joinedUser)
-		a.markCountChanged(ch.name)
-		reg.done = true
-		h.onLoop(s, func() { s.confirm(ch, pj) })
 	}
+	sh.subscriptions++
+	if countErr != nil {
+		sh.dirty = true
+	}
+	h.emitJoined(a.ID, ch.name, count, joinedUser)
+	a.markCountChanged(ch.name)
+	reg.done = true
 	if h.inline {
-		h.work.now(a.ID, ch.name, op)
-		return true
+		s.confirm(ch, pj) // already on the loop of s
+	} else {
+		s.runOnLoop(func() { s.confirm(ch, pj) })
 	}
-	return h.work.join(a.ID, ch.name, op)
 }
 
 // onLoop runs fn on the loop of s: at once when the shared state is called

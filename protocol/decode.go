@@ -84,7 +84,7 @@ func DecodeSubscribe(data []byte) (Subscribe, error) {
 	if len(data) == 0 || data[0] != '{' {
 		return s, ErrBadSubscribe
 	}
-	if err := json.Unmarshal(data, &s); err != nil {
+	if err := json.UnmarshalNoEscape(data, &s); err != nil {
 		return s, ErrBadSubscribe
 	}
 	return s, nil
@@ -125,7 +125,7 @@ func DecodeMember(channelData string) (Member, error) {
 	if !stdjson.Valid([]byte(channelData)) {
 		return Member{}, ErrBadChannelData
 	}
-	if err := json.Unmarshal([]byte(channelData), &raw); err != nil {
+	if err := json.UnmarshalNoEscape([]byte(channelData), &raw); err != nil {
 		return Member{}, ErrBadChannelData
 	}
 	id := bytes.TrimSpace(raw.UserID)
@@ -133,14 +133,14 @@ func DecodeMember(channelData string) (Member, error) {
 	switch {
 	case len(id) > 1 && id[0] == '"':
 		var s string
-		if json.Unmarshal(id, &s) != nil || s == "" {
+		if json.UnmarshalNoEscape(id, &s) != nil || s == "" {
 			return Member{}, ErrBadChannelData
 		}
 		m.ID = s
 		m.IDJSON = AppendString(nil, s)
 	case len(id) > 0 && (id[0] == '-' || (id[0] >= '0' && id[0] <= '9')):
 		var f json.Number
-		if json.Unmarshal(id, &f) != nil {
+		if json.UnmarshalNoEscape(id, &f) != nil {
 			return Member{}, ErrBadChannelData
 		}
 		m.ID = string(id)
