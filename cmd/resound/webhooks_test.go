@@ -63,20 +63,33 @@ func newHookReceiver(t *testing.T) *hookReceiver {
 	return r
 }
 
-func (r *hookReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+// readHookPost reads one webhook POST as a back end would check it: the
+// method, key and content type, the signature of the body, and a body with
+// time_ms and events. It returns the events and what was wrong, if anything.
+func readHookPost(req *http.Request) (events []hookEvent, problem string) {
 	body, _ := io.ReadAll(req.Body)
 	m := hmac.New(sha256.New, []byte(appSecret))
 	m.Write(body)
-	if req.Method != "POST" || req.Header.Get("X-Pusher-Key") != appKey || req.Header.Get("Content-Type") != "application/json" ||
-		req.Header.Get("X-Pusher-Signature") != hex.EncodeToString(m.Sum(nil)) {
-		r.t.Errorf("webhook request not signed right: %s %v %s", req.Method, req.Header, body)
-	}
 	var b struct {
 		TimeMs int64       `json:"time_ms"`
 		Events []hookEvent `json:"events"`
 	}
-	if err := json.Unmarshal(body, &b); err != nil || b.TimeMs == 0 || len(b.Events) == 0 {
-		r.t.Errorf("webhook body %s: %v", body, err)
+	err := json.Unmarshal(body, &b)
+	switch {
+	case req.Method != "POST" || req.Header.Get("X-Pusher-Key") != appKey || req.Header.Get("Content-Type") != "application/json":
+		problem = fmt.Sprintf("%s with headers %v", req.Method, req.Header)
+	case req.Header.Get("X-Pusher-Signature") != hex.EncodeToString(m.Sum(nil)):
+		problem = fmt.Sprintf("signature %q does not match the body %.200s", req.Header.Get("X-Pusher-Signature"), body)
+	case err != nil || b.TimeMs == 0 || len(b.Events) == 0:
+		problem = fmt.Sprintf("body %.200s: %v", body, err)
+	}
+	return b.Events, problem
+}
+
+func (r *hookReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	events, problem := readHookPost(req)
+	if problem != "" {
+		r.t.Errorf("webhook request: %s", problem)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -86,7 +99,7 @@ func (r *hookReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.posts++
-	r.events = append(r.events, b.Events...)
+	r.events = append(r.events, events...)
 	r.arrived <- struct{}{}
 }
 
