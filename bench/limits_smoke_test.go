@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,12 +11,7 @@ import (
 // and a drain must close every socket and end the process.
 func TestPressureAndDrainAgainstRealServer(t *testing.T) {
 	root := repoRoot(t)
-	bin := filepath.Join(t.TempDir(), "resound")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/resound")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/resound: %v\n%s", err, out)
-	}
+	bin := buildServer(t, root)
 	srv, err := startServer(bin)
 	if err != nil {
 		t.Fatalf("start server: %v", err)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -13,12 +11,7 @@ import (
 // one, and that the private and presence sockets really subscribed.
 func TestPeerServerRestartsForFreshScenarios(t *testing.T) {
 	root := repoRoot(t)
-	bin := filepath.Join(t.TempDir(), "resound")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/resound")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/resound: %v\n%s", err, out)
-	}
+	bin := buildServer(t, root)
 	var pids []int
 	s := peerServer{name: "Resound", start: func() (*serverProc, error) {
 		p, err := startServer(bin)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,12 +16,7 @@ import (
 // (CI) compares Resound alone and says so.
 func TestPeersSmoke(t *testing.T) {
 	root := repoRoot(t)
-	bin := filepath.Join(t.TempDir(), "resound")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/resound")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/resound: %v\n%s", err, out)
-	}
+	bin := buildServer(t, root)
 	soketiDir := filepath.Join(root, "bench", "peers")
 	want := []string{"Resound"}
 	if sb, why := soketiBin(soketiDir); sb == "" {

@@ -24,6 +24,19 @@ func repoRoot(t *testing.T) string {
 	return filepath.Dir(gomod)
 }
 
+// buildServer builds ./cmd/resound of the module at root into the test's
+// temporary directory and returns the binary's path.
+func buildServer(t *testing.T, root string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "resound")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/resound")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/resound: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // TestSmokeAgainstRealServer builds ./cmd/resound, starts it on a free port
 // with --expose-stats and runs every scenario tiny (20 sockets, ~2 s). It
 // fails if a scenario breaks: nothing delivered, any loss on loopback, any
@@ -33,12 +46,7 @@ func TestSmokeAgainstRealServer(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "cmd", "resound")); os.IsNotExist(err) {
 		t.Skip("cmd/resound does not exist yet; the smoke test runs once the server is there")
 	}
-	bin := filepath.Join(t.TempDir(), "resound")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/resound")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/resound: %v\n%s", err, out)
-	}
+	bin := buildServer(t, root)
 	srv, err := startServer(bin)
 	if err != nil {
 		t.Fatalf("start server: %v", err)
