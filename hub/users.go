@@ -96,12 +96,16 @@ func (s *Session) signin(data []byte) {
 	su := &signedIn{id: u.ID, watchlist: u.Watchlist, told: make([]bool, len(u.Watchlist)), reg: &registration{}}
 	s.moreState().user = su
 	a.indexUser(s, su, true)
-	// signin_success goes before the watchlist's first event: in place the
-	// registration tells the watchlist at once, else it is queued to this
-	// loop, behind this send.
+	// In place, the user is registered before signin_success goes out: a
+	// client that acts on the success (closes another tab of the same user)
+	// must find this socket counted. The watchlist's first event follows
+	// the success; queued, the registration tells it behind this send.
 	if a.hub.inline {
-		s.signedInAs(su, in.UserData)
 		s.registerUser(su)
+		s.signedInAs(su, in.UserData)
+		if len(su.watchlist) > 0 {
+			s.tellWatchlist(su)
+		}
 		return
 	}
 	if !s.registerUser(su) {
@@ -199,8 +203,8 @@ func (s *Session) registerUser(su *signedIn) bool {
 			sh.members[su.id] = &LocalMember{UserID: su.id, Sockets: 1, Member: member}
 		}
 		su.reg.done = true
-		if len(su.watchlist) > 0 {
-			h.onLoop(s, func() { s.tellWatchlist(su) })
+		if len(su.watchlist) > 0 && !h.inline {
+			s.runOnLoop(func() { s.tellWatchlist(su) })
 		}
 	}
 	if h.inline {
