@@ -265,7 +265,11 @@ func (a *App) join(name string, kind protocol.Kind, s *Session) *Channel {
 	a.mu.Lock()
 	ch := a.channels[name]
 	if ch == nil {
-		ch = newChannel(name, kind, len(a.hub.loops))
+		if a.hub.localPresence {
+			ch = newChannel(name, kind, len(a.hub.loops))
+		} else {
+			ch = newClusterChannel(name, kind, len(a.hub.loops))
+		}
 		a.channels[name] = ch
 		a.stats.channels[ch.kind]++
 	}

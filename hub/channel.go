@@ -40,30 +40,41 @@ type Channel struct {
 // fields are guarded by mu.
 type presenceState struct {
 	mu sync.Mutex
+	// members are this node's sockets per user. On a single node
+	// (memberView nil) they are also the channel's members, in the order of
+	// the member list sent to joiners.
+	members smallMap[string, *localMember]
+	// succeeded is the framed subscription_succeeded with the member list
+	// as of seq, shared by every joiner until the list changes; nil when it
+	// must be encoded again. Lists shorter than cachedListMin are cheaper
+	// to encode per joiner than to keep. A pointer because most channels
+	// never have it.
+	succeeded *[]byte
+	// seq counts the member list's changes; the news sent to sockets
+	// carries it, so a socket skips news its member list already had.
+	seq int64
+	// memberView is nil on a single node, where the local members are the
+	// whole member set and keeping a second copy would only cost memory
+	// for every presence channel (see local_presence.go).
+	*memberView
+}
+
+// memberView is what a node of a cluster keeps of a presence channel's
+// cluster-wide members; guarded by the presenceState's mu.
+type memberView struct {
 	// viewLoaded: the view holds a member list read from the store (or the
 	// local members, when it was down); news before that waits in early.
 	viewLoaded bool
-	// members are this node's sockets per user.
-	members smallMap[string, *localMember]
 	// view is the member set this node's sockets have been told, in the
 	// order of the member list sent to joiners (the protocol gives order no
 	// meaning). Only MemberNews (and, while the shared store is down, local
 	// changes) change it, set-wise: an add only for a user not in it, a
 	// remove only for one in it, so no socket hears a change twice.
-	view smallMap[string, viewMember]
-	// succeeded is the framed subscription_succeeded with the view as of
-	// seq, shared by every joiner until the view changes; nil when it must
-	// be encoded again. Lists shorter than cachedListMin are cheaper to
-	// encode per joiner than to keep. It and early are pointers because
-	// most channels never have them.
-	succeeded *[]byte
-	early     *[]MemberNews
+	view  smallMap[string, viewMember]
+	early *[]MemberNews
 	// viewVersion is the store's version the view reflects: older news is
 	// stale.
 	viewVersion int64
-	// seq counts the view's changes; the news sent to sockets carries it,
-	// so a socket skips news its member list already had.
-	seq int64
 }
 
 // cachedListMin is the member count from which a channel keeps its encoded
@@ -158,6 +169,16 @@ func newChannel(name string, kind protocol.Kind, loops int) *Channel {
 	return ch
 }
 
+// newClusterChannel is newChannel on a node of a cluster, where a presence
+// channel also keeps its view of the cluster-wide members.
+func newClusterChannel(name string, kind protocol.Kind, loops int) *Channel {
+	ch := newChannel(name, kind, loops)
+	if ch.presenceState != nil {
+		ch.memberView = &memberView{}
+	}
+	return ch
+}
+
 // maxLoops is the most loops a Channel can count (nloops).
 const maxLoops = 1<<16 - 1
 
@@ -248,7 +269,7 @@ func (ch *Channel) presenceSucceeded(frame func([]byte) []byte) ([]byte, int64) 
 		return *ch.succeeded, ch.seq
 	}
 	f := frame(ch.encodeSucceeded(nil))
-	if ch.view.len() >= cachedListMin {
+	if ch.listLenLocked() >= cachedListMin {
 		ch.succeeded = &f
 	}
 	return f, ch.seq
@@ -262,8 +283,7 @@ func (ch *Channel) presenceSucceededWith(self *localMember, frame func([]byte) [
 		return ch.presenceSucceeded(frame)
 	}
 	ch.mu.Lock()
-	known := ch.view.has(self.id)
-	if known {
+	if ch.memberView == nil || ch.view.has(self.id) {
 		ch.mu.Unlock()
 		return ch.presenceSucceeded(frame)
 	}
@@ -272,10 +292,22 @@ func (ch *Channel) presenceSucceededWith(self *localMember, frame func([]byte) [
 	return frame(ch.encodeSucceeded(&extra)), ch.seq
 }
 
+// listLenLocked is how many members the list sent to joiners has; the
+// caller holds ch.mu.
+func (ch *Channel) listLenLocked() int {
+	if ch.memberView == nil {
+		return ch.members.len()
+	}
+	return ch.view.len()
+}
+
 // encodeSucceeded builds pusher_internal:subscription_succeeded with the
 // view (and extra, when not nil) from the members' escaped parts, in one
 // allocation. The caller holds ch.mu.
 func (ch *Channel) encodeSucceeded(extra *viewMember) []byte {
+	if ch.memberView == nil {
+		return ch.encodeLocalSucceeded()
+	}
 	list := ch.view.entries
 	if extra != nil {
 		list = append(list[:len(list):len(list)], smallEntry[string, viewMember]{val: *extra})

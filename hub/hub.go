@@ -98,10 +98,13 @@ type Hub struct {
 	lostGen, refilledGen atomic.Uint64
 	work                 *workers
 	// inline: the shared state never blocks, so it is called in place.
-	inline   bool
-	resyncs  chan struct{}
-	stop     chan struct{}
-	resyncWG sync.WaitGroup
+	inline bool
+	// localPresence: this node is the only one, and its presence channels'
+	// members are kept in the channels (local_presence.go).
+	localPresence bool
+	resyncs       chan struct{}
+	stop          chan struct{}
+	resyncWG      sync.WaitGroup
 }
 
 // joinWorkers is how many ordered workers run joins and leaves; the Redis
@@ -164,7 +167,8 @@ func New(apps []AppConfig, opts Options) (*Hub, error) {
 	}
 	h.presence, h.occupancy, h.liveness, h.hooks = opts.Presence, opts.Occupancy, opts.Liveness, opts.Hooks
 	if h.presence == nil {
-		h.presence = NewMemoryPresence()
+		h.presence = localPresence{MemoryPresence: NewMemoryPresence(), hub: h}
+		h.localPresence = true
 	}
 	if h.occupancy == nil {
 		h.occupancy = localOccupancy{hub: h}

@@ -64,8 +64,10 @@ func (r *newsRecorder) wait(t *testing.T, substr string) {
 	}
 }
 
+// testHub is a hub whose presence goes through a shared store (an
+// in-memory one), as a node of a cluster: its channels keep a view.
 func testHub(t *testing.T) (*Hub, *App) {
-	h, err := New([]AppConfig{{ID: "app", Key: "key", Secret: "secret"}}, Options{Frame: func(p []byte) []byte { return p }})
+	h, err := New([]AppConfig{{ID: "app", Key: "key", Secret: "secret"}}, Options{Frame: func(p []byte) []byte { return p }, Presence: NewMemoryPresence()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +118,7 @@ func TestViewAppliesNewsSetWise(t *testing.T) {
 
 func TestViewLoadsFromTheJoinListAndAppliesOnlyNewerEarlyNews(t *testing.T) {
 	h, a := testHub(t)
-	ch := newChannel("presence-e", protocol.KindOf("presence-e"), 1)
+	ch := newClusterChannel("presence-e", protocol.KindOf("presence-e"), 1)
 	ch.early = new([]MemberNews)
 	for _, n := range []MemberNews{
 		{UserID: "u1", Member: `{"user_id":"u1"}`, Added: true, Version: 10}, // in the list already

@@ -340,18 +340,28 @@ func (s *Session) subscribe(data []byte) {
 	// A presence subscription keeps the channel's record of its member
 	// (shared by the user's sockets) rather than a copy of its own.
 	var m *localMember
+	first := false
 	if kind.IsPresence() {
-		kept, first := ch.addMember(mem)
+		if a.hub.localPresence {
+			var full bool
+			if m, first, full = a.joinLocal(ch, mem); full {
+				a.leave(ch, s)
+				a.hub.Refused(RefusedPresenceMembers)
+				s.refuseOverLimit(name, presenceFullMessage(name, a.MaxPresenceMembersPerChannel), 403)
+				return
+			}
+		} else {
+			m, first = ch.addMember(mem)
+		}
 		if first {
 			a.stats.presenceMembers.Add(1)
 		}
-		m = kept
 		a.trackUser(m.id, s, 1)
 	}
 	pj, reg := &pendingJoin{}, &registration{}
 	s.addSub(subscription{ch: ch, member: m, join: pj, reg: reg})
 	s.joining++
-	if !s.register(ch, m, pj, reg) {
+	if !s.register(ch, m, first, pj, reg) {
 		s.drop(s.indexOfJoin(pj), false)
 		a.hub.Refused(RefusedJoinQueue)
 		s.send(protocol.SubscriptionError(name, "ServerBusy", "The server is too busy to take subscriptions right now: retry", 503))
@@ -360,26 +370,28 @@ func (s *Session) subscribe(data []byte) {
 
 // register records the subscription in the shared state off the loop, then
 // confirms it on the loop: once confirmed, every node counts it.
-func (s *Session) register(ch *Channel, m *localMember, pj *pendingJoin, reg *registration) bool {
+// On a single node the channel has made the user a member already (first:
+// their first socket there).
+func (s *Session) register(ch *Channel, m *localMember, first bool, pj *pendingJoin, reg *registration) bool {
 	a := s.app
 	h := a.hub
 	var member protocol.Member
 	var js string
-	if m != nil {
+	if m != nil && !h.localPresence {
 		member = m.member()
 		js = memberJSON(member)
 	}
 	// Two literals so the inline one stays on the stack: every subscribe
 	// would otherwise leave a ~140 B closure behind.
 	if h.inline {
-		h.work.now(a.ID, ch.name, func(sh *share) { s.registerShared(sh, ch, m, member, js, pj, reg) })
+		h.work.now(a.ID, ch.name, func(sh *share) { s.registerShared(sh, ch, m, first, member, js, pj, reg) })
 		return true
 	}
-	return h.work.join(a.ID, ch.name, func(sh *share) { s.registerShared(sh, ch, m, member, js, pj, reg) })
+	return h.work.join(a.ID, ch.name, func(sh *share) { s.registerShared(sh, ch, m, first, member, js, pj, reg) })
 }
 
 // registerShared is register's work on the shared state.
-func (s *Session) registerShared(sh *share, ch *Channel, m *localMember, member protocol.Member, js string, pj *pendingJoin, reg *registration) {
+func (s *Session) registerShared(sh *share, ch *Channel, m *localMember, first bool, member protocol.Member, js string, pj *pendingJoin, reg *registration) {
 	a := s.app
 	h := a.hub
 	ctx := context.Background()
@@ -387,7 +399,11 @@ func (s *Session) registerShared(sh *share, ch *Channel, m *localMember, member 
 	// channel_occupied, which a back end expects before member_added.
 	count, countErr := h.occupancy.Add(ctx, a.ID, ch.name, 1)
 	joinedUser := ""
-	if m != nil {
+	if m != nil && h.localPresence {
+		if first {
+			joinedUser = m.id
+		}
+	} else if m != nil {
 		list, err := h.presence.Join(ctx, a.ID, ch.name, member.ID, js, a.MaxPresenceMembersPerChannel)
 		if err == nil && list.Joined {
 			joinedUser = member.ID
@@ -494,7 +510,9 @@ func (s *Session) indexOfJoin(pj *pendingJoin) int {
 }
 
 // unregister undoes register off the loop, in order with it.
-func (a *App) unregister(ch *Channel, m *localMember, reg *registration) {
+// On a single node the channel has taken the user out already (left:
+// their last socket there).
+func (a *App) unregister(ch *Channel, m *localMember, left bool, reg *registration) {
 	h := a.hub
 	var uid string
 	if m != nil {
@@ -509,18 +527,22 @@ func (a *App) unregister(ch *Channel, m *localMember, reg *registration) {
 		// The member goes first: in a cluster the scripts queue
 		// member_removed before channel_vacated.
 		leftUser := ""
-		if m != nil {
+		if m != nil && h.localPresence {
+			if left {
+				leftUser = uid
+			}
+		} else if m != nil {
 			if lm := sh.members[uid]; lm != nil {
 				if lm.Sockets--; lm.Sockets <= 0 {
 					delete(sh.members, uid)
 				}
 			}
-			left, err := h.presence.Leave(ctx, a.ID, ch.name, uid)
+			gone, err := h.presence.Leave(ctx, a.ID, ch.name, uid)
 			if err != nil {
 				sh.dirty = true
 				a.leftOffline(ch, uid)
 			}
-			if left {
+			if gone {
 				leftUser = uid
 			}
 		}
@@ -640,14 +662,20 @@ func (s *Session) drop(i int, registered bool) {
 		sub.join.cancelled = true
 		s.joining--
 	}
+	left := false
 	if sub.member != nil {
 		a.trackUser(sub.member.id, s, -1)
-		if sub.ch.removeMember(sub.member.id) {
+		if a.hub.localPresence {
+			left = a.leaveLocal(sub.ch, sub.member.id)
+		} else {
+			left = sub.ch.removeMember(sub.member.id)
+		}
+		if left {
 			a.stats.presenceMembers.Add(-1)
 		}
 	}
 	if registered {
-		a.unregister(sub.ch, sub.member, sub.reg)
+		a.unregister(sub.ch, sub.member, left, sub.reg)
 	}
 }
 

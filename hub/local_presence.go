@@ -1,0 +1,172 @@
+package hub
+
+import (
+	"context"
+	"sort"
+
+	"github.com/resound/resound/protocol"
+)
+
+// Presence on a single node. A presence channel's local members are then
+// its whole member set, so the channel keeps them once: no record in a
+// shared store, no member JSON, no view (see presenceState.memberView).
+// A user joins when their first socket is added to the channel's members
+// and leaves with their last, under the channel's lock; the news goes out
+// there, so the member list a joiner is sent and the news others hear
+// change together, in seq order. The decision is localOccupancy's: a hub
+// given no shared state of its own keeps it in its channels.
+
+// localPresence is Presence for one node: presence channels are read from
+// the channels' members; signed-in users (usersChannel), which have no
+// channel, stay in a MemoryPresence.
+type localPresence struct {
+	*MemoryPresence
+	hub *Hub
+}
+
+// channelMembers finds the presence channel whose members are the
+// cluster's, or nil when no socket is on it.
+func (p localPresence) channelMembers(app, channel string) *Channel {
+	if channel == usersChannel {
+		return nil
+	}
+	_, ch := p.hub.channelOf(app, channel)
+	return ch
+}
+
+func (p localPresence) Members(ctx context.Context, app, channel string) (PresenceList, error) {
+	if channel == usersChannel {
+		return p.MemoryPresence.Members(ctx, app, channel)
+	}
+	out := PresenceList{Members: []string{}}
+	if ch := p.channelMembers(app, channel); ch != nil {
+		ch.mu.Lock()
+		for _, e := range ch.members.entries {
+			out.Members = append(out.Members, memberJSON(e.val.member()))
+		}
+		out.Version = ch.seq
+		ch.mu.Unlock()
+	}
+	sort.Strings(out.Members)
+	return out, nil
+}
+
+func (p localPresence) Count(ctx context.Context, app, channel string) (int, error) {
+	if channel == usersChannel {
+		return p.MemoryPresence.Count(ctx, app, channel)
+	}
+	ch := p.channelMembers(app, channel)
+	if ch == nil {
+		return 0, nil
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.members.len(), nil
+}
+
+// Sync has nothing to do for a channel, which is the truth already; Join
+// and Leave (promoted) only ever see signed-in users: the hub joins and
+// leaves a single node's presence channels in the channel itself
+// (joinLocal, leaveLocal).
+func (p localPresence) Sync(ctx context.Context, app, channel string, local []LocalMember) error {
+	if channel != usersChannel {
+		return nil // the channel is the truth already
+	}
+	return p.MemoryPresence.Sync(ctx, app, channel, local)
+}
+
+// joinLocal adds a socket of the user to a single node's presence channel.
+// The user's first socket makes them a member, unless the channel has the
+// app's max_presence_members_per_channel users already (full); the other
+// sockets there hear member_added. kept is the member for the subscription
+// to keep, as addMember's.
+func (a *App) joinLocal(ch *Channel, m protocol.Member) (kept *localMember, first, full bool) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if cur, ok := ch.members.get(m.ID); ok {
+		cur.sockets++
+		if cur.sameAs(m) {
+			return cur, false, false
+		}
+		return newLocalMember(m), false, false
+	}
+	if max := a.MaxPresenceMembersPerChannel; max > 0 && ch.members.len() >= max {
+		return nil, false, true
+	}
+	rec := newLocalMember(m)
+	ch.members.put(m.ID, rec)
+	ch.succeeded = nil
+	ch.seq++
+	a.fanOut(delivery{ch: ch, exceptUser: m.ID, version: ch.seq, frame: a.frame(protocol.MemberAdded(ch.name, m.IDJSON, m.Info))})
+	return rec, true, false
+}
+
+// leaveLocal removes a socket of the user from a single node's presence
+// channel; the last one makes them leave (last), and the sockets left
+// there hear member_removed.
+func (a *App) leaveLocal(ch *Channel, id string) (last bool) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	cur, ok := ch.members.get(id)
+	if !ok {
+		return false
+	}
+	if cur.sockets--; cur.sockets > 0 {
+		return false
+	}
+	ch.members.remove(id)
+	ch.succeeded = nil
+	ch.seq++
+	a.fanOut(delivery{ch: ch, exceptUser: id, version: ch.seq, frame: a.frame(protocol.MemberRemoved(ch.name, cur.appendIDJSON(nil)))})
+	return true
+}
+
+// appendIDJSON appends the user_id as the client sent it.
+func (m *localMember) appendIDJSON(b []byte) []byte {
+	if m.numeric {
+		return append(b, m.id...)
+	}
+	return protocol.AppendString(b, m.id)
+}
+
+// encodeLocalSucceeded is encodeSucceeded for a single node's channel,
+// whose list is its members; their escaped parts are made as they are
+// copied, since keeping them would cost every member's memory. The caller
+// holds ch.mu.
+func (ch *Channel) encodeLocalSucceeded() []byte {
+	head := protocol.PresenceSucceeded(ch.name, nil) // ...,"data":""}
+	head = head[:len(head)-2]
+	list := ch.members.entries
+	size := len(head) + 64
+	for _, e := range list {
+		size += 2*len(e.key) + len(e.val.info) + 16
+	}
+	b := make([]byte, 0, size)
+	b = append(b, head...)
+	b = append(b, `{\"presence\":{\"count\":`...)
+	b = appendInt(b, len(list))
+	b = append(b, `,\"ids\":[`...)
+	var part []byte
+	for i, e := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		part = e.val.appendIDJSON(part[:0])
+		b = appendInString(b, part)
+	}
+	b = append(b, `],\"hash\":{`...)
+	for i, e := range list {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		part = protocol.AppendString(part[:0], e.val.id)
+		part = append(part, ':')
+		if e.val.info != nil {
+			part = append(part, e.val.info...)
+		} else {
+			part = append(part, "null"...)
+		}
+		b = appendInString(b, part)
+	}
+	return append(b, `}}}"}`...)
+}
