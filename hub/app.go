@@ -26,9 +26,9 @@ type App struct {
 	mu       sync.RWMutex
 	channels map[string]*Channel
 	sockets  socketTable
-	// users maps a presence user_id to its sockets (with how many presence
-	// subscriptions each has), for terminate_connections.
-	users map[string]userSockets
+	// users is the sockets of each presence user_id, for
+	// terminate_connections.
+	users presenceUsers
 	// signins is the app's signed-in sockets and who is online.
 	signins userIndex
 	// counts is the channels whose subscription_count is due.
@@ -42,7 +42,6 @@ func newApp(h *Hub, c AppConfig) *App {
 		frame:     h.opts.Frame,
 		channels:  map[string]*Channel{},
 		sockets:   newSocketTable(),
-		users:     map[string]userSockets{},
 	}
 	if h.opts.AppFrame != nil {
 		if f := h.opts.AppFrame(c); f != nil {
@@ -242,11 +241,9 @@ func (a *App) deliver(m Message) {
 
 func (a *App) terminateLocal(userID string) {
 	a.mu.RLock()
-	var victims []*Session
-	set := a.users[userID]
-	set.each(func(s *Session) { victims = append(victims, s) })
+	victims := a.users.sockets(userID)
 	for s := range a.signins.byUser[userID] {
-		if !set.has(s) {
+		if !containsSession(victims, s) {
 			victims = append(victims, s)
 		}
 	}
@@ -303,12 +300,10 @@ func (a *App) forgetIfUnusedLocked(ch *Channel) {
 func (a *App) trackUser(userID string, s *Session, delta int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	set := a.users[userID]
-	set.change(s, int32(delta))
-	if set.one == nil {
-		delete(a.users, userID)
+	if delta > 0 {
+		a.users.add(userID, s)
 	} else {
-		a.users[userID] = set
+		a.users.remove(userID, s)
 	}
 }
 

@@ -75,6 +75,12 @@ func (p localPresence) Sync(ctx context.Context, app, channel string, local []Lo
 	return p.MemoryPresence.Sync(ctx, app, channel, local)
 }
 
+// The news of a change is sent only when another user is a member: every
+// subscriber of a presence channel is a member's socket, or one still
+// joining, whose member list is made after its own join and so already
+// reflects the change. A channel of one user (every socket with a presence
+// channel of its own) then frames nothing for nobody.
+
 // joinLocal adds a socket of the user to a single node's presence channel.
 // The user's first socket makes them a member, unless the channel has the
 // app's max_presence_members_per_channel users already (full); the other
@@ -97,7 +103,9 @@ func (a *App) joinLocal(ch *Channel, m protocol.Member) (kept *localMember, firs
 	ch.members.put(m.ID, rec)
 	ch.succeeded = nil
 	ch.seq++
-	a.fanOut(delivery{ch: ch, exceptUser: m.ID, version: ch.seq, frame: a.frame(protocol.MemberAdded(ch.name, m.IDJSON, m.Info))})
+	if ch.members.len() > 1 {
+		a.fanOut(delivery{ch: ch, exceptUser: m.ID, version: ch.seq, frame: a.frame(protocol.MemberAdded(ch.name, m.IDJSON, m.Info))})
+	}
 	return rec, true, false
 }
 
@@ -117,7 +125,9 @@ func (a *App) leaveLocal(ch *Channel, id string) (last bool) {
 	ch.members.remove(id)
 	ch.succeeded = nil
 	ch.seq++
-	a.fanOut(delivery{ch: ch, exceptUser: id, version: ch.seq, frame: a.frame(protocol.MemberRemoved(ch.name, cur.appendIDJSON(nil)))})
+	if ch.members.len() > 0 {
+		a.fanOut(delivery{ch: ch, exceptUser: id, version: ch.seq, frame: a.frame(protocol.MemberRemoved(ch.name, cur.appendIDJSON(nil)))})
+	}
 	return true
 }
 
