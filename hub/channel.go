@@ -84,33 +84,65 @@ const cachedListMin = 8
 // localMember is a user with sockets on this node, or a subscription's own
 // member when it differs from the user's record here. It keeps the user_id
 // as text and whether it was a number: the id's JSON is made again when
-// needed (protocol.DecodeMember keeps a string id's own encoding).
+// needed (protocol.DecodeMember keeps a string id's own encoding). The id
+// and the raw user_info share one string, and the id's length shares a
+// word with the flag: every presence subscription has a record, and this
+// keeps it in the smallest size class that holds it, with one string.
 type localMember struct {
-	id      string
-	info    []byte // raw user_info, nil when none
-	numeric bool
+	// text is the user_id, then the raw user_info (none when it ends
+	// there).
+	text string
+	// idLen is the user_id's length; numericID is set in it when the
+	// user_id was sent as a number.
+	idLen   uint32
 	sockets int32
 }
 
+const numericID = 1 << 31
+
 func newLocalMember(m protocol.Member) *localMember {
-	return &localMember{id: m.ID, info: m.Info, numeric: len(m.IDJSON) > 0 && m.IDJSON[0] != '"', sockets: 1}
+	lm := &localMember{text: m.ID + string(m.Info), idLen: uint32(len(m.ID)), sockets: 1}
+	if len(m.IDJSON) > 0 && m.IDJSON[0] != '"' {
+		lm.idLen |= numericID
+	}
+	return lm
 }
+
+// id is the user_id.
+func (m *localMember) id() string { return m.text[:m.idLen&^numericID] }
+
+// info is the raw user_info, nil when none.
+func (m *localMember) info() []byte {
+	raw := m.text[m.idLen&^numericID:]
+	if raw == "" {
+		return nil
+	}
+	return []byte(raw)
+}
+
+// hasInfo reports whether the member has user_info.
+func (m *localMember) hasInfo() bool { return len(m.text) > int(m.idLen&^numericID) }
+
+// numeric: the user_id was sent as a number, not a string.
+func (m *localMember) numeric() bool { return m.idLen&numericID != 0 }
 
 // member is the user as protocol.DecodeMember gave it.
 func (m *localMember) member() protocol.Member {
-	var idJSON []byte
-	if m.numeric {
-		idJSON = []byte(m.id)
-	} else {
-		idJSON = protocol.AppendString(nil, m.id)
-	}
-	return protocol.Member{ID: m.id, IDJSON: idJSON, Info: m.info}
+	return protocol.Member{ID: m.id(), IDJSON: m.appendIDJSON(nil), Info: m.info()}
 }
 
 // sameAs reports whether m is the member the channel_data gave.
 func (m *localMember) sameAs(o protocol.Member) bool {
 	numeric := len(o.IDJSON) > 0 && o.IDJSON[0] != '"'
-	return m.id == o.ID && m.numeric == numeric && string(m.info) == string(o.Info) && (m.info == nil) == (o.Info == nil)
+	return m.id() == o.ID && m.numeric() == numeric && m.text[m.idLen&^numericID:] == string(o.Info)
+}
+
+// appendIDJSON appends the user_id as the client sent it.
+func (m *localMember) appendIDJSON(b []byte) []byte {
+	if m.numeric() {
+		return append(b, m.id()...)
+	}
+	return protocol.AppendString(b, m.id())
 }
 
 // viewMember is a member of the view (its user id is the key): its entries
@@ -202,7 +234,7 @@ func (ch *Channel) addMember(m protocol.Member) (kept *localMember, first bool) 
 		return newLocalMember(m), false
 	}
 	rec := newLocalMember(m)
-	ch.members.put(m.ID, rec)
+	ch.members.put(rec.id(), rec)
 	return rec, true
 }
 
@@ -235,7 +267,7 @@ func presenceFullMessage(channel string, max int) string {
 func (ch *Channel) viewPutLocked(m protocol.Member) {
 	id := m.ID
 	if local, ok := ch.members.get(id); ok {
-		id = local.id
+		id = local.id()
 	}
 	ch.view.put(id, newViewMember(m))
 	ch.succeeded = nil
@@ -283,7 +315,7 @@ func (ch *Channel) presenceSucceededWith(self *localMember, frame func([]byte) [
 		return ch.presenceSucceeded(frame)
 	}
 	ch.mu.Lock()
-	if ch.memberView == nil || ch.view.has(self.id) {
+	if ch.memberView == nil || ch.view.has(self.id()) {
 		ch.mu.Unlock()
 		return ch.presenceSucceeded(frame)
 	}

@@ -100,7 +100,7 @@ func (a *App) joinLocal(ch *Channel, m protocol.Member) (kept *localMember, firs
 		return nil, false, true
 	}
 	rec := newLocalMember(m)
-	ch.members.put(m.ID, rec)
+	ch.members.put(rec.id(), rec)
 	ch.succeeded = nil
 	ch.seq++
 	if ch.members.len() > 1 {
@@ -131,14 +131,6 @@ func (a *App) leaveLocal(ch *Channel, id string) (last bool) {
 	return true
 }
 
-// appendIDJSON appends the user_id as the client sent it.
-func (m *localMember) appendIDJSON(b []byte) []byte {
-	if m.numeric {
-		return append(b, m.id...)
-	}
-	return protocol.AppendString(b, m.id)
-}
-
 // encodeLocalSucceeded is encodeSucceeded for a single node's channel,
 // whose list is its members; their escaped parts are made as they are
 // copied, since keeping them would cost every member's memory. The caller
@@ -149,7 +141,7 @@ func (ch *Channel) encodeLocalSucceeded() []byte {
 	list := ch.members.entries
 	size := len(head) + 64
 	for _, e := range list {
-		size += 2*len(e.key) + len(e.val.info) + 16
+		size += 2*len(e.val.text) + 16
 	}
 	b := make([]byte, 0, size)
 	b = append(b, head...)
@@ -169,10 +161,10 @@ func (ch *Channel) encodeLocalSucceeded() []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		part = protocol.AppendString(part[:0], e.val.id)
+		part = protocol.AppendString(part[:0], e.key)
 		part = append(part, ':')
-		if e.val.info != nil {
-			part = append(part, e.val.info...)
+		if e.val.hasInfo() {
+			part = append(part, e.val.text[len(e.key):]...)
 		} else {
 			part = append(part, "null"...)
 		}

@@ -134,7 +134,7 @@ func (s *Session) admits(it *delivery) bool {
 		sub.replay = nil // the order is passed and the replay is not awaited
 	}
 	presence := it.ch.kind.IsPresence()
-	if presence && it.exceptUser != "" && sub.member != nil && sub.member.id == it.exceptUser {
+	if presence && it.exceptUser != "" && sub.member != nil && sub.member.id() == it.exceptUser {
 		return false
 	}
 	if sub.join != nil {
@@ -356,7 +356,7 @@ func (s *Session) subscribe(data []byte) {
 		if first {
 			a.stats.presenceMembers.Add(1)
 		}
-		a.trackUser(m.id, s, 1)
+		a.trackUser(m.id(), s, 1)
 	}
 	pj, reg := &pendingJoin{}, &registration{}
 	s.addSub(subscription{ch: ch, member: m, join: pj, reg: reg})
@@ -401,7 +401,7 @@ func (s *Session) registerShared(sh *share, ch *Channel, m *localMember, first b
 	joinedUser := ""
 	if m != nil && h.localPresence {
 		if first {
-			joinedUser = m.id
+			joinedUser = m.id()
 		}
 	} else if m != nil {
 		list, err := h.presence.Join(ctx, a.ID, ch.name, member.ID, js, a.MaxPresenceMembersPerChannel)
@@ -516,7 +516,7 @@ func (a *App) unregister(ch *Channel, m *localMember, left bool, reg *registrati
 	h := a.hub
 	var uid string
 	if m != nil {
-		uid = m.id
+		uid = m.id()
 	}
 	op := func(sh *share) {
 		if !reg.done {
@@ -664,11 +664,11 @@ func (s *Session) drop(i int, registered bool) {
 	}
 	left := false
 	if sub.member != nil {
-		a.trackUser(sub.member.id, s, -1)
+		a.trackUser(sub.member.id(), s, -1)
 		if a.hub.localPresence {
-			left = a.leaveLocal(sub.ch, sub.member.id)
+			left = a.leaveLocal(sub.ch, sub.member.id())
 		} else {
-			left = sub.ch.removeMember(sub.member.id)
+			left = sub.ch.removeMember(sub.member.id())
 		}
 		if left {
 			a.stats.presenceMembers.Add(-1)
@@ -715,7 +715,7 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 	}
 	userID := ""
 	if sub != nil && sub.member != nil {
-		userID = sub.member.id
+		userID = sub.member.id()
 	}
 	a.stats.clientEvents.Add(1)
 	payload := protocol.ClientEvent(msg.Event, msg.Channel, msg.Data, userID)
