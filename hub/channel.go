@@ -40,23 +40,51 @@ type Channel struct {
 // fields are guarded by mu.
 type presenceState struct {
 	mu sync.Mutex
-	// members are this node's sockets per user. On a single node
-	// (memberView nil) they are also the channel's members, in the order of
-	// the member list sent to joiners.
-	members smallMap[string, *localMember]
-	// succeeded is the framed subscription_succeeded with the member list
-	// as of seq, shared by every joiner until the list changes; nil when it
-	// must be encoded again. Lists shorter than cachedListMin are cheaper
-	// to encode per joiner than to keep. A pointer because most channels
-	// never have it.
-	succeeded *[]byte
+	// members are this node's sockets per user. On a single node (no
+	// memberView) they are also the channel's members, in the order of the
+	// member list sent to joiners.
+	members memberSet
 	// seq counts the member list's changes; the news sent to sockets
 	// carries it, so a socket skips news its member list already had.
 	seq int64
+	// presenceMore is nil on a single node's channel until it keeps its
+	// member list encoded: most presence channels have a member or two.
+	*presenceMore
+}
+
+// presenceMore is what only some presence channels keep.
+type presenceMore struct {
+	// succeeded is the framed subscription_succeeded with the member list
+	// as of seq, shared by every joiner until the list changes; nil when it
+	// must be encoded again. Lists shorter than cachedListMin are cheaper
+	// to encode per joiner than to keep.
+	succeeded []byte
 	// memberView is nil on a single node, where the local members are the
 	// whole member set and keeping a second copy would only cost memory
-	// for every presence channel (see local_presence.go).
+	// (see local_presence.go).
 	*memberView
+}
+
+// hasView reports whether the channel keeps a view of the cluster's
+// members (a node of a cluster) rather than being their only holder.
+func (ps *presenceState) hasView() bool {
+	return ps.presenceMore != nil && ps.memberView != nil
+}
+
+// dropSucceeded forgets the encoded member list; the caller holds mu.
+func (ps *presenceState) dropSucceeded() {
+	if ps.presenceMore != nil {
+		ps.succeeded = nil
+	}
+}
+
+// cachedSucceeded is the encoded member list kept, or nil; the caller
+// holds mu.
+func (ps *presenceState) cachedSucceeded() []byte {
+	if ps.presenceMore == nil {
+		return nil
+	}
+	return ps.succeeded
 }
 
 // memberView is what a node of a cluster keeps of a presence channel's
@@ -194,10 +222,19 @@ func appendInString(b, js []byte) []byte {
 }
 
 func newChannel(name string, kind protocol.Kind, loops int) *Channel {
-	ch := &Channel{name: name, kind: kind, nloops: uint16(loops), loops: &make([]loopSubscribers, loops)[0]}
+	var ch *Channel
 	if kind.IsPresence() {
-		ch.presenceState = &presenceState{}
+		// One allocation: the pair fits a smaller size class than the two.
+		both := &struct {
+			Channel
+			presenceState
+		}{}
+		ch = &both.Channel
+		ch.presenceState = &both.presenceState
+	} else {
+		ch = &Channel{}
 	}
+	ch.name, ch.kind, ch.nloops, ch.loops = name, kind, uint16(loops), &make([]loopSubscribers, loops)[0]
 	return ch
 }
 
@@ -206,7 +243,7 @@ func newChannel(name string, kind protocol.Kind, loops int) *Channel {
 func newClusterChannel(name string, kind protocol.Kind, loops int) *Channel {
 	ch := newChannel(name, kind, loops)
 	if ch.presenceState != nil {
-		ch.memberView = &memberView{}
+		ch.presenceMore = &presenceMore{memberView: &memberView{}}
 	}
 	return ch
 }
@@ -234,7 +271,7 @@ func (ch *Channel) addMember(m protocol.Member) (kept *localMember, first bool) 
 		return newLocalMember(m), false
 	}
 	rec := newLocalMember(m)
-	ch.members.put(rec.id(), rec)
+	ch.members.put(rec)
 	return rec, true
 }
 
@@ -270,7 +307,7 @@ func (ch *Channel) viewPutLocked(m protocol.Member) {
 		id = local.id()
 	}
 	ch.view.put(id, newViewMember(m))
-	ch.succeeded = nil
+	ch.dropSucceeded()
 }
 
 // viewDropLocked removes a member from the view and returns its user_id
@@ -280,14 +317,14 @@ func (ch *Channel) viewDropLocked(id string) []byte {
 	if !ok {
 		return nil
 	}
-	ch.succeeded = nil
+	ch.dropSucceeded()
 	return cur.idJSON(id)
 }
 
 // viewResetLocked empties the view; the caller holds ch.mu.
 func (ch *Channel) viewResetLocked() {
 	ch.view.clear()
-	ch.succeeded = nil
+	ch.dropSucceeded()
 }
 
 // presenceSucceeded returns the framed subscription_succeeded carrying the
@@ -297,12 +334,15 @@ func (ch *Channel) viewResetLocked() {
 func (ch *Channel) presenceSucceeded(frame func([]byte) []byte) ([]byte, int64) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	if ch.succeeded != nil {
-		return *ch.succeeded, ch.seq
+	if f := ch.cachedSucceeded(); f != nil {
+		return f, ch.seq
 	}
 	f := frame(ch.encodeSucceeded(nil))
 	if ch.listLenLocked() >= cachedListMin {
-		ch.succeeded = &f
+		if ch.presenceMore == nil {
+			ch.presenceMore = &presenceMore{}
+		}
+		ch.succeeded = f
 	}
 	return f, ch.seq
 }
@@ -315,7 +355,7 @@ func (ch *Channel) presenceSucceededWith(self *localMember, frame func([]byte) [
 		return ch.presenceSucceeded(frame)
 	}
 	ch.mu.Lock()
-	if ch.memberView == nil || ch.view.has(self.id()) {
+	if !ch.hasView() || ch.view.has(self.id()) {
 		ch.mu.Unlock()
 		return ch.presenceSucceeded(frame)
 	}
@@ -327,7 +367,7 @@ func (ch *Channel) presenceSucceededWith(self *localMember, frame func([]byte) [
 // listLenLocked is how many members the list sent to joiners has; the
 // caller holds ch.mu.
 func (ch *Channel) listLenLocked() int {
-	if ch.memberView == nil {
+	if !ch.hasView() {
 		return ch.members.len()
 	}
 	return ch.view.len()
@@ -337,7 +377,7 @@ func (ch *Channel) listLenLocked() int {
 // view (and extra, when not nil) from the members' escaped parts, in one
 // allocation. The caller holds ch.mu.
 func (ch *Channel) encodeSucceeded(extra *viewMember) []byte {
-	if ch.memberView == nil {
+	if !ch.hasView() {
 		return ch.encodeLocalSucceeded()
 	}
 	list := ch.view.entries

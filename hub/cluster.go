@@ -155,11 +155,11 @@ func (a *App) joinedOffline(ch *Channel, m protocol.Member) {
 	if !ch.viewLoaded {
 		ch.viewLoaded = true
 		ch.viewResetLocked()
-		for _, e := range ch.members.entries {
-			if e.key != m.ID {
-				ch.viewPutLocked(e.val.member())
+		ch.members.each(func(local *localMember) {
+			if local.id() != m.ID {
+				ch.viewPutLocked(local.member())
 			}
-		}
+		})
 		ch.early = nil
 	}
 	a.viewAddLocked(ch, m)

@@ -323,12 +323,12 @@ func TestShortPresenceListIsNotKept(t *testing.T) {
 		}
 	}
 	ch := a.channels[room]
-	if f, _ := ch.presenceSucceeded(h.opts.Frame); len(f) == 0 || ch.succeeded != nil {
+	if f, _ := ch.presenceSucceeded(h.opts.Frame); len(f) == 0 || ch.cachedSucceeded() != nil {
 		t.Fatalf("a list of %d members is kept", cachedListMin-1)
 	}
 	s, _ := openSocket(t, h, a)
 	s.Handle(presenceSubscribeMsg(s, room, cachedListMin, `{}`))
-	if f, _ := ch.presenceSucceeded(h.opts.Frame); ch.succeeded == nil || &f[0] != &(*ch.succeeded)[0] {
+	if f, _ := ch.presenceSucceeded(h.opts.Frame); ch.cachedSucceeded() == nil || &f[0] != &ch.cachedSucceeded()[0] {
 		t.Fatalf("a list of %d members is not kept", cachedListMin)
 	}
 }

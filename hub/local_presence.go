@@ -41,9 +41,7 @@ func (p localPresence) Members(ctx context.Context, app, channel string) (Presen
 	out := PresenceList{Members: []string{}}
 	if ch := p.channelMembers(app, channel); ch != nil {
 		ch.mu.Lock()
-		for _, e := range ch.members.entries {
-			out.Members = append(out.Members, memberJSON(e.val.member()))
-		}
+		ch.members.each(func(m *localMember) { out.Members = append(out.Members, memberJSON(m.member())) })
 		out.Version = ch.seq
 		ch.mu.Unlock()
 	}
@@ -100,8 +98,8 @@ func (a *App) joinLocal(ch *Channel, m protocol.Member) (kept *localMember, firs
 		return nil, false, true
 	}
 	rec := newLocalMember(m)
-	ch.members.put(rec.id(), rec)
-	ch.succeeded = nil
+	ch.members.put(rec)
+	ch.dropSucceeded()
 	ch.seq++
 	if ch.members.len() > 1 {
 		a.fanOut(delivery{ch: ch, exceptUser: m.ID, version: ch.seq, frame: a.frame(protocol.MemberAdded(ch.name, m.IDJSON, m.Info))})
@@ -123,7 +121,7 @@ func (a *App) leaveLocal(ch *Channel, id string) (last bool) {
 		return false
 	}
 	ch.members.remove(id)
-	ch.succeeded = nil
+	ch.dropSucceeded()
 	ch.seq++
 	if ch.members.len() > 0 {
 		a.fanOut(delivery{ch: ch, exceptUser: id, version: ch.seq, frame: a.frame(protocol.MemberRemoved(ch.name, cur.appendIDJSON(nil)))})
@@ -138,37 +136,40 @@ func (a *App) leaveLocal(ch *Channel, id string) (last bool) {
 func (ch *Channel) encodeLocalSucceeded() []byte {
 	head := protocol.PresenceSucceeded(ch.name, nil) // ...,"data":""}
 	head = head[:len(head)-2]
-	list := ch.members.entries
+	n := ch.members.len()
 	size := len(head) + 64
-	for _, e := range list {
-		size += 2*len(e.val.text) + 16
-	}
+	ch.members.each(func(m *localMember) { size += 2*len(m.text) + 16 })
 	b := make([]byte, 0, size)
 	b = append(b, head...)
 	b = append(b, `{\"presence\":{\"count\":`...)
-	b = appendInt(b, len(list))
+	b = appendInt(b, n)
 	b = append(b, `,\"ids\":[`...)
 	var part []byte
-	for i, e := range list {
+	i := 0
+	ch.members.each(func(m *localMember) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		part = e.val.appendIDJSON(part[:0])
+		i++
+		part = m.appendIDJSON(part[:0])
 		b = appendInString(b, part)
-	}
+	})
 	b = append(b, `],\"hash\":{`...)
-	for i, e := range list {
+	i = 0
+	ch.members.each(func(m *localMember) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		part = protocol.AppendString(part[:0], e.key)
+		i++
+		id := m.id()
+		part = protocol.AppendString(part[:0], id)
 		part = append(part, ':')
-		if e.val.hasInfo() {
-			part = append(part, e.val.text[len(e.key):]...)
+		if m.hasInfo() {
+			part = append(part, m.text[len(id):]...)
 		} else {
 			part = append(part, "null"...)
 		}
 		b = appendInString(b, part)
-	}
+	})
 	return append(b, `}}}"}`...)
 }
