@@ -384,15 +384,13 @@ func (ch *Channel) encodeSucceeded(extra *viewMember) []byte {
 	if extra != nil {
 		list = append(list[:len(list):len(list)], smallEntry[string, viewMember]{val: *extra})
 	}
-	head := protocol.PresenceSucceeded(ch.name, nil) // ...,"data":""}
-	head = head[:len(head)-2]
 	count := appendInt(nil, len(list))
-	size := len(head) + 64 + len(count)
+	size := len(ch.name) + 128 + len(count)
 	for _, m := range list {
 		size += len(m.val.parts) + 2
 	}
 	b := make([]byte, 0, size)
-	b = append(b, head...)
+	b = protocol.AppendPresenceSucceededStart(b, ch.name)
 	b = append(b, `{\"presence\":{\"count\":`...)
 	b = append(b, count...)
 	b = append(b, `,\"ids\":[`...)

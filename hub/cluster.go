@@ -155,11 +155,11 @@ func (a *App) joinedOffline(ch *Channel, m protocol.Member) {
 	if !ch.viewLoaded {
 		ch.viewLoaded = true
 		ch.viewResetLocked()
-		ch.members.each(func(local *localMember) {
+		for local := range ch.members.all() {
 			if local.id() != m.ID {
 				ch.viewPutLocked(local.member())
 			}
-		})
+		}
 		ch.early = nil
 	}
 	a.viewAddLocked(ch, m)

@@ -41,7 +41,9 @@ func (p localPresence) Members(ctx context.Context, app, channel string) (Presen
 	out := PresenceList{Members: []string{}}
 	if ch := p.channelMembers(app, channel); ch != nil {
 		ch.mu.Lock()
-		ch.members.each(func(m *localMember) { out.Members = append(out.Members, memberJSON(m.member())) })
+		for m := range ch.members.all() {
+			out.Members = append(out.Members, memberJSON(m.member()))
+		}
 		out.Version = ch.seq
 		ch.mu.Unlock()
 	}
@@ -134,29 +136,32 @@ func (a *App) leaveLocal(ch *Channel, id string) (last bool) {
 // copied, since keeping them would cost every member's memory. The caller
 // holds ch.mu.
 func (ch *Channel) encodeLocalSucceeded() []byte {
-	head := protocol.PresenceSucceeded(ch.name, nil) // ...,"data":""}
-	head = head[:len(head)-2]
 	n := ch.members.len()
-	size := len(head) + 64
-	ch.members.each(func(m *localMember) { size += 2*len(m.text) + 16 })
+	size := len(ch.name) + 128
+	for m := range ch.members.all() {
+		// An id twice, quoted and escaped, user_info escaped: most
+		// need no escapes, so this is exact for them.
+		size += 2*len(m.text) - len(m.id()) + 12
+	}
 	b := make([]byte, 0, size)
-	b = append(b, head...)
+	b = protocol.AppendPresenceSucceededStart(b, ch.name)
 	b = append(b, `{\"presence\":{\"count\":`...)
 	b = appendInt(b, n)
 	b = append(b, `,\"ids\":[`...)
-	var part []byte
+	var scratch [64]byte
+	part := scratch[:0]
 	i := 0
-	ch.members.each(func(m *localMember) {
+	for m := range ch.members.all() {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		i++
 		part = m.appendIDJSON(part[:0])
 		b = appendInString(b, part)
-	})
+	}
 	b = append(b, `],\"hash\":{`...)
 	i = 0
-	ch.members.each(func(m *localMember) {
+	for m := range ch.members.all() {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -170,6 +175,6 @@ func (ch *Channel) encodeLocalSucceeded() []byte {
 			part = append(part, "null"...)
 		}
 		b = appendInString(b, part)
-	})
+	}
 	return append(b, `}}}"}`...)
 }

@@ -1,5 +1,7 @@
 package hub
 
+import "iter"
+
 // memberSet is a presence channel's members by user_id. Most presence
 // channels have one member (a user's own channel), so that one is kept in
 // place and only a channel with more lists the others: a one-member
@@ -80,15 +82,16 @@ func (m *memberSet) remove(id string) (*localMember, bool) {
 	return rec, true
 }
 
-// each calls fn with every member, in order.
-func (m *memberSet) each(fn func(*localMember)) {
-	if m.first == nil {
-		return
-	}
-	fn(m.first)
-	if m.rest != nil {
+// all yields every member, in order.
+func (m *memberSet) all() iter.Seq[*localMember] {
+	return func(yield func(*localMember) bool) {
+		if m.first == nil || !yield(m.first) || m.rest == nil {
+			return
+		}
 		for _, e := range m.rest.entries {
-			fn(e.val)
+			if !yield(e.val) {
+				return
+			}
 		}
 	}
 }

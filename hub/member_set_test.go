@@ -31,7 +31,9 @@ func TestMemberSetMatchesASmallMap(t *testing.T) {
 			}
 		}
 		var order, wantOrder []*localMember
-		set.each(func(m *localMember) { order = append(order, m) })
+		for m := range set.all() {
+			order = append(order, m)
+		}
 		for _, e := range want.entries {
 			wantOrder = append(wantOrder, e.val)
 		}

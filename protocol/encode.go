@@ -164,6 +164,16 @@ func PresenceSucceeded(channel string, presence []byte) []byte {
 	return appendEvent(nil, "pusher_internal:subscription_succeeded", channel, AppendString(nil, string(presence)), nil)
 }
 
+// AppendPresenceSucceededStart appends PresenceSucceeded up to the inside
+// of its data string, for a caller that appends the member list already
+// escaped for it and then closes with `"}`: a member list is built once in
+// the buffer it is sent from.
+func AppendPresenceSucceededStart(dst []byte, channel string) []byte {
+	dst = append(dst, `{"event":"pusher_internal:subscription_succeeded","channel":`...)
+	dst = AppendString(dst, channel)
+	return append(dst, `,"data":"`...)
+}
+
 // SubscriptionError tells Echo's .error() why a subscription was refused.
 func SubscriptionError(channel, errType, message string, status int) []byte {
 	return appendEvent(nil, "pusher:subscription_error", channel, AppendString(nil, string(errorBody(errType, message, status))), nil)

@@ -227,3 +227,17 @@ func TestVerifyChannelAuthAllocatesNothing(t *testing.T) {
 		t.Fatalf("%.1f allocations per check", allocs)
 	}
 }
+
+// The start of a member list built in place is PresenceSucceeded's.
+func TestPresenceSucceededStartIsPresenceSucceededs(t *testing.T) {
+	for _, channel := range []string{"presence-c", "presence-\"quoted\"\u2028"} {
+		list := `{"presence":{"count":1,"ids":["a\"b"],"hash":{"a\"b":null}}}`
+		whole := PresenceSucceeded(channel, []byte(list))
+		built := AppendPresenceSucceededStart(nil, channel)
+		built = append(built, AppendString(nil, list)[1:len(AppendString(nil, list))-1]...)
+		built = append(built, `"}`...)
+		if string(built) != string(whole) {
+			t.Fatalf("built %s\nwant  %s", built, whole)
+		}
+	}
+}
