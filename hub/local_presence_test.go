@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/resound/resound/webhook"
 )
@@ -197,5 +199,72 @@ func TestSingleNodePresenceLimit(t *testing.T) {
 	a.mu.RUnlock()
 	if len(s3.subs) != 0 || subs != 3 || ch.members.has("3") || a.users.sockets("3") != nil {
 		t.Fatalf("the refused join left %d subscriptions, the channel %d, member %v", len(s3.subs), subs, ch.members.has("3"))
+	}
+}
+
+// The records every presence subscription and channel pay for stay in
+// their size classes: a member record in 24 B, and a presence Channel
+// with its state in one 96 B allocation.
+func TestPresenceRecordsKeepTheirSizeClasses(t *testing.T) {
+	if n := unsafe.Sizeof(localMember{}); n > 24 {
+		t.Errorf("localMember is %d B, over 24", n)
+	}
+	if n := unsafe.Sizeof(struct {
+		Channel
+		presenceState
+	}{}); n > 96 {
+		t.Errorf("a presence Channel with its state is %d B, over 96", n)
+	}
+}
+
+// Two loops joining and leaving as the same user at once: a watcher hears
+// the user come and go in turn, never twice the same way, and gone at the
+// end.
+func TestSingleNodeNewsAlternatesAcrossLoops(t *testing.T) {
+	h, err := New([]AppConfig{{ID: "app", Key: "key", Secret: "secret"}}, Options{Loops: 2, Frame: func(p []byte) []byte { return p }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loops := []*testLoop{newTestLoop(t), newTestLoop(t)}
+	h.AttachLoop(0, loops[0])
+	h.AttachLoop(1, loops[1])
+	t.Cleanup(func() { _ = h.Close() })
+	a := h.AppByID("app")
+	const room = "presence-busy"
+	watcher := &newsRecorder{}
+	loops[0].do(func() {
+		s, _, _ := h.Open(a, 0, watcher)
+		s.Handle(presenceSubscribeData(s, room, `{"user_id":"u1"}`))
+	})
+	var wg sync.WaitGroup
+	for i, l := range loops {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 200 {
+				l.do(func() {
+					s, _, _ := h.Open(a, i, &newsRecorder{})
+					s.Handle(presenceSubscribeData(s, room, `{"user_id":"u2"}`))
+					s.Handle(unsubscribeMsg(room))
+					s.Close()
+				})
+			}
+		}()
+	}
+	wg.Wait()
+	loops[1].do(func() {})
+	loops[0].do(func() {})
+	heard := watcher.events()
+	if len(heard) == 0 || heard[len(heard)-1] != "member_removed u2" {
+		t.Fatalf("the watcher heard %d changes, the last %v", len(heard), heard[max(len(heard)-1, 0):])
+	}
+	for i, ev := range heard {
+		want := "member_added u2"
+		if i%2 == 1 {
+			want = "member_removed u2"
+		}
+		if ev != want {
+			t.Fatalf("change %d the watcher heard is %s, want %s", i, ev, want)
+		}
 	}
 }
