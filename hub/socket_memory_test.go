@@ -73,11 +73,11 @@ func subscribedHeap(t *testing.T, kind string, n int) (bytes, objects float64, k
 // bounded live heap (the Session and its socket id included). The bounds
 // guard the layout: a map per channel or a duplicated member record shows
 // up here long before it shows up in an operator's RSS. Measured: 343 B and
-// 6.2 objects private, 443 B and 8.3 objects presence (they were 707 B and
-// 11.6, and 2,883 B and 37.0, with a Go map per member set; 387 B and 914 B
-// with a single node's occupancy in a map of its own; presence was 867 B
-// and 16.4 objects while a single node kept its members three times, in
-// the channel, a view and the in-memory store). For an exact
+// 6.2 objects private, 437-455 B and 7.8-7.9 objects presence (they were
+// 707 B and 11.6, and 2,883 B and 37.0, with a Go map per member set; 387 B
+// and 914 B with a single node's occupancy in a map of its own; presence
+// was 867 B and 16.4 objects while a single node kept its members three
+// times, in the channel, a view and the in-memory store). For an exact
 // profile of what is live: SOCKET_HEAP_PROFILE=/tmp/heap go test -run
 // TestSubscribedSocketHeap/presence ./hub, then go tool pprof -lines.
 func TestSubscribedSocketHeap(t *testing.T) {
@@ -90,7 +90,11 @@ func TestSubscribedSocketHeap(t *testing.T) {
 	for _, c := range []struct {
 		kind        string
 		bytes, objs float64
-	}{{"private", 375, 7.5}, {"presence", 470, 9}} {
+	}{{"private", 375, 7.5}, {"presence", 475, 8.5}} {
+		if raceEnabled {
+			// Measured 457 B and 9.0 objects presence under -race.
+			c.bytes, c.objs = c.bytes+20, c.objs+1
+		}
 		t.Run(c.kind, func(t *testing.T) {
 			bytes, objs, keep := subscribedHeap(t, c.kind, 20000)
 			t.Logf("%.0f B and %.1f objects of live heap per socket", bytes, objs)
