@@ -322,7 +322,7 @@ func TestShortPresenceListIsNotKept(t *testing.T) {
 			t.Fatalf("joiner %d got %+v", i, p)
 		}
 	}
-	ch := a.channels[room]
+	ch := a.channels.get(room)
 	if f, _ := ch.presenceSucceeded(h.opts.Frame); len(f) == 0 || ch.succeeded != nil {
 		t.Fatalf("a list of %d members is kept", cachedListMin-1)
 	}
@@ -349,7 +349,7 @@ func TestPresenceListEncodingMatchesTheEncoder(t *testing.T) {
 		}
 	}
 	a.mu.RLock()
-	ch := a.channels[room]
+	ch := a.channels.get(room)
 	a.mu.RUnlock()
 	got, _ := ch.presenceSucceeded(h.opts.Frame)
 	// Nobody left, so the list is in the order of the joins.

@@ -40,7 +40,7 @@ func TestLocalOccupancyCountsInTheChannel(t *testing.T) {
 		t.Fatalf("room counts %d once empty, want 0", n)
 	}
 	a.mu.RLock()
-	left, stats := len(a.channels), a.stats.channels
+	left, stats := a.channels.len(), a.stats.channels
 	a.mu.RUnlock()
 	if left != 0 {
 		t.Fatalf("%d channels kept with no subscriber and no count", left)
@@ -84,7 +84,7 @@ func TestLocalOccupancyKeepsTheChannelUntilUncounted(t *testing.T) {
 	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	if len(a.channels) != 0 {
+	if a.channels.len() != 0 {
 		t.Fatal("the channel outlived its subscribers and its count")
 	}
 }

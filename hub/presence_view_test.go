@@ -88,7 +88,7 @@ func joinAs(t *testing.T, h *Hub, a *App, channel, uid string) (*Session, *newsR
 func channelOf(t *testing.T, a *App, name string) *Channel {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	ch := a.channels[name]
+	ch := a.channels.get(name)
 	if ch == nil {
 		t.Fatalf("no channel %s", name)
 	}
