@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -17,15 +18,11 @@ type Channel struct {
 	// (localOccupancy); guarded by the app's mu.
 	occupancy int32
 	kind      protocol.Kind
-	// nloops is how many loopSubscribers loops points at.
+	// nloops is how many loopSubscribers follow the Channel in its
+	// allocation (see newChannel): loop i's are the subscribers living on
+	// loop i. Only loop i touches them, so fan-out needs no lock; the count
+	// lets publishers skip loops with nobody to deliver to.
 	nloops uint16
-
-	// loops is the first of nloops loopSubscribers: loop i's are the
-	// subscribers living on loop i. Only loop i touches them, so fan-out
-	// needs no lock; the count lets publishers skip loops with nobody to
-	// deliver to. A pointer rather than a slice keeps Channel in a smaller
-	// size class, which every channel of its own pays for.
-	loops *loopSubscribers
 
 	// last is the last cached event this node delivered here (cache
 	// channels only).
@@ -150,12 +147,39 @@ func appendInString(b, js []byte) []byte {
 	return b[:len(b)-2]
 }
 
+// newChannel allocates the Channel and its loops' subscribers as one
+// object, of a type made once per loop count: struct{Channel;
+// [loops]loopSubscribers}. Every socket with a channel of its own pays for
+// both, and apart they cost a pointer more and two size-class roundings
+// (96 B for 2 loops, against 80 B together); the loops are also found
+// without a second pointer on every fan-out.
 func newChannel(name string, kind protocol.Kind, loops int) *Channel {
-	ch := &Channel{name: name, kind: kind, nloops: uint16(loops), loops: &make([]loopSubscribers, loops)[0]}
+	ch := (*Channel)(reflect.New(channelType(loops)).UnsafePointer())
+	ch.name, ch.kind, ch.nloops = name, kind, uint16(loops)
 	if kind.IsPresence() {
 		ch.presenceState = &presenceState{}
 	}
 	return ch
+}
+
+// channelTypes caches channelType's answers by loop count.
+var channelTypes sync.Map
+
+// channelType is a Channel followed by loops loopSubscribers: a real type,
+// so the collector sees every pointer in the block.
+func channelType(loops int) reflect.Type {
+	if t, ok := channelTypes.Load(loops); ok {
+		return t.(reflect.Type)
+	}
+	t := reflect.StructOf([]reflect.StructField{
+		{Name: "Channel", Type: reflect.TypeFor[Channel]()},
+		{Name: "Loops", Type: reflect.ArrayOf(loops, reflect.TypeFor[loopSubscribers]())},
+	})
+	if t.Field(1).Offset != unsafe.Sizeof(Channel{}) {
+		panic("hub: the loops do not follow the Channel")
+	}
+	channelTypes.Store(loops, t)
+	return t
 }
 
 // maxLoops is the most loops a Channel can count (nloops).
@@ -163,7 +187,8 @@ const maxLoops = 1<<16 - 1
 
 // loop returns the subscribers living on loop i.
 func (ch *Channel) loop(i int) *loopSubscribers {
-	return &unsafe.Slice(ch.loops, ch.nloops)[i]
+	first := (*loopSubscribers)(unsafe.Add(unsafe.Pointer(ch), unsafe.Sizeof(Channel{})))
+	return &unsafe.Slice(first, ch.nloops)[i]
 }
 
 // addMember counts one more local socket for the user; first reports

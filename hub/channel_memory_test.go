@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"runtime"
 	"testing"
 	"unsafe"
 
@@ -127,8 +128,13 @@ func TestSessionSetAddRemove(t *testing.T) {
 // A public or private channel must not carry the presence member list's
 // fields: they are most channels.
 func TestChannelWithoutPresenceStateIsSmall(t *testing.T) {
-	if size := unsafe.Sizeof(Channel{}); size > 64 {
+	if size := unsafe.Sizeof(Channel{}); size > 48 {
 		t.Fatalf("Channel is %d bytes; presence-only fields belong in presenceState", size)
+	}
+	// With its loops' subscribers in the same object: 80 B for two loops,
+	// where two objects took 64 and 32.
+	if size := channelType(2).Size(); size > 80 {
+		t.Fatalf("a channel with 2 loops is %d bytes, past the 80-byte size class", size)
 	}
 	if ch := newChannel("private-a", protocol.KindOf("private-a"), 2); ch.presenceState != nil {
 		t.Fatal("a private channel got presence state")
@@ -231,5 +237,35 @@ func TestLocalMemberGivesBackTheDecodedMember(t *testing.T) {
 	s, _ := protocol.DecodeMember(`{"user_id":"42"}`)
 	if newLocalMember(n).sameAs(s) {
 		t.Fatal("a string id taken for the same number")
+	}
+}
+
+// The subscribers that follow a Channel in its allocation are seen by the
+// collector: a session referenced only from there stays alive, on every
+// loop, and channels of each loop count keep their own subscribers.
+func TestChannelLoopsKeepTheirSubscribersAlive(t *testing.T) {
+	for _, loops := range []int{1, 2, 3, 8} {
+		ch := newChannel("private-gc", protocol.KindOf("private-gc"), loops)
+		freed := make(chan int, loops)
+		for i := range loops {
+			s := &Session{loop: int32(i)}
+			runtime.SetFinalizer(s, func(*Session) { freed <- i })
+			ch.loop(i).add(s)
+		}
+		for range 3 {
+			runtime.GC()
+		}
+		select {
+		case i := <-freed:
+			t.Fatalf("%d loops: the subscriber on loop %d was collected while its channel lives", loops, i)
+		default:
+		}
+		for i := range loops {
+			var one [1]*Session
+			if l := ch.loop(i).list(&one); len(l) != 1 || l[0].loop != int32(i) {
+				t.Fatalf("%d loops: loop %d lists %d subscribers, want its own one", loops, i, len(l))
+			}
+		}
+		runtime.KeepAlive(ch)
 	}
 }
