@@ -52,7 +52,7 @@ func subscribedHeap(t *testing.T, kind string, n int) (bytes, objects float64, k
 		}
 		s.Handle(msgs[i])
 		msgs[i] = nil
-		if len(s.subs) != 1 || s.subs[0].join != nil {
+		if len(s.subs) != 1 || s.subs[0].pending() {
 			t.Fatalf("socket %d is not subscribed", i)
 		}
 	}
