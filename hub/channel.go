@@ -9,7 +9,8 @@ import (
 	"github.com/resound/resound/protocol"
 )
 
-// Channel is a channel with at least one subscriber on this node.
+// Channel is a channel with at least one subscriber on this node. Make one
+// only with newChannel: its loops' subscribers follow it in memory.
 type Channel struct {
 	name string
 	// subscriptions is guarded by the app's mu.
