@@ -313,7 +313,7 @@ func (a *App) trackUser(userID string, s *Session, delta int) {
 // the last loop, however they interleave.
 func (a *App) fanOut(it delivery) {
 	for i, d := range a.hub.loops {
-		if it.ch.loop(i).count.Load() > 0 {
+		if it.ch.loop(i).occupied() {
 			d.push(it)
 		} else if it.track != nil {
 			it.track.done()

@@ -32,19 +32,19 @@ func TestChannelSetsOnlyOnLoopsWithSubscribers(t *testing.T) {
 	ch := s.subs[0].ch
 	var one [1]*Session
 	for i := range int(ch.nloops) {
-		if want := i == 2; (ch.loop(i).subs != nil) != want {
-			t.Fatalf("loop %d has subscribers: %v, want %v", i, ch.loop(i).subs != nil, want)
+		if want := i == 2; ch.loop(i).occupied() != want {
+			t.Fatalf("loop %d has subscribers: %v, want %v", i, ch.loop(i).occupied(), want)
 		}
 	}
-	if n := len(ch.loop(2).list(&one)); n != 2 || ch.loop(2).count.Load() != 2 {
-		t.Fatalf("loop 2 holds %d subscribers (count %d), want 2", n, ch.loop(2).count.Load())
+	if n := len(ch.loop(2).list(&one)); n != 2 || ch.loop(2).size() != 2 || ch.loop(2).set() == nil {
+		t.Fatalf("loop 2 holds %d subscribers (size %d), want 2 in a set", n, ch.loop(2).size())
 	}
 	s.Handle(unsubscribeMsg("room"))
 	if list := ch.loop(2).list(&one); len(list) != 1 || list[0] != other {
 		t.Fatal("the remaining subscriber is gone")
 	}
 	other.Handle(unsubscribeMsg("room"))
-	if ch.loop(2).subs != nil || ch.loop(2).count.Load() != 0 {
+	if ch.loop(2).occupied() || ch.loop(2).size() != 0 {
 		t.Fatal("an empty set is kept")
 	}
 }
@@ -131,10 +131,13 @@ func TestChannelWithoutPresenceStateIsSmall(t *testing.T) {
 	if size := unsafe.Sizeof(Channel{}); size > 48 {
 		t.Fatalf("Channel is %d bytes; presence-only fields belong in presenceState", size)
 	}
-	// With its loops' subscribers in the same object: 80 B for two loops,
+	// With its loops' subscribers in the same object: 64 B for two loops,
 	// where two objects took 64 and 32.
-	if size := channelType(2).Size(); size > 80 {
-		t.Fatalf("a channel with 2 loops is %d bytes, past the 80-byte size class", size)
+	if size := channelType(2).Size(); size > 64 {
+		t.Fatalf("a channel with 2 loops is %d bytes, past the 64-byte size class", size)
+	}
+	if size := unsafe.Sizeof(loopSubscribers{}); size > 8 {
+		t.Fatalf("a loop's slot in every channel is %d bytes", size)
 	}
 	if ch := newChannel("private-a", protocol.KindOf("private-a"), 2); ch.presenceState != nil {
 		t.Fatal("a private channel got presence state")
@@ -169,8 +172,11 @@ func TestLoopSubscribersAddRemove(t *testing.T) {
 	check := func(step string, want []*Session) {
 		t.Helper()
 		list := ls.list(&one)
-		if len(list) != len(want) || ls.count.Load() != int64(len(want)) {
-			t.Fatalf("%s: %d listed, count %d, want %d", step, len(list), ls.count.Load(), len(want))
+		if len(list) != len(want) || ls.size() != len(want) || ls.occupied() != (len(want) > 0) {
+			t.Fatalf("%s: %d listed, size %d, occupied %v, want %d", step, len(list), ls.size(), ls.occupied(), len(want))
+		}
+		if (ls.set() != nil) != (len(want) > 1) {
+			t.Fatalf("%s: a set for %d subscribers: %v", step, len(want), ls.set() != nil)
 		}
 		in := map[*Session]bool{}
 		for _, s := range list {
@@ -241,29 +247,37 @@ func TestLocalMemberGivesBackTheDecodedMember(t *testing.T) {
 }
 
 // The subscribers that follow a Channel in its allocation are seen by the
-// collector: a session referenced only from there stays alive, on every
-// loop, and channels of each loop count keep their own subscribers.
+// collector, on every loop and for each loop count: a lone session kept in
+// place, and sessions held only by a set behind a tagged pointer.
 func TestChannelLoopsKeepTheirSubscribersAlive(t *testing.T) {
 	for _, loops := range []int{1, 2, 3, 8} {
 		ch := newChannel("private-gc", protocol.KindOf("private-gc"), loops)
-		freed := make(chan int, loops)
+		freed := make(chan int, 3*loops)
 		for i := range loops {
-			s := &Session{loop: int32(i)}
-			runtime.SetFinalizer(s, func(*Session) { freed <- i })
-			ch.loop(i).add(s)
+			for range 1 + i%2 { // odd loops get a set
+				s := &Session{loop: int32(i)}
+				runtime.SetFinalizer(s, func(*Session) { freed <- i })
+				ch.loop(i).add(s)
+			}
 		}
 		for range 3 {
 			runtime.GC()
 		}
 		select {
 		case i := <-freed:
-			t.Fatalf("%d loops: the subscriber on loop %d was collected while its channel lives", loops, i)
+			t.Fatalf("%d loops: a subscriber on loop %d was collected while its channel lives", loops, i)
 		default:
 		}
 		for i := range loops {
 			var one [1]*Session
-			if l := ch.loop(i).list(&one); len(l) != 1 || l[0].loop != int32(i) {
-				t.Fatalf("%d loops: loop %d lists %d subscribers, want its own one", loops, i, len(l))
+			l := ch.loop(i).list(&one)
+			if len(l) != 1+i%2 {
+				t.Fatalf("%d loops: loop %d lists %d subscribers, want %d", loops, i, len(l), 1+i%2)
+			}
+			for _, s := range l {
+				if s.loop != int32(i) {
+					t.Fatalf("%d loops: loop %d lists a subscriber of loop %d", loops, i, s.loop)
+				}
 			}
 		}
 		runtime.KeepAlive(ch)
