@@ -63,7 +63,7 @@ func TestLocalOccupancyKeepsTheChannelUntilUncounted(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openSocket(t, h, a)
 	s.Handle(subscribeMsg("room"))
-	ch := s.subs[0].ch
+	ch := s.subList()[0].ch
 	a.leave(ch, s) // the subscriber is gone, its count not yet
 	if n, _ := h.occupancy.Count(ctx, "app", "room"); n != 1 {
 		t.Fatalf("room counts %d before the leave is counted, want 1", n)

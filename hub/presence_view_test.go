@@ -167,7 +167,7 @@ func TestJoinerSkipsNewsItsListHad(t *testing.T) {
 	s3 := &Session{app: a, out: &newsRecorder{}}
 	ch := channelOf(t, a, "presence-j")
 	pj := &subState{joining: true, held: []heldFrame{{[]byte("old"), ch.seq}, {[]byte("new"), ch.seq + 1}}}
-	s3.subs = []subscription{{ch: ch, st: pj}}
+	s3.addSub(subscription{ch: ch, st: pj})
 	s3.joining = 1
 	s3.confirm(ch, pj)
 	got := s3.out.(*newsRecorder).got

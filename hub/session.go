@@ -20,13 +20,14 @@ type Session struct {
 	// any does, the dispatcher asks admits about every delivery.
 	joining int32
 
-	subs []subscription
-	// byName indexes subs by channel name once there are many (see
-	// subscriptions.go); nil for the usual handful.
-	byName map[string]int32
+	// subs is the first of nsubs subscriptions in room for subsCap (see
+	// subscriptions.go): two 32-bit counts rather than a slice header keep
+	// a Session in the 96-byte size class.
+	subs           *subscription
+	nsubs, subsCap int32
 
 	// Dispatcher state: frames waiting for this loop's flush. The 32-bit
-	// fields and bools keep a Session in the 112-byte size class.
+	// fields and bools keep a Session in the 96-byte size class.
 	pending      [][]byte
 	pendingBytes int32
 	// tag and slot make the socket id (socketid.go).
@@ -41,6 +42,9 @@ type Session struct {
 
 // sessionMore is a Session's state that most idle sockets never use.
 type sessionMore struct {
+	// byName indexes subs by channel name once there are many (see
+	// subscriptions.go); nil for the usual handful.
+	byName map[string]int32
 	// user is who the socket signed in as (pusher:signin), or nil.
 	user *signedIn
 	// Client-event rate window: the unix second it counts (truncated: it
@@ -216,8 +220,8 @@ func (s *Session) Close() {
 		return
 	}
 	s.closed = true
-	for len(s.subs) > 0 {
-		s.unsubscribeAt(len(s.subs) - 1)
+	for s.nsubs > 0 {
+		s.unsubscribeAt(int(s.nsubs) - 1)
 	}
 	s.signout()
 	a := s.app
@@ -313,12 +317,12 @@ func (s *Session) subscribe(data []byte) {
 	}
 	if i := s.subIndex(name); i >= 0 {
 		// Already subscribed: confirm again, nothing changes.
-		if !s.subs[i].pending() {
+		if !s.subList()[i].pending() {
 			s.resendSucceeded(i)
 		}
 		return
 	}
-	if max := a.MaxChannelsPerConnection; max > 0 && len(s.subs) >= max {
+	if max := a.MaxChannelsPerConnection; max > 0 && int(s.nsubs) >= max {
 		a.hub.Refused(RefusedChannelsPerConnection)
 		s.refuseOverLimit(name, "This socket is already subscribed to "+itoa(max)+" channels, the app's max_channels_per_connection: unsubscribe from one first", 403)
 		return
@@ -486,7 +490,7 @@ func (s *Session) confirm(ch *Channel, st *subState) {
 	if i < 0 {
 		return
 	}
-	sub := &s.subs[i]
+	sub := &s.subList()[i]
 	held := st.held
 	st.joining, st.held = false, nil
 	if !ch.kind.IsCache() {
@@ -507,8 +511,8 @@ func (s *Session) confirm(ch *Channel, st *subState) {
 }
 
 func (s *Session) indexOfJoin(st *subState) int {
-	for i := range s.subs {
-		if s.subs[i].st == st && st.joining {
+	for i, sub := range s.subList() {
+		if sub.st == st && st.joining {
 			return i
 		}
 	}
@@ -626,10 +630,10 @@ func (s *Session) authFailed(channel, why string) {
 	s.send(protocol.SubscriptionError(channel, "AuthError", why, 401))
 }
 
-// sendSucceeded confirms s.subs[i], with the member list on presence
+// sendSucceeded confirms subscription i, with the member list on presence
 // channels (whose seq then filters older news).
 func (s *Session) sendSucceeded(i int) {
-	sub := &s.subs[i]
+	sub := &s.subList()[i]
 	ch := sub.ch
 	if ch.kind.IsPresence() {
 		frame, seq := ch.presenceSucceededWith(sub.member, s.app.frame)
@@ -642,7 +646,7 @@ func (s *Session) sendSucceeded(i int) {
 
 // resendSucceeded answers a repeated subscribe from this node's view.
 func (s *Session) resendSucceeded(i int) {
-	sub := s.subs[i]
+	sub := s.subList()[i]
 	if sub.ch.kind.IsPresence() {
 		frame, _ := sub.ch.presenceSucceededWith(sub.member, s.app.frame)
 		s.out.Send(frame)
@@ -653,7 +657,7 @@ func (s *Session) resendSucceeded(i int) {
 
 func (s *Session) unsubscribeAt(i int) { s.drop(i, true) }
 
-// drop forgets s.subs[i] here and, when it was registered, in the shared
+// drop forgets subscription i here and, when it was registered, in the shared
 // state.
 func (s *Session) drop(i int, registered bool) {
 	sub := s.removeSubAt(i)
@@ -693,7 +697,7 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 	}
 	var sub *subscription
 	if i := s.subIndex(msg.Channel); i >= 0 {
-		sub = &s.subs[i]
+		sub = &s.subList()[i]
 	}
 	if (sub == nil && a.AcceptClientEventsFrom != "all") || (sub != nil && sub.pending()) {
 		s.send(protocol.Error(protocol.ErrClientEvent, "Client event rejected: subscribe to "+quote(msg.Channel)+" before sending to it"))

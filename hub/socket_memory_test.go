@@ -52,7 +52,7 @@ func subscribedHeap(t *testing.T, kind string, n int) (bytes, objects float64, k
 		}
 		s.Handle(msgs[i])
 		msgs[i] = nil
-		if len(s.subs) != 1 || s.subs[0].pending() {
+		if int(s.nsubs) != 1 || s.subList()[0].pending() {
 			t.Fatalf("socket %d is not subscribed", i)
 		}
 	}
@@ -72,12 +72,13 @@ func subscribedHeap(t *testing.T, kind string, n int) (bytes, objects float64, k
 // A socket with one private or one presence channel of its own keeps a
 // bounded live heap (the Session and its socket id included). The bounds
 // guard the layout: a map per channel or a duplicated member record shows
-// up here long before it shows up in an operator's RSS. Measured: 264 B and
-// 5.0 objects private, 785 B and 15.0 objects presence, run after run (the
+// up here long before it shows up in an operator's RSS. Measured: 248 B and
+// 5.0 objects private, 769 B and 15.0 objects presence, run after run (the
 // bounds leave room for noise, not for one more word per socket: 16 B more
 // crosses a size class). Earlier layouts: 342 B and 6.1 objects private
 // with a Go map as the channel index, a separate slice of 16-B
-// loopSubscribers and 48-B subscriptions holding a registration object;
+// loopSubscribers, 48-B subscriptions holding a registration object and a
+// 112-B Session;
 // 707 B and 11.6, and 2,883 B and 37.0 presence, with a Go map per member
 // set. For an exact profile of what is live: SOCKET_HEAP_PROFILE=/tmp/heap go test -run
 // TestSubscribedSocketHeap/presence ./hub, then go tool pprof -lines.
@@ -91,7 +92,7 @@ func TestSubscribedSocketHeap(t *testing.T) {
 	for _, c := range []struct {
 		kind        string
 		bytes, objs float64
-	}{{"private", 272, 5.1}, {"presence", 795, 15.1}} {
+	}{{"private", 256, 5.1}, {"presence", 780, 15.1}} {
 		t.Run(c.kind, func(t *testing.T) {
 			bytes, objs, keep := subscribedHeap(t, c.kind, 20000)
 			t.Logf("%.0f B and %.1f objects of live heap per socket", bytes, objs)

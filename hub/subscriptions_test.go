@@ -57,12 +57,12 @@ func TestSubscriptionDropsItsStateOnceConfirmed(t *testing.T) {
 	h, a, loop := clusterLikeHub(t, AppConfig{})
 	s, out := openSocket(t, h, a)
 	s.Handle(subscribeMsg("news"))
-	if !s.subs[0].pending() {
+	if !s.subList()[0].pending() {
 		t.Fatal("the subscription is not pending while the shared state registers it")
 	}
 	waitFor(t, "the confirmation queued to the loop", func() bool { return loop.queued() > 0 })
 	loop.run()
-	if s.subs[0].st != nil {
+	if s.subList()[0].st != nil {
 		t.Fatal("a confirmed subscription to a plain channel keeps its joining state")
 	}
 	if got := out.events(t); len(got) != 1 || got[0] != "pusher_internal:subscription_succeeded" {
@@ -82,8 +82,8 @@ func TestSubscriptionLeftWhileJoiningIsUndone(t *testing.T) {
 	s, out := openSocket(t, h, a)
 	s.Handle(subscribeMsg("news"))
 	s.Handle(unsubscribeMsg("news"))
-	if len(s.subs) != 0 || s.joining != 0 {
-		t.Fatalf("%d subscriptions and %d joins left after unsubscribing", len(s.subs), s.joining)
+	if int(s.nsubs) != 0 || s.joining != 0 {
+		t.Fatalf("%d subscriptions and %d joins left after unsubscribing", int(s.nsubs), s.joining)
 	}
 	waitFor(t, "the join to be registered and undone", func() bool { return loop.queued() > 0 && countOf(h, "news") == 0 })
 	loop.run()
