@@ -24,7 +24,7 @@ type App struct {
 	stats       appStats
 
 	mu       sync.RWMutex
-	channels map[string]*Channel
+	channels channelIndex
 	sockets  socketTable
 	// users is the sockets of each presence user_id, for
 	// terminate_connections.
@@ -40,7 +40,7 @@ func newApp(h *Hub, c AppConfig) *App {
 		AppConfig: c,
 		hub:       h,
 		frame:     h.opts.Frame,
-		channels:  map[string]*Channel{},
+		channels:  newChannelIndex(),
 		sockets:   newSocketTable(),
 	}
 	if h.opts.AppFrame != nil {
@@ -217,7 +217,7 @@ func (a *App) deliver(m Message) {
 		_ = a.hub.cache.Put(context.Background(), a.ID, m.Channel, m.Payload, m.Order, m.CacheTTL)
 	}
 	a.mu.RLock()
-	ch := a.channels[m.Channel]
+	ch := a.channels.get(m.Channel)
 	var except *Session
 	if m.ExceptSocket != "" {
 		except = a.sockets.find(m.ExceptSocket)
@@ -260,14 +260,14 @@ func (a *App) terminateLocal(userID string) {
 // join registers a subscription of s to the channel and returns it.
 func (a *App) join(name string, kind protocol.Kind, s *Session) *Channel {
 	a.mu.Lock()
-	ch := a.channels[name]
+	ch := a.channels.get(name)
 	if ch == nil {
 		if a.hub.localPresence {
 			ch = newChannel(name, kind, len(a.hub.loops))
 		} else {
 			ch = newClusterChannel(name, kind, len(a.hub.loops))
 		}
-		a.channels[name] = ch
+		a.channels.put(ch)
 		a.stats.channels[ch.kind]++
 	}
 	ch.subscriptions++
@@ -291,8 +291,7 @@ func (a *App) leave(ch *Channel, s *Session) {
 // (the count is only ever kept here on a single node); the caller holds
 // a.mu.
 func (a *App) forgetIfUnusedLocked(ch *Channel) {
-	if ch.subscriptions == 0 && ch.occupancy == 0 && a.channels[ch.name] == ch {
-		delete(a.channels, ch.name)
+	if ch.subscriptions == 0 && ch.occupancy == 0 && a.channels.remove(ch) {
 		a.stats.channels[ch.kind]--
 	}
 }
@@ -313,7 +312,7 @@ func (a *App) trackUser(userID string, s *Session, delta int) {
 // the last loop, however they interleave.
 func (a *App) fanOut(it delivery) {
 	for i, d := range a.hub.loops {
-		if it.ch.loop(i).count.Load() > 0 {
+		if it.ch.loop(i).occupied() {
 			d.push(it)
 		} else if it.track != nil {
 			it.track.done()

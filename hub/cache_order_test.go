@@ -84,7 +84,7 @@ func TestCacheNodeKeepsNoFrameWithoutSubscribers(t *testing.T) {
 	f := newCacheFixture(t, shared, 60)
 	f.hub.receive(cachedOn("cache-news", "1", 1)) // from another node, nobody here
 	f.app.mu.RLock()
-	n := len(f.app.channels)
+	n := f.app.channels.len()
 	f.app.mu.RUnlock()
 	if n != 0 {
 		t.Fatalf("%d channels kept for an event nobody here subscribes to", n)

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"runtime"
 	"testing"
 	"unsafe"
 
@@ -28,30 +29,30 @@ func TestChannelSetsOnlyOnLoopsWithSubscribers(t *testing.T) {
 	other, _, _ := h.Open(a, 2, &recordingOutbox{})
 	s.Handle(subscribeMsg("room"))
 	other.Handle(subscribeMsg("room"))
-	ch := s.subs[0].ch
+	ch := s.subList()[0].ch
 	var one [1]*Session
 	for i := range int(ch.nloops) {
-		if want := i == 2; (ch.loop(i).subs != nil) != want {
-			t.Fatalf("loop %d has subscribers: %v, want %v", i, ch.loop(i).subs != nil, want)
+		if want := i == 2; ch.loop(i).occupied() != want {
+			t.Fatalf("loop %d has subscribers: %v, want %v", i, ch.loop(i).occupied(), want)
 		}
 	}
-	if n := len(ch.loop(2).list(&one)); n != 2 || ch.loop(2).count.Load() != 2 {
-		t.Fatalf("loop 2 holds %d subscribers (count %d), want 2", n, ch.loop(2).count.Load())
+	if n := len(ch.loop(2).list(&one)); n != 2 || ch.loop(2).size() != 2 || ch.loop(2).set() == nil {
+		t.Fatalf("loop 2 holds %d subscribers (size %d), want 2 in a set", n, ch.loop(2).size())
 	}
 	s.Handle(unsubscribeMsg("room"))
 	if list := ch.loop(2).list(&one); len(list) != 1 || list[0] != other {
 		t.Fatal("the remaining subscriber is gone")
 	}
 	other.Handle(unsubscribeMsg("room"))
-	if ch.loop(2).subs != nil || ch.loop(2).count.Load() != 0 {
+	if ch.loop(2).occupied() || ch.loop(2).size() != 0 {
 		t.Fatal("an empty set is kept")
 	}
 }
 
-// Every socket has a Session: it must stay in the 112-byte size class.
-func TestSessionFits112Bytes(t *testing.T) {
-	if size := unsafe.Sizeof(Session{}); size > 112 {
-		t.Fatalf("Session is %d bytes, past the 112-byte size class", size)
+// Every socket has a Session: it must stay in the 96-byte size class.
+func TestSessionFits96Bytes(t *testing.T) {
+	if size := unsafe.Sizeof(Session{}); size > 96 {
+		t.Fatalf("Session is %d bytes, past the 96-byte size class", size)
 	}
 }
 
@@ -127,8 +128,20 @@ func TestSessionSetAddRemove(t *testing.T) {
 // A public or private channel must not carry the presence member list's
 // fields: they are most channels.
 func TestChannelWithoutPresenceStateIsSmall(t *testing.T) {
-	if size := unsafe.Sizeof(Channel{}); size > 64 {
+	if size := unsafe.Sizeof(Channel{}); size > 48 {
 		t.Fatalf("Channel is %d bytes; presence-only fields belong in presenceState", size)
+	}
+	// With its loops' subscribers in the same object: 64 B for two loops,
+	// where two objects took 64 and 32.
+	if size := channelType(2, false).Size(); size > 64 {
+		t.Fatalf("a channel with 2 loops is %d bytes, past the 64-byte size class", size)
+	}
+	// A presence channel's member state is in the same object too.
+	if size := channelType(2, true).Size(); size > 112 {
+		t.Fatalf("a presence channel with 2 loops is %d bytes, past the 112-byte size class", size)
+	}
+	if size := unsafe.Sizeof(loopSubscribers{}); size > 8 {
+		t.Fatalf("a loop's slot in every channel is %d bytes", size)
 	}
 	if ch := newChannel("private-a", protocol.KindOf("private-a"), 2); ch.presenceState != nil {
 		t.Fatal("a private channel got presence state")
@@ -139,10 +152,10 @@ func TestChannelWithoutPresenceStateIsSmall(t *testing.T) {
 }
 
 // Every subscription has a record, every presence channel a member state:
-// both must stay small (48 bytes, and 40 allocated with the Channel).
+// both must stay small (32 bytes, and 40 allocated with the Channel).
 func TestSubscriptionAndPresenceStateSizes(t *testing.T) {
-	if size := unsafe.Sizeof(subscription{}); size > 48 {
-		t.Fatalf("subscription is %d bytes; cache-only fields belong in cacheReplay", size)
+	if size := unsafe.Sizeof(subscription{}); size > 32 {
+		t.Fatalf("subscription is %d bytes; what only joining or cache subscriptions need belongs in subState", size)
 	}
 	if size := unsafe.Sizeof(presenceState{}); size > 40 {
 		t.Fatalf("presenceState is %d bytes", size)
@@ -163,8 +176,11 @@ func TestLoopSubscribersAddRemove(t *testing.T) {
 	check := func(step string, want []*Session) {
 		t.Helper()
 		list := ls.list(&one)
-		if len(list) != len(want) || ls.count.Load() != int64(len(want)) {
-			t.Fatalf("%s: %d listed, count %d, want %d", step, len(list), ls.count.Load(), len(want))
+		if len(list) != len(want) || ls.size() != len(want) || ls.occupied() != (len(want) > 0) {
+			t.Fatalf("%s: %d listed, size %d, occupied %v, want %d", step, len(list), ls.size(), ls.occupied(), len(want))
+		}
+		if (ls.set() != nil) != (len(want) > 1) {
+			t.Fatalf("%s: a set for %d subscribers: %v", step, len(want), ls.set() != nil)
 		}
 		in := map[*Session]bool{}
 		for _, s := range list {
@@ -231,5 +247,43 @@ func TestLocalMemberGivesBackTheDecodedMember(t *testing.T) {
 	s, _ := protocol.DecodeMember(`{"user_id":"42"}`)
 	if newLocalMember(n).sameAs(s) {
 		t.Fatal("a string id taken for the same number")
+	}
+}
+
+// The subscribers that follow a Channel in its allocation are seen by the
+// collector, on every loop and for each loop count: a lone session kept in
+// place, and sessions held only by a set behind a tagged pointer.
+func TestChannelLoopsKeepTheirSubscribersAlive(t *testing.T) {
+	for _, loops := range []int{1, 2, 3, 8} {
+		ch := newChannel("private-gc", protocol.KindOf("private-gc"), loops)
+		freed := make(chan int, 3*loops)
+		for i := range loops {
+			for range 1 + i%2 { // odd loops get a set
+				s := &Session{loop: int32(i)}
+				runtime.SetFinalizer(s, func(*Session) { freed <- i })
+				ch.loop(i).add(s)
+			}
+		}
+		for range 3 {
+			runtime.GC()
+		}
+		select {
+		case i := <-freed:
+			t.Fatalf("%d loops: a subscriber on loop %d was collected while its channel lives", loops, i)
+		default:
+		}
+		for i := range loops {
+			var one [1]*Session
+			l := ch.loop(i).list(&one)
+			if len(l) != 1+i%2 {
+				t.Fatalf("%d loops: loop %d lists %d subscribers, want %d", loops, i, len(l), 1+i%2)
+			}
+			for _, s := range l {
+				if s.loop != int32(i) {
+					t.Fatalf("%d loops: loop %d lists a subscriber of loop %d", loops, i, s.loop)
+				}
+			}
+		}
+		runtime.KeepAlive(ch)
 	}
 }

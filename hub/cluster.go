@@ -49,7 +49,7 @@ func (h *Hub) channelOf(app, name string) (*App, *Channel) {
 		return nil, nil
 	}
 	a.mu.RLock()
-	ch := a.channels[name]
+	ch := a.channels.get(name)
 	a.mu.RUnlock()
 	if ch == nil || !ch.kind.IsPresence() {
 		return a, nil
@@ -302,7 +302,7 @@ func (h *Hub) reconcile() {
 		}
 		a.mu.RLock()
 		var chans []*Channel
-		for _, ch := range a.channels {
+		for ch := range a.channels.all() {
 			if ch.kind.IsPresence() {
 				chans = append(chans, ch)
 			}

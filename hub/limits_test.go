@@ -78,8 +78,8 @@ func TestMaxChannelsPerConnectionLifted(t *testing.T) {
 			t.Fatalf("no limit, yet: %s %s", m.Event, m.Data)
 		}
 	}
-	if len(s.subs) != 1500 {
-		t.Fatalf("%d subscriptions, want 1500", len(s.subs))
+	if int(s.nsubs) != 1500 {
+		t.Fatalf("%d subscriptions, want 1500", int(s.nsubs))
 	}
 }
 
@@ -87,15 +87,15 @@ func TestMaxChannelsPerConnectionLifted(t *testing.T) {
 // channel, and that names not subscribed are not.
 func checkIndex(t *testing.T, s *Session, want map[string]bool, gone []string) {
 	t.Helper()
-	if len(s.subs) != len(want) {
-		t.Fatalf("%d subscriptions, want %d", len(s.subs), len(want))
+	if int(s.nsubs) != len(want) {
+		t.Fatalf("%d subscriptions, want %d", int(s.nsubs), len(want))
 	}
 	for name := range want {
 		i := s.subIndex(name)
-		if i < 0 || s.subs[i].ch.name != name {
+		if i < 0 || s.subList()[i].ch.name != name {
 			t.Fatalf("subIndex(%q) = %d", name, i)
 		}
-		if sub := s.subOn(s.subs[i].ch); sub == nil || sub.ch.name != name {
+		if sub := s.subOn(s.subList()[i].ch); sub == nil || sub.ch.name != name {
 			t.Fatalf("subOn(%q) = %v", name, sub)
 		}
 	}
@@ -111,8 +111,8 @@ func TestSubscriptionIndexFollowsSubscribeAndUnsubscribe(t *testing.T) {
 	s, _ := openSocket(t, h, a)
 	s.Handle(subscribeMsg("a"))
 	s.Handle(subscribeMsg("b"))
-	if s.byName != nil || cap(s.subs) > 2 {
-		t.Fatalf("a socket with two channels must stay small: index %v, capacity %d", s.byName != nil, cap(s.subs))
+	if s.subsByName() != nil || int(s.subsCap) > 2 {
+		t.Fatalf("a socket with two channels must stay small: index %v, capacity %d", s.subsByName() != nil, int(s.subsCap))
 	}
 	want := map[string]bool{"a": true, "b": true}
 	var gone []string
@@ -121,7 +121,7 @@ func TestSubscriptionIndexFollowsSubscribeAndUnsubscribe(t *testing.T) {
 		s.Handle(subscribeMsg(name))
 		want[name] = true
 	}
-	if s.byName == nil {
+	if s.subsByName() == nil {
 		t.Fatal("a socket with 42 channels must have an index")
 	}
 	checkIndex(t, s, want, nil)
@@ -139,8 +139,8 @@ func TestSubscriptionIndexFollowsSubscribeAndUnsubscribe(t *testing.T) {
 		gone = append(gone, name)
 		checkIndex(t, s, want, gone)
 	}
-	if s.byName != nil || cap(s.subs) > 2*linearSubs {
-		t.Fatalf("an emptied socket must give its memory back: index %v, capacity %d", s.byName != nil, cap(s.subs))
+	if s.subsByName() != nil || int(s.subsCap) > 2*linearSubs {
+		t.Fatalf("an emptied socket must give its memory back: index %v, capacity %d", s.subsByName() != nil, int(s.subsCap))
 	}
 	for _, name := range []string{"x", "y"} {
 		s.Handle(subscribeMsg(name))
@@ -271,7 +271,7 @@ func TestPresenceListIsEncodedOncePerChange(t *testing.T) {
 	}
 	s1, _ := openSocket(t, h, a)
 	s1.Handle(presenceSubscribeMsg(s1, room, 1, `{"n":1}`))
-	ch := s1.subs[0].ch
+	ch := s1.subList()[0].ch
 	f1, v1 := ch.presenceSucceeded(h.opts.Frame)
 	f2, v2 := ch.presenceSucceeded(h.opts.Frame)
 	if &f1[0] != &f2[0] || v1 != v2 {
@@ -322,7 +322,7 @@ func TestShortPresenceListIsNotKept(t *testing.T) {
 			t.Fatalf("joiner %d got %+v", i, p)
 		}
 	}
-	ch := a.channels[room]
+	ch := a.channels.get(room)
 	if f, _ := ch.presenceSucceeded(h.opts.Frame); len(f) == 0 || ch.cachedSucceeded() != nil {
 		t.Fatalf("a list of %d members is kept", cachedListMin-1)
 	}
@@ -349,7 +349,7 @@ func TestPresenceListEncodingMatchesTheEncoder(t *testing.T) {
 		}
 	}
 	a.mu.RLock()
-	ch := a.channels[room]
+	ch := a.channels.get(room)
 	a.mu.RUnlock()
 	got, _ := ch.presenceSucceeded(h.opts.Frame)
 	// Nobody left, so the list is in the order of the joins.

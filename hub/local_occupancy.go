@@ -19,7 +19,7 @@ func (o localOccupancy) Add(_ context.Context, app, channel string, delta int) (
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	ch := a.channels[channel]
+	ch := a.channels.get(channel)
 	if ch == nil {
 		// Counts follow joins, which made the channel first.
 		return max(delta, 0), nil
@@ -38,7 +38,7 @@ func (o localOccupancy) Sync(ctx context.Context, app, channel string, n int) er
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if ch := a.channels[channel]; ch != nil {
+	if ch := a.channels.get(channel); ch != nil {
 		ch.occupancy = int32(max(n, 0))
 		a.forgetIfUnusedLocked(ch)
 	}
@@ -53,9 +53,9 @@ func (o localOccupancy) Channels(_ context.Context, app string) (map[string]int,
 	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	for name, ch := range a.channels {
+	for ch := range a.channels.all() {
 		if ch.occupancy > 0 {
-			out[name] = int(ch.occupancy)
+			out[ch.name] = int(ch.occupancy)
 		}
 	}
 	return out, nil
@@ -68,7 +68,7 @@ func (o localOccupancy) Count(_ context.Context, app, channel string) (int, erro
 	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	if ch := a.channels[channel]; ch != nil {
+	if ch := a.channels.get(channel); ch != nil {
 		return int(ch.occupancy), nil
 	}
 	return 0, nil

@@ -40,7 +40,7 @@ func TestLocalOccupancyCountsInTheChannel(t *testing.T) {
 		t.Fatalf("room counts %d once empty, want 0", n)
 	}
 	a.mu.RLock()
-	left, stats := len(a.channels), a.stats.channels
+	left, stats := a.channels.len(), a.stats.channels
 	a.mu.RUnlock()
 	if left != 0 {
 		t.Fatalf("%d channels kept with no subscriber and no count", left)
@@ -63,7 +63,7 @@ func TestLocalOccupancyKeepsTheChannelUntilUncounted(t *testing.T) {
 	ctx := context.Background()
 	s, _ := openSocket(t, h, a)
 	s.Handle(subscribeMsg("room"))
-	ch := s.subs[0].ch
+	ch := s.subList()[0].ch
 	a.leave(ch, s) // the subscriber is gone, its count not yet
 	if n, _ := h.occupancy.Count(ctx, "app", "room"); n != 1 {
 		t.Fatalf("room counts %d before the leave is counted, want 1", n)
@@ -84,7 +84,7 @@ func TestLocalOccupancyKeepsTheChannelUntilUncounted(t *testing.T) {
 	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	if len(a.channels) != 0 {
+	if a.channels.len() != 0 {
 		t.Fatal("the channel outlived its subscribers and its count")
 	}
 }

@@ -133,7 +133,7 @@ func TestSingleNodeKeepsPresenceMembersOnce(t *testing.T) {
 	}
 	s, _ := openSocket(t, h, a)
 	s.Handle(presenceSubscribeMsg(s, "presence-room", 1, `{}`))
-	ch := s.subs[0].ch
+	ch := s.subList()[0].ch
 	if ch.hasView() || ch.members.len() != 1 {
 		t.Fatalf("view kept: %v, %d members", ch.hasView(), ch.members.len())
 	}
@@ -197,8 +197,8 @@ func TestSingleNodePresenceLimit(t *testing.T) {
 	a.mu.RLock()
 	subs := ch.subscriptions
 	a.mu.RUnlock()
-	if len(s3.subs) != 0 || subs != 3 || ch.members.has("3") || a.users.sockets("3") != nil {
-		t.Fatalf("the refused join left %d subscriptions, the channel %d, member %v", len(s3.subs), subs, ch.members.has("3"))
+	if int(s3.nsubs) != 0 || subs != 3 || ch.members.has("3") || a.users.sockets("3") != nil {
+		t.Fatalf("the refused join left %d subscriptions, the channel %d, member %v", int(s3.nsubs), subs, ch.members.has("3"))
 	}
 }
 

@@ -90,7 +90,7 @@ func joinAs(t *testing.T, h *Hub, a *App, channel, uid string) (*Session, *newsR
 func channelOf(t *testing.T, a *App, name string) *Channel {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	ch := a.channels[name]
+	ch := a.channels.get(name)
 	if ch == nil {
 		t.Fatalf("no channel %s", name)
 	}
@@ -168,8 +168,8 @@ func TestJoinerSkipsNewsItsListHad(t *testing.T) {
 	// A held frame the list already reflects is dropped on confirm.
 	s3 := &Session{app: a, out: &newsRecorder{}}
 	ch := channelOf(t, a, "presence-j")
-	pj := &pendingJoin{held: []heldFrame{{[]byte("old"), ch.seq}, {[]byte("new"), ch.seq + 1}}}
-	s3.subs = []subscription{{ch: ch, join: pj}}
+	pj := &subState{joining: true, held: []heldFrame{{[]byte("old"), ch.seq}, {[]byte("new"), ch.seq + 1}}}
+	s3.addSub(subscription{ch: ch, st: pj})
 	s3.joining = 1
 	s3.confirm(ch, pj)
 	got := s3.out.(*newsRecorder).got

@@ -20,13 +20,14 @@ type Session struct {
 	// any does, the dispatcher asks admits about every delivery.
 	joining int32
 
-	subs []subscription
-	// byName indexes subs by channel name once there are many (see
-	// subscriptions.go); nil for the usual handful.
-	byName map[string]int32
+	// subs is the first of nsubs subscriptions in room for subsCap (see
+	// subscriptions.go): two 32-bit counts rather than a slice header keep
+	// a Session in the 96-byte size class.
+	subs           *subscription
+	nsubs, subsCap int32
 
 	// Dispatcher state: frames waiting for this loop's flush. The 32-bit
-	// fields and bools keep a Session in the 112-byte size class.
+	// fields and bools keep a Session in the 96-byte size class.
 	pending      [][]byte
 	pendingBytes int32
 	// tag and slot make the socket id (socketid.go).
@@ -41,6 +42,9 @@ type Session struct {
 
 // sessionMore is a Session's state that most idle sockets never use.
 type sessionMore struct {
+	// byName indexes subs by channel name once there are many (see
+	// subscriptions.go); nil for the usual handful.
+	byName map[string]int32
 	// user is who the socket signed in as (pusher:signin), or nil.
 	user *signedIn
 	// Client-event rate window: the unix second it counts (truncated: it
@@ -75,14 +79,40 @@ type subscription struct {
 	// version is the view seq the member list sent to this socket
 	// reflected; older presence news is not delivered.
 	version int64
-	// join is set while the shared state registers this subscription.
-	join *pendingJoin
-	// reg says whether the shared state took the subscription; only its
-	// worker reads and writes it, in order.
-	reg *registration
-	// replay is set on a cache channel while its replay matters; nil
-	// otherwise (most subscriptions are not to cache channels).
+	// st is set while the shared state registers this subscription, and
+	// kept on a cache channel for its replay; nil otherwise, so the record
+	// of an ordinary subscription stays in the 32-byte size class.
+	st *subState
+}
+
+// subState is what a subscription needs only for a while: while it joins,
+// and on a cache channel.
+type subState struct {
+	// joining is set until subscription_succeeded is sent; cancelled when
+	// the socket left the channel (or closed) before that. Both loop only.
+	joining, cancelled bool
+	// held is what was published while joining, sent after
+	// subscription_succeeded: the socket is already in the channel so
+	// nothing is lost. Loop only.
+	held []heldFrame
+	// replay is set on a cache channel while its replay matters. Loop only.
 	replay *cacheReplay
+	// reg says whether the shared state took the subscription; only its
+	// worker reads and writes it, in order. Once the subscription is
+	// confirmed it was taken, so only a subscription dropped while joining
+	// needs to be asked.
+	reg registration
+}
+
+// pending reports whether the subscription still waits for the shared state.
+func (sub *subscription) pending() bool { return sub.st != nil && sub.st.joining }
+
+// state returns sub.st, making it if needed.
+func (sub *subscription) state() *subState {
+	if sub.st == nil {
+		sub.st = &subState{}
+	}
+	return sub.st
 }
 
 // cacheReplay is what a cache channel's subscription remembers of the
@@ -99,15 +129,6 @@ type cacheReplay struct {
 
 // registration is whether the shared state took a subscription.
 type registration struct{ done bool }
-
-// pendingJoin is a subscription waiting for the shared state (so that once
-// it is confirmed every node counts it). The socket is already in the
-// channel so nothing published meanwhile is lost: it is held here and sent
-// after subscription_succeeded.
-type pendingJoin struct {
-	cancelled bool
-	held      []heldFrame
-}
 
 type heldFrame struct {
 	frame   []byte
@@ -127,19 +148,20 @@ func (s *Session) admits(it *delivery) bool {
 	if sub == nil {
 		return false
 	}
-	if it.cached && sub.replay != nil {
-		if !sub.replay.order.IsZero() && !it.order.After(sub.replay.order) {
+	st := sub.st
+	if it.cached && st != nil && st.replay != nil {
+		if !st.replay.order.IsZero() && !it.order.After(st.replay.order) {
 			return false
 		}
-		sub.replay = nil // the order is passed and the replay is not awaited
+		st.replay = nil // the order is passed and the replay is not awaited
 	}
 	presence := it.ch.kind.IsPresence()
 	if presence && it.exceptUser != "" && sub.member != nil && sub.member.id() == it.exceptUser {
 		return false
 	}
-	if sub.join != nil {
-		if len(sub.join.held) < maxHeldFrames {
-			sub.join.held = append(sub.join.held, heldFrame{it.frame, it.version})
+	if st != nil && st.joining {
+		if len(st.held) < maxHeldFrames {
+			st.held = append(st.held, heldFrame{it.frame, it.version})
 		}
 		return false
 	}
@@ -198,8 +220,8 @@ func (s *Session) Close() {
 		return
 	}
 	s.closed = true
-	for len(s.subs) > 0 {
-		s.unsubscribeAt(len(s.subs) - 1)
+	for s.nsubs > 0 {
+		s.unsubscribeAt(int(s.nsubs) - 1)
 	}
 	s.signout()
 	a := s.app
@@ -295,12 +317,12 @@ func (s *Session) subscribe(data []byte) {
 	}
 	if i := s.subIndex(name); i >= 0 {
 		// Already subscribed: confirm again, nothing changes.
-		if s.subs[i].join == nil {
+		if !s.subList()[i].pending() {
 			s.resendSucceeded(i)
 		}
 		return
 	}
-	if max := a.MaxChannelsPerConnection; max > 0 && len(s.subs) >= max {
+	if max := a.MaxChannelsPerConnection; max > 0 && int(s.nsubs) >= max {
 		a.hub.Refused(RefusedChannelsPerConnection)
 		s.refuseOverLimit(name, "This socket is already subscribed to "+itoa(max)+" channels, the app's max_channels_per_connection: unsubscribe from one first", 403)
 		return
@@ -358,11 +380,11 @@ func (s *Session) subscribe(data []byte) {
 		}
 		a.trackUser(m.id(), s, 1)
 	}
-	pj, reg := &pendingJoin{}, &registration{}
-	s.addSub(subscription{ch: ch, member: m, join: pj, reg: reg})
+	st := &subState{joining: true}
+	s.addSub(subscription{ch: ch, member: m, st: st})
 	s.joining++
-	if !s.register(ch, m, first, pj, reg) {
-		s.drop(s.indexOfJoin(pj), false)
+	if !s.register(ch, m, first, st) {
+		s.drop(s.indexOfJoin(st), false)
 		a.hub.Refused(RefusedJoinQueue)
 		s.send(protocol.SubscriptionError(name, "ServerBusy", "The server is too busy to take subscriptions right now: retry", 503))
 	}
@@ -372,7 +394,7 @@ func (s *Session) subscribe(data []byte) {
 // confirms it on the loop: once confirmed, every node counts it.
 // On a single node the channel has made the user a member already (first:
 // their first socket there).
-func (s *Session) register(ch *Channel, m *localMember, first bool, pj *pendingJoin, reg *registration) bool {
+func (s *Session) register(ch *Channel, m *localMember, first bool, st *subState) bool {
 	a := s.app
 	h := a.hub
 	var member protocol.Member
@@ -384,14 +406,14 @@ func (s *Session) register(ch *Channel, m *localMember, first bool, pj *pendingJ
 	// Two literals so the inline one stays on the stack: every subscribe
 	// would otherwise leave a ~140 B closure behind.
 	if h.inline {
-		h.work.now(a.ID, ch.name, func(sh *share) { s.registerShared(sh, ch, m, first, member, js, pj, reg) })
+		h.work.now(a.ID, ch.name, func(sh *share) { s.registerShared(sh, ch, m, first, member, js, st) })
 		return true
 	}
-	return h.work.join(a.ID, ch.name, func(sh *share) { s.registerShared(sh, ch, m, first, member, js, pj, reg) })
+	return h.work.join(a.ID, ch.name, func(sh *share) { s.registerShared(sh, ch, m, first, member, js, st) })
 }
 
 // registerShared is register's work on the shared state.
-func (s *Session) registerShared(sh *share, ch *Channel, m *localMember, first bool, member protocol.Member, js string, pj *pendingJoin, reg *registration) {
+func (s *Session) registerShared(sh *share, ch *Channel, m *localMember, first bool, member protocol.Member, js string, st *subState) {
 	a := s.app
 	h := a.hub
 	ctx := context.Background()
@@ -415,7 +437,7 @@ func (s *Session) registerShared(sh *share, ch *Channel, m *localMember, first b
 			if _, err := h.occupancy.Add(ctx, a.ID, ch.name, -1); err != nil || countErr != nil {
 				sh.dirty = true
 			}
-			h.onLoop(s, func() { s.refuseFull(ch, pj) })
+			h.onLoop(s, func() { s.refuseFull(ch, st) })
 			return
 		case err != nil:
 			sh.dirty = true
@@ -443,11 +465,11 @@ func (s *Session) registerShared(sh *share, ch *Channel, m *localMember, first b
 	}
 	h.emitJoined(a.ID, ch.name, count, joinedUser)
 	a.markCountChanged(ch.name)
-	reg.done = true
+	st.reg.done = true
 	if h.inline {
-		s.confirm(ch, pj) // already on the loop of s
+		s.confirm(ch, st) // already on the loop of s
 	} else {
-		s.runOnLoop(func() { s.confirm(ch, pj) })
+		s.runOnLoop(func() { s.confirm(ch, st) })
 	}
 }
 
@@ -463,11 +485,11 @@ func (h *Hub) onLoop(s *Session, fn func()) {
 
 // refuseFull answers a presence join the channel had no room for; nothing
 // of it was registered.
-func (s *Session) refuseFull(ch *Channel, pj *pendingJoin) {
-	if pj.cancelled || s.closed {
+func (s *Session) refuseFull(ch *Channel, st *subState) {
+	if st.cancelled || s.closed {
 		return
 	}
-	if i := s.indexOfJoin(pj); i >= 0 {
+	if i := s.indexOfJoin(st); i >= 0 {
 		s.drop(i, false)
 		s.app.hub.Refused(RefusedPresenceMembers)
 		s.refuseOverLimit(ch.name, presenceFullMessage(ch.name, s.app.MaxPresenceMembersPerChannel), 403)
@@ -476,20 +498,24 @@ func (s *Session) refuseFull(ch *Channel, pj *pendingJoin) {
 
 // confirm sends subscription_succeeded (with the member list on presence
 // channels), then what was held meanwhile, then a cache channel's replay.
-func (s *Session) confirm(ch *Channel, pj *pendingJoin) {
-	if pj.cancelled || s.closed {
+func (s *Session) confirm(ch *Channel, st *subState) {
+	if st.cancelled || s.closed {
 		return
 	}
-	i := s.indexOfJoin(pj)
+	i := s.indexOfJoin(st)
 	if i < 0 {
 		return
 	}
-	sub := &s.subs[i]
-	sub.join = nil
+	sub := &s.subList()[i]
+	held := st.held
+	st.joining, st.held = false, nil
+	if !ch.kind.IsCache() {
+		sub.st = nil // the shared state took it: nothing left to keep
+	}
 	s.joining--
 	s.sendSucceeded(i)
 	var frames [][]byte
-	for _, h := range pj.held {
+	for _, h := range held {
 		if !ch.kind.IsPresence() || h.version == 0 || h.version > sub.version {
 			frames = append(frames, h.frame)
 		}
@@ -500,18 +526,18 @@ func (s *Session) confirm(ch *Channel, pj *pendingJoin) {
 	s.replayCache(ch, frames...)
 }
 
-func (s *Session) indexOfJoin(pj *pendingJoin) int {
-	for i := range s.subs {
-		if s.subs[i].join == pj {
+func (s *Session) indexOfJoin(st *subState) int {
+	for i, sub := range s.subList() {
+		if sub.st == st && st.joining {
 			return i
 		}
 	}
 	return -1
 }
 
-// unregister undoes register off the loop, in order with it.
-// On a single node the channel has taken the user out already (left:
-// their last socket there).
+// unregister undoes register off the loop, in order with it. reg is nil for
+// a confirmed subscription: the shared state took it. On a single node the
+// channel has taken the user out already (left: their last socket there).
 func (a *App) unregister(ch *Channel, m *localMember, left bool, reg *registration) {
 	h := a.hub
 	var uid string
@@ -519,7 +545,7 @@ func (a *App) unregister(ch *Channel, m *localMember, left bool, reg *registrati
 		uid = m.id()
 	}
 	op := func(sh *share) {
-		if !reg.done {
+		if reg != nil && !reg.done {
 			return // refused as full: nothing to undo
 		}
 		ctx := context.Background()
@@ -579,10 +605,10 @@ func (s *Session) replayCache(ch *Channel, alreadySent ...[]byte) {
 			}
 		}
 		s.out.Send(last.frame)
-		sub.replay = &cacheReplay{order: last.order}
+		sub.state().replay = &cacheReplay{order: last.order}
 		return
 	}
-	sub.replay = &cacheReplay{awaiting: true}
+	sub.state().replay = &cacheReplay{awaiting: true}
 	cache := a.hub.cache
 	ok := a.hub.offLoop(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -593,12 +619,12 @@ func (s *Session) replayCache(ch *Channel, alreadySent ...[]byte) {
 		}
 		s.runOnLoop(func() {
 			sub := s.subOn(ch)
-			if s.closed || sub == nil || sub.replay == nil || !sub.replay.awaiting {
+			if s.closed || sub == nil || sub.st == nil || sub.st.replay == nil || !sub.st.replay.awaiting {
 				return
 			}
-			sub.replay = nil
+			sub.st.replay = nil
 			if p != nil {
-				sub.replay = &cacheReplay{order: order}
+				sub.st.replay = &cacheReplay{order: order}
 				s.send(p)
 			} else {
 				s.send(protocol.CacheMiss(ch.name))
@@ -607,7 +633,7 @@ func (s *Session) replayCache(ch *Channel, alreadySent ...[]byte) {
 		})
 	})
 	if !ok {
-		sub.replay = nil
+		sub.st.replay = nil
 		s.send(protocol.CacheMiss(ch.name))
 		s.emitCacheMiss(ch.name)
 	}
@@ -625,10 +651,10 @@ func (s *Session) authFailed(channel, why string) {
 	s.send(protocol.SubscriptionError(channel, "AuthError", why, 401))
 }
 
-// sendSucceeded confirms s.subs[i], with the member list on presence
+// sendSucceeded confirms subscription i, with the member list on presence
 // channels (whose seq then filters older news).
 func (s *Session) sendSucceeded(i int) {
-	sub := &s.subs[i]
+	sub := &s.subList()[i]
 	ch := sub.ch
 	if ch.kind.IsPresence() {
 		frame, seq := ch.presenceSucceededWith(sub.member, s.app.frame)
@@ -641,7 +667,7 @@ func (s *Session) sendSucceeded(i int) {
 
 // resendSucceeded answers a repeated subscribe from this node's view.
 func (s *Session) resendSucceeded(i int) {
-	sub := s.subs[i]
+	sub := s.subList()[i]
 	if sub.ch.kind.IsPresence() {
 		frame, _ := sub.ch.presenceSucceededWith(sub.member, s.app.frame)
 		s.out.Send(frame)
@@ -652,15 +678,17 @@ func (s *Session) resendSucceeded(i int) {
 
 func (s *Session) unsubscribeAt(i int) { s.drop(i, true) }
 
-// drop forgets s.subs[i] here and, when it was registered, in the shared
+// drop forgets subscription i here and, when it was registered, in the shared
 // state.
 func (s *Session) drop(i int, registered bool) {
 	sub := s.removeSubAt(i)
 	a := s.app
 	a.leave(sub.ch, s)
-	if sub.join != nil {
-		sub.join.cancelled = true
+	var reg *registration
+	if st := sub.st; st != nil && st.joining {
+		st.cancelled = true
 		s.joining--
+		reg = &st.reg
 	}
 	left := false
 	if sub.member != nil {
@@ -675,7 +703,7 @@ func (s *Session) drop(i int, registered bool) {
 		}
 	}
 	if registered {
-		a.unregister(sub.ch, sub.member, left, sub.reg)
+		a.unregister(sub.ch, sub.member, left, reg)
 	}
 }
 
@@ -696,9 +724,9 @@ func (s *Session) whisper(msg protocol.ClientMessage) {
 	}
 	var sub *subscription
 	if i := s.subIndex(msg.Channel); i >= 0 {
-		sub = &s.subs[i]
+		sub = &s.subList()[i]
 	}
-	if (sub == nil && a.AcceptClientEventsFrom != "all") || (sub != nil && sub.join != nil) {
+	if (sub == nil && a.AcceptClientEventsFrom != "all") || (sub != nil && sub.pending()) {
 		s.send(protocol.Error(protocol.ErrClientEvent, "Client event rejected: subscribe to "+quote(msg.Channel)+" before sending to it"))
 		return
 	}

@@ -7,67 +7,89 @@ import (
 
 // loopSubscribers is one loop's subscribers of a channel. Most channels
 // have one subscriber on a loop, and a node may run dozens of loops: a loop
-// with none costs the slot alone, a loop with one keeps it in place, and
-// only a second one makes a set (~40 bytes in two objects). Only the loop
-// itself touches subs, and count (which only that loop changes) says what
-// subs holds: nothing at 0, the *Session at 1, a *sessionSet from 2 on.
+// with none costs its 8-byte slot alone, a loop with one keeps it in place,
+// and only a second one makes a set (~40 bytes in two objects). Only the
+// loop itself changes subs; publishers on other goroutines only ask whether
+// it is nil, to skip loops with nobody to deliver to.
+//
+// subs is nil, the *Session, or a *sessionSet with setTag added: the low
+// bit tells the two apart, since both are aligned to 8 bytes. A tagged
+// pointer still points inside the set, so the collector keeps it; a count
+// beside the pointer would double the slot, which every channel pays once
+// per loop.
 type loopSubscribers struct {
-	subs  unsafe.Pointer
-	count atomic.Int64
+	subs unsafe.Pointer
+}
+
+const setTag = 1
+
+func (ls *loopSubscribers) load() unsafe.Pointer { return atomic.LoadPointer(&ls.subs) }
+
+// occupied reports whether the loop has any subscriber. Any goroutine.
+func (ls *loopSubscribers) occupied() bool { return ls.load() != nil }
+
+// set returns the subscribers' set, or nil while there are fewer than two.
+// Loop only.
+func (ls *loopSubscribers) set() *sessionSet {
+	p := ls.load()
+	if uintptr(p)&setTag == 0 {
+		return nil
+	}
+	return (*sessionSet)(unsafe.Add(p, -setTag))
+}
+
+func (ls *loopSubscribers) storeSet(set *sessionSet) {
+	atomic.StorePointer(&ls.subs, unsafe.Add(unsafe.Pointer(set), setTag))
 }
 
 // add inserts s, which must not be a subscriber already (a socket
 // subscribes to a channel once). Loop only.
 func (ls *loopSubscribers) add(s *Session) {
-	switch ls.count.Load() {
-	case 0:
-		ls.subs = unsafe.Pointer(s)
-	case 1:
-		set := &sessionSet{}
-		set.add((*Session)(ls.subs))
+	if set := ls.set(); set != nil {
 		set.add(s)
-		ls.subs = unsafe.Pointer(set)
-	default:
-		(*sessionSet)(ls.subs).add(s)
+		return
 	}
-	ls.count.Add(1)
+	one := (*Session)(ls.load())
+	if one == nil {
+		atomic.StorePointer(&ls.subs, unsafe.Pointer(s))
+		return
+	}
+	set := &sessionSet{}
+	set.add(one)
+	set.add(s)
+	ls.storeSet(set)
 }
 
 // remove takes s out if it is a subscriber. Loop only.
 func (ls *loopSubscribers) remove(s *Session) {
-	switch n := ls.count.Load(); {
-	case n == 0:
+	set := ls.set()
+	if set == nil {
+		if (*Session)(ls.load()) == s {
+			atomic.StorePointer(&ls.subs, nil)
+		}
 		return
-	case n == 1:
-		if (*Session)(ls.subs) != s {
-			return
-		}
-		ls.subs = nil
-	default:
-		set := (*sessionSet)(ls.subs)
-		before := set.size()
-		set.remove(s)
-		if set.size() == before {
-			return
-		}
-		if set.size() == 1 {
-			ls.subs = unsafe.Pointer(set.list[0])
-		}
 	}
-	ls.count.Add(-1)
+	set.remove(s)
+	if set.size() == 1 {
+		atomic.StorePointer(&ls.subs, unsafe.Pointer(set.list[0]))
+	}
 }
 
 // list returns the subscribers; one is room for a single one. Loop only.
 func (ls *loopSubscribers) list(one *[1]*Session) []*Session {
-	switch ls.count.Load() {
-	case 0:
-		return nil
-	case 1:
-		one[0] = (*Session)(ls.subs)
-		return one[:]
-	default:
-		return (*sessionSet)(ls.subs).list
+	if set := ls.set(); set != nil {
+		return set.list
 	}
+	if one[0] = (*Session)(ls.load()); one[0] == nil {
+		return nil
+	}
+	return one[:]
+}
+
+// size counts the subscribers. Loop only.
+func (ls *loopSubscribers) size() int {
+	var one [1]*Session
+	return len(ls.list(&one))
 }
 
 // sessionSet is one loop's subscribers of a channel. Most channels have one

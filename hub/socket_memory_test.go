@@ -52,7 +52,7 @@ func subscribedHeap(t *testing.T, kind string, n int) (bytes, objects float64, k
 		}
 		s.Handle(msgs[i])
 		msgs[i] = nil
-		if len(s.subs) != 1 || s.subs[0].join != nil {
+		if int(s.nsubs) != 1 || s.subList()[0].pending() {
 			t.Fatalf("socket %d is not subscribed", i)
 		}
 	}
@@ -72,13 +72,15 @@ func subscribedHeap(t *testing.T, kind string, n int) (bytes, objects float64, k
 // A socket with one private or one presence channel of its own keeps a
 // bounded live heap (the Session and its socket id included). The bounds
 // guard the layout: a map per channel or a duplicated member record shows
-// up here long before it shows up in an operator's RSS. Measured: 343 B and
-// 6.2 objects private, 437-455 B and 7.8-7.9 objects presence (they were
-// 707 B and 11.6, and 2,883 B and 37.0, with a Go map per member set; 387 B
-// and 914 B with a single node's occupancy in a map of its own; presence
-// was 867 B and 16.4 objects while a single node kept its members three
-// times, in the channel, a view and the in-memory store). For an exact
-// profile of what is live: SOCKET_HEAP_PROFILE=/tmp/heap go test -run
+// up here long before it shows up in an operator's RSS. Measured: 248 B and
+// 5.0 objects private, 354-358 B and 6.5-6.7 objects presence (the bounds leave room for noise, not for one more word per socket: 16 B
+// more crosses a size class). Earlier layouts: 342 B and 6.1 objects
+// private with a Go map as the channel index, a separate slice of 16-B
+// loopSubscribers, 48-B subscriptions holding a registration object and a
+// 112-B Session; presence 867 B and 16.4 objects while a single node kept
+// its members three times, in the channel, a view and the in-memory store,
+// and 2,883 B and 37.0 with a Go map per member set. For an exact profile
+// of what is live: SOCKET_HEAP_PROFILE=/tmp/heap go test -run
 // TestSubscribedSocketHeap/presence ./hub, then go tool pprof -lines.
 func TestSubscribedSocketHeap(t *testing.T) {
 	if testing.Short() {
@@ -90,9 +92,9 @@ func TestSubscribedSocketHeap(t *testing.T) {
 	for _, c := range []struct {
 		kind        string
 		bytes, objs float64
-	}{{"private", 375, 7.5}, {"presence", 475, 8.5}} {
+	}{{"private", 256, 5.1}, {"presence", 368, 6.9}} {
 		if raceEnabled {
-			// Measured 457 B and 9.0 objects presence under -race.
+			// Measured 362 B and 7.0 objects presence under -race.
 			c.bytes, c.objs = c.bytes+20, c.objs+1
 		}
 		t.Run(c.kind, func(t *testing.T) {

@@ -52,9 +52,9 @@ func (h *Hub) recountAll() {
 			continue
 		}
 		a.mu.RLock()
-		names := make([]string, 0, len(a.channels))
-		for name := range a.channels {
-			names = append(names, name)
+		names := make([]string, 0, a.channels.len())
+		for ch := range a.channels.all() {
+			names = append(names, ch.name)
 		}
 		a.mu.RUnlock()
 		for _, name := range names {
