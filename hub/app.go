@@ -242,9 +242,15 @@ func (a *App) deliver(m Message) {
 func (a *App) terminateLocal(userID string) {
 	a.mu.RLock()
 	victims := a.users.sockets(userID)
-	for s := range a.signins.byUser[userID] {
-		if !containsSession(victims, s) {
-			victims = append(victims, s)
+	if signed := a.signins.byUser[userID]; len(signed) > 0 {
+		listed := make(map[*Session]bool, len(victims))
+		for _, s := range victims {
+			listed[s] = true
+		}
+		for s := range signed {
+			if !listed[s] {
+				victims = append(victims, s)
+			}
 		}
 	}
 	a.mu.RUnlock()

@@ -71,7 +71,11 @@ func (ps *presenceState) hasView() bool {
 
 // dropSucceeded forgets the encoded member list; the caller holds mu.
 func (ps *presenceState) dropSucceeded() {
-	if ps.presenceMore != nil {
+	switch {
+	case ps.presenceMore == nil:
+	case ps.memberView == nil:
+		ps.presenceMore = nil // a single node's: only the list was kept
+	default:
 		ps.succeeded = nil
 	}
 }

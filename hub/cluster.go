@@ -65,6 +65,9 @@ func (h *Hub) applyNews(n MemberNews) {
 		}
 		return
 	}
+	if h.localPresence {
+		return // the channels are the truth; they keep no view to update
+	}
 	a, ch := h.channelOf(n.App, n.Channel)
 	if ch == nil {
 		return
@@ -303,7 +306,7 @@ func (h *Hub) reconcile() {
 		a.mu.RLock()
 		var chans []*Channel
 		for ch := range a.channels.all() {
-			if ch.kind.IsPresence() {
+			if ch.kind.IsPresence() && !h.localPresence {
 				chans = append(chans, ch)
 			}
 		}

@@ -139,9 +139,9 @@ func (ch *Channel) encodeLocalSucceeded() []byte {
 	n := ch.members.len()
 	size := len(ch.name) + 128
 	for m := range ch.members.all() {
-		// An id twice, quoted and escaped, user_info escaped: most
-		// need no escapes, so this is exact for them.
-		size += 2*len(m.text) - len(m.id()) + 12
+		// The id twice, quoted and escaped, and user_info (or null)
+		// escaped: an escape per quote of the info at most doubles it.
+		size += 2*len(m.text) + 17
 	}
 	b := make([]byte, 0, size)
 	b = protocol.AppendPresenceSucceededStart(b, ch.name)

@@ -5,11 +5,13 @@ package hub
 // in it once per presence subscription it has as the user. Nearly every
 // user has one socket with one presence subscription, so one map keeps one
 // occurrence each, a bare pointer (a map entry of a key and a pointer
-// rather than of a key and a count-and-list, some 30 bytes less per user);
-// the other occurrences wait in more, which stays empty for them.
+// rather than of a key and a count-and-set, some 30 bytes less per user);
+// the other occurrences are counted in more, which stays empty for them.
+// A shared user_id ("guest") can have many thousands of sockets: every
+// step here costs the same however many there are.
 type presenceUsers struct {
 	one  map[string]*Session
-	more map[string][]*Session
+	more map[string]map[*Session]int32
 }
 
 func (u *presenceUsers) add(id string, s *Session) {
@@ -21,34 +23,39 @@ func (u *presenceUsers) add(id string, s *Session) {
 		return
 	}
 	if u.more == nil {
-		u.more = map[string][]*Session{}
+		u.more = map[string]map[*Session]int32{}
 	}
-	u.more[id] = append(u.more[id], s)
+	set := u.more[id]
+	if set == nil {
+		set = map[*Session]int32{}
+		u.more[id] = set
+	}
+	set[s]++
 }
 
 // remove takes one occurrence of s out; it must be in.
 func (u *presenceUsers) remove(id string, s *Session) {
-	more := u.more[id]
+	set := u.more[id]
 	if u.one[id] == s {
-		if len(more) == 0 {
+		if len(set) == 0 {
 			delete(u.one, id)
 			return
 		}
-		u.one[id] = more[len(more)-1]
-		more = more[:len(more)-1]
-	} else {
-		for i, x := range more {
-			if x == s {
-				more[i] = more[len(more)-1]
-				more = more[:len(more)-1]
-				break
-			}
+		// Any other occurrence takes the bare slot.
+		for next := range set {
+			s = next
+			break
 		}
+		u.one[id] = s
 	}
-	if len(more) == 0 {
+	if set == nil {
+		return // not in: nothing to take out
+	}
+	if set[s]--; set[s] <= 0 {
+		delete(set, s)
+	}
+	if len(set) == 0 {
 		delete(u.more, id)
-	} else {
-		u.more[id] = more
 	}
 }
 
@@ -58,20 +65,13 @@ func (u *presenceUsers) sockets(id string) []*Session {
 	if first == nil {
 		return nil
 	}
-	out := []*Session{first}
-	for _, s := range u.more[id] {
-		if !containsSession(out, s) {
+	set := u.more[id]
+	out := make([]*Session, 1, 1+len(set))
+	out[0] = first
+	for s := range set {
+		if s != first {
 			out = append(out, s)
 		}
 	}
 	return out
-}
-
-func containsSession(list []*Session, s *Session) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

@@ -59,3 +59,34 @@ func TestPresenceUsersMatchesACount(t *testing.T) {
 		t.Fatalf("emptied index keeps %d users and %d lists", len(u.one), len(u.more))
 	}
 }
+
+func containsSession(list []*Session, s *Session) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// A shared user_id ("guest") with many sockets: adding, listing and
+// removing cost the same per socket however many share it (this was
+// quadratic with a list per user).
+func BenchmarkPresenceUsersSharedID(b *testing.B) {
+	sockets := make([]*Session, 20000)
+	for i := range sockets {
+		sockets[i] = &Session{}
+	}
+	for b.Loop() {
+		var u presenceUsers
+		for _, s := range sockets {
+			u.add("guest", s)
+		}
+		if len(u.sockets("guest")) != len(sockets) {
+			b.Fatal("a socket is missing")
+		}
+		for _, s := range sockets {
+			u.remove("guest", s)
+		}
+	}
+}
