@@ -79,3 +79,21 @@ func TestMessagesReadTogetherAreCountedAsTimedLate(t *testing.T) {
 		t.Fatalf("a read without a kernel timestamp not counted as untimed")
 	}
 }
+
+// Sweeps saturate the server and keep readers at normal priority; without
+// kernel timestamps a late read would count, so readers stay normal too.
+func TestIdleReadersOnlyAtFixedRatesWithKernelTimestamps(t *testing.T) {
+	for _, c := range []struct {
+		idle, kernelTS, sweep, want bool
+	}{
+		{true, true, false, true},
+		{true, true, true, false},
+		{true, false, false, false},
+		{false, true, false, false},
+	} {
+		o := &options{IdleReaders: c.idle, KernelTS: c.kernelTS, Sweep: c.sweep}
+		if got := idleReaders(o); got != c.want {
+			t.Errorf("idle %v, kernel-ts %v, sweep %v: idle readers %v, want %v", c.idle, c.kernelTS, c.sweep, got, c.want)
+		}
+	}
+}

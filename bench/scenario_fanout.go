@@ -41,6 +41,15 @@ func runFanout(o *options) (*runResult, error) {
 	return r, nil
 }
 
+// idleReaders decides whether the subscribers read at SCHED_IDLE: only with
+// kernel timestamps, and not in a sweep. A sweep drives the server to
+// saturation, where readers that get only the CPU it leaves fall behind, a
+// socket's messages wait together and are timed late; that would penalise a
+// server that uses every core against one that leaves a core free.
+func idleReaders(o *options) bool {
+	return o.IdleReaders && o.KernelTS && !o.Sweep
+}
+
 // warmUp publishes at the first step's rate for --warmup, unmeasured
 // (step 0: what arrives during step 1 counts as stale). The first
 // broadcasts to freshly opened sockets run slower for every server (the
@@ -161,7 +170,7 @@ func publishStep(o *options, f *fleet, names []string, subs []int) func(rate flo
 func openPublishFleet(o *options, r *runResult) (*fleet, func(float64, int64) (stepResult, error), snapshot, error) {
 	spec := popSpec{Targets: targetStrings(o), App: o.App, N: o.N, TotalN: o.N, Channels: o.Channels,
 		InFlight: o.InFlight, SourceIPs: o.SourceIPs, KernelTS: o.KernelTS, Deflate: o.Deflate,
-		IdleReader: o.IdleReaders && o.KernelTS}
+		IdleReader: idleReaders(o)}
 	f, err := openFleet(o, spec)
 	if err != nil {
 		return nil, nil, snapshot{}, err
