@@ -23,16 +23,18 @@ type clientLoop struct {
 	spec popSpec
 	epfd int
 
-	targets  []loopTarget
-	sources  []*unix.SockaddrInet4
-	conns    []*wsConn // indexed by fd
-	members  []*wsConn // subscribed presence members, whisper senders
-	events   []unix.EpollEvent
-	rbuf     []byte
-	oob      []byte
-	recvTS   int64 // kernel receive time of the current read, 0 if unknown
-	wscratch []byte
-	maskRand uint64
+	targets []loopTarget
+	sources []*unix.SockaddrInet4
+	conns   []*wsConn // indexed by fd
+	members []*wsConn // subscribed presence members, whisper senders
+	events  []unix.EpollEvent
+	rbuf    []byte
+	oob     []byte
+	recvTS  int64 // kernel receive time of the current read, 0 if unknown
+	// timedInRead counts the bench messages of the current read timed so far.
+	timedInRead int
+	wscratch    []byte
+	maskRand    uint64
 
 	dialed   int // sockets attempted so far
 	inFlight int // dialed but not yet established
@@ -69,6 +71,8 @@ type loopStats struct {
 	chanSubs                              map[int]int
 	delivered, stale, echoes              uint64
 	wireBytes, compressed                 uint64 // bytes read, compressed messages (per step)
+	untimed                               uint64 // deliveries timed by the read, not the kernel (per step)
+	shared                                uint64 // deliveries that shared a read with a later one (per step)
 	whispersSent, whisperExpected         uint64
 	latency, handshake, clientLag         histogram
 }

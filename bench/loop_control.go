@@ -27,6 +27,8 @@ type popStats struct {
 	Echoes          uint64      `json:"echoes"`
 	WireBytes       uint64      `json:"wire_bytes"`
 	Compressed      uint64      `json:"compressed"`
+	Untimed         uint64      `json:"untimed"`
+	Shared          uint64      `json:"shared"`
 	WhispersSent    uint64      `json:"whispers_sent"`
 	WhisperExpected uint64      `json:"whisper_expected"`
 	Latency         sparseHist  `json:"latency"`
@@ -62,7 +64,7 @@ func (l *clientLoop) reset(step int64) {
 	defer l.mu.Unlock()
 	l.step = step
 	l.st.delivered, l.st.stale, l.st.echoes = 0, 0, 0
-	l.st.wireBytes, l.st.compressed = 0, 0
+	l.st.wireBytes, l.st.compressed, l.st.untimed, l.st.shared = 0, 0, 0, 0
 	l.st.whispersSent, l.st.whisperExpected = 0, 0
 	l.st.serverErrors, l.st.lastError = 0, "" // per step; the open report kept its own
 	l.st.latency.reset()
@@ -88,7 +90,7 @@ func (l *clientLoop) report(withHistograms bool) popStats {
 		ConnectErrors: st.connectErrors, HandshakeErrors: st.handshakeErrors, Timeouts: st.timeouts,
 		FDLimit: st.fdLimit, ClosedByServer: st.closedByServer, ServerErrors: st.serverErrors,
 		LastError: st.lastError, Delivered: st.delivered, Stale: st.stale, Echoes: st.echoes,
-		WireBytes: st.wireBytes, Compressed: st.compressed,
+		WireBytes: st.wireBytes, Compressed: st.compressed, Untimed: st.untimed, Shared: st.shared,
 		WhispersSent: st.whispersSent, WhisperExpected: st.whisperExpected,
 	}
 	if st.lastOpen > st.firstDial {

@@ -24,6 +24,7 @@ type popSpec struct {
 	OpenBudget time.Duration `json:"open_budget"` // give up opening after this long
 	KernelTS   bool          `json:"kernel_ts"`   // latency to kernel receive time (see kernelts.go)
 	Deflate    bool          `json:"deflate"`     // offer permessage-deflate and inflate compressed frames (deflate.go)
+	IdleReader bool          `json:"idle_reader"` // the loop runs at SCHED_IDLE (idlereader.go); only with KernelTS
 }
 
 func (s popSpec) presence() bool { return s.RoomSize > 0 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -79,6 +80,12 @@ func startPopulations(spec popSpec, procs int, budget time.Duration, progress *p
 	need := (spec.N + per - 1) / per
 	if procs <= 0 {
 		procs = need
+		if spec.IdleReader {
+			// Idle readers catch up only after the server's burst: one
+			// process per core lets them use every core the server leaves,
+			// so each socket is read before its next message arrives.
+			procs = max(need, min(runtime.NumCPU(), spec.N))
+		}
 	}
 	if procs < need {
 		return nil, nil, fmt.Errorf("%d sockets need at least %d processes at RLIMIT_NOFILE (%d per process); got --procs %d", spec.N, need, per, procs)
@@ -88,7 +95,7 @@ func startPopulations(spec popSpec, procs int, budget time.Duration, progress *p
 	for _, s := range specs {
 		var p population
 		var err error
-		if len(specs) == 1 {
+		if len(specs) == 1 && !s.IdleReader {
 			p, err = newLocalPop(s)
 		} else {
 			p, err = newWorkerPop(s)
@@ -199,6 +206,8 @@ func mergeStats(all []popStats) mergedStats {
 		m.Echoes += s.Echoes
 		m.WireBytes += s.WireBytes
 		m.Compressed += s.Compressed
+		m.Untimed += s.Untimed
+		m.Shared += s.Shared
 		m.WhispersSent += s.WhispersSent
 		m.WhisperExpected += s.WhisperExpected
 		m.latency.merge(s.Latency.toHistogram())

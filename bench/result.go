@@ -106,8 +106,14 @@ type stepResult struct {
 	Dials          int             `json:"dials,omitempty"`
 	// WireBytes: everything the subscribers read in the step (frames and
 	// any control traffic); Compressed: deliveries that came compressed.
-	WireBytes   uint64 `json:"wire_bytes,omitempty"`
-	Compressed  uint64 `json:"compressed,omitempty"`
+	WireBytes  uint64 `json:"wire_bytes,omitempty"`
+	Compressed uint64 `json:"compressed,omitempty"`
+	// Untimed: deliveries read without a kernel receive timestamp, timed
+	// at the read instead (client lag included).
+	Untimed uint64 `json:"untimed,omitempty"`
+	// Shared: deliveries read together with a later one from the same
+	// socket, timed at the later one's receipt (TCP keeps one timestamp).
+	Shared      uint64 `json:"shared_read,omitempty"`
 	WithinBound bool   `json:"within_bound"`
 	LastError   string `json:"last_error,omitempty"`
 }

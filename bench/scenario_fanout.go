@@ -29,6 +29,9 @@ func runFanout(o *options) (*runResult, error) {
 	if err != nil {
 		return r, err
 	}
+	if err := warmUp(o, step); err != nil {
+		return nil, err
+	}
 	if err := runSteps(o, r, o.Rate, step, 0); err != nil {
 		return nil, err
 	}
@@ -36,6 +39,36 @@ func runFanout(o *options) (*runResult, error) {
 	f.finishClient(r, snap0)
 	r.WallSeconds = time.Since(start).Seconds()
 	return r, nil
+}
+
+// idleReaders decides whether the subscribers read at SCHED_IDLE: only with
+// kernel timestamps, and not in a sweep. A sweep drives the server to
+// saturation, where readers that get only the CPU it leaves fall behind, a
+// socket's messages wait together and are timed late; that would penalise a
+// server that uses every core against one that leaves a core free.
+func idleReaders(o *options) bool {
+	return o.IdleReaders && o.KernelTS && !o.Sweep
+}
+
+// warmUp publishes at the first step's rate for --warmup, unmeasured
+// (step 0: what arrives during step 1 counts as stale). The first
+// broadcasts to freshly opened sockets run slower for every server (the
+// kernel's per-socket state, the server's own after-connect work); the
+// write(2) floor is a steady-state figure, so the steps are too.
+func warmUp(o *options, step stepFunc) error {
+	rate := o.Rate
+	if len(o.Rates) > 0 {
+		rate = o.Rates[0]
+	}
+	if o.Warmup <= 0 || rate <= 0 {
+		return nil
+	}
+	measured := o.Duration
+	o.Duration = min(o.Warmup, measured)
+	defer func() { o.Duration = measured }()
+	o.progress.line(fmt.Sprintf("warm-up: %.0f/s for %v, not measured", rate, o.Duration))
+	_, err := step(rate, 0)
+	return err
 }
 
 func accountLoss(s *stepResult) {
@@ -112,7 +145,7 @@ func publishStep(o *options, f *fleet, names []string, subs []int) func(rate flo
 			Expected: pub.Expected, Delivered: m.Delivered, Stale: m.Stale, Echoes: m.Echoes,
 			Latency: m.latency.summary(), Seconds: pub.Wall.Seconds(), ServerErrors: m.ServerErrors,
 			ClosedByServer: m.ClosedByServer, Dials: pub.Dials, LastError: firstNonEmpty(pub.LastError, m.LastError),
-			WireBytes: m.WireBytes, Compressed: m.Compressed}
+			WireBytes: m.WireBytes, Compressed: m.Compressed, Untimed: m.Untimed, Shared: m.Shared}
 		req := pub.Request.summary()
 		s.Request = &req
 		accountLoss(&s)
@@ -136,7 +169,8 @@ func publishStep(o *options, f *fleet, names []string, subs []int) func(rate flo
 // channels, and the servers' state before the first step.
 func openPublishFleet(o *options, r *runResult) (*fleet, func(float64, int64) (stepResult, error), snapshot, error) {
 	spec := popSpec{Targets: targetStrings(o), App: o.App, N: o.N, TotalN: o.N, Channels: o.Channels,
-		InFlight: o.InFlight, SourceIPs: o.SourceIPs, KernelTS: o.KernelTS, Deflate: o.Deflate}
+		InFlight: o.InFlight, SourceIPs: o.SourceIPs, KernelTS: o.KernelTS, Deflate: o.Deflate,
+		IdleReader: idleReaders(o)}
 	f, err := openFleet(o, spec)
 	if err != nil {
 		return nil, nil, snapshot{}, err

@@ -118,6 +118,12 @@ func printWire(w io.Writer, steps []stepResult) {
 		}
 		fmt.Fprintf(w, "step %d: %s read by subscribers, %.0f B per delivery, %d of %d deliveries compressed",
 			s.Step, bytesStr(float64(s.WireBytes)), float64(s.WireBytes)/float64(s.Delivered), s.Compressed, s.Delivered)
+		if s.Shared > 0 {
+			fmt.Fprintf(w, ", %d read behind a later message (timed late)", s.Shared)
+		}
+		if s.Untimed > 0 {
+			fmt.Fprintf(w, ", %d timed at the read (no kernel timestamp)", s.Untimed)
+		}
 		if s.ServerCPUSec > 0 {
 			fmt.Fprintf(w, ", server CPU %.2f s (%.2f µs per delivery)", s.ServerCPUSec, s.ServerCPUSec*1e6/float64(s.Delivered))
 		}

@@ -50,6 +50,12 @@ func serveWorker(in io.Reader, out io.Writer) int {
 		_ = enc.Encode(workerReply{Err: "bad spec: " + err.Error()})
 		return 2
 	}
+	if spec.IdleReader {
+		if err := idleProcess(); err != nil {
+			_ = enc.Encode(workerReply{Err: "SCHED_IDLE: " + err.Error()})
+			return 2
+		}
+	}
 	pop, err := newLocalPop(spec)
 	if err != nil {
 		_ = enc.Encode(workerReply{Err: err.Error()})

@@ -40,6 +40,8 @@ type dispatcher struct {
 	staged uint64
 	// one holds a channel's only subscriber on this loop as a list.
 	one [1]*Session
+	// single passes one frame to an outbox without a slice per socket.
+	single [1][]byte
 
 	stats loopStats
 }
@@ -64,6 +66,11 @@ func (d *dispatcher) drain() {
 	d.scheduled = false
 	d.mu.Unlock()
 
+	// A drain of one broadcast has nothing to coalesce: each subscriber
+	// gets its frame at once, in one pass over the list, instead of being
+	// staged and then visited again to flush. On a big channel that second
+	// pass is a cache miss per subscriber for nothing.
+	direct := len(batch) == 1
 	tracked := false
 	for i := range batch {
 		it := &batch[i]
@@ -90,6 +97,10 @@ func (d *dispatcher) drain() {
 			if (special || s.joining > 0) && !s.admits(it) {
 				continue
 			}
+			if direct {
+				d.sendNow(s, it.frame)
+				continue
+			}
 			d.stage(s, it.frame)
 		}
 		d.one[0] = nil
@@ -113,6 +124,18 @@ func (d *dispatcher) drain() {
 	}
 	clear(batch)
 	d.spare = batch[:0]
+}
+
+// sendNow hands one frame straight to a socket's outbox; only for a drain
+// that stages nothing, so no staged frame of s can be overtaken.
+func (d *dispatcher) sendNow(s *Session, frame []byte) {
+	if s.closed {
+		return
+	}
+	d.staged++
+	d.single[0] = frame
+	s.out.Send(d.single[:]...)
+	d.single[0] = nil
 }
 
 // flushPendingBytes caps what one drain stages for a socket before handing

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/resound/resound/protocol"
 )
 
 // sentBatches records what the dispatcher hands a socket's outbox.
@@ -101,5 +103,56 @@ func TestFanOutSurvivesASocketClosedMidway(t *testing.T) {
 		if o.s != nil {
 			t.Fatal("a closing socket never got the event")
 		}
+	}
+}
+
+// batchCounter counts what it is handed without keeping or allocating.
+type batchCounter struct{ batches, frames int }
+
+func (o *batchCounter) Send(frames ...[]byte) { o.batches++; o.frames += len(frames) }
+func (o *batchCounter) Kick(int, string)      {}
+
+func drainOnce(d *dispatcher, items ...delivery) {
+	d.queue = append(d.queue[:0], items...)
+	d.drain()
+}
+
+func TestDispatchWritesALoneBroadcastInOnePassAndCoalescesABurst(t *testing.T) {
+	ch := newChannel("big", protocol.Public, 1)
+	outs := make([]*batchCounter, 300)
+	sessions := make([]*Session, len(outs))
+	for i := range outs {
+		outs[i] = &batchCounter{}
+		sessions[i] = &Session{out: outs[i]}
+		ch.loop(0).add(sessions[i])
+	}
+	d := &dispatcher{}
+	frame := []byte("frame")
+	drainOnce(d, delivery{ch: ch, frame: frame})
+	for i, o := range outs {
+		if o.batches != 1 || o.frames != 1 {
+			t.Fatalf("socket %d: %d batches, %d frames after one broadcast; want 1 and 1", i, o.batches, o.frames)
+		}
+	}
+	if len(d.dirty) != 0 || d.single[0] != nil {
+		t.Fatal("the lone broadcast left state behind in the dispatcher")
+	}
+	for i, s := range sessions {
+		if cap(s.pending) != 0 {
+			t.Fatalf("socket %d was staged for a lone broadcast (it keeps a pending list)", i)
+		}
+	}
+	drainOnce(d, delivery{ch: ch, frame: frame}, delivery{ch: ch, frame: frame})
+	for i, o := range outs {
+		if o.batches != 2 || o.frames != 3 {
+			t.Fatalf("socket %d: %d batches, %d frames after a burst of two; want the burst in one batch", i, o.batches, o.frames)
+		}
+	}
+	if got := d.stats.deliveries.Load(); got != 900 {
+		t.Fatalf("%d deliveries counted, want 900", got)
+	}
+	allocs := testing.AllocsPerRun(20, func() { drainOnce(d, delivery{ch: ch, frame: frame}) })
+	if allocs != 0 {
+		t.Fatalf("a lone broadcast to 300 sockets allocated %v times", allocs)
 	}
 }
