@@ -173,6 +173,13 @@ func runPeers(c *peersConfig, args []string, stdout io.Writer) (*peersReport, er
 		rep.Results[s.name] = res
 		results = append(results, res)
 		rep.Errors = append(rep.Errors, errs...)
+		for _, sc := range rep.Scenarios {
+			if r := res[sc.Key]; r != nil {
+				for _, n := range r.Notes {
+					rep.Notes = append(rep.Notes, fmt.Sprintf("%s %s: %s", s.name, sc.Key, n))
+				}
+			}
+		}
 	}
 	rep.LoadAvg = append(rep.LoadAvg, loadAvg())
 	rep.Rows = buildPeerRows(rep.Scenarios, rep.Servers, results, rep.Floors)

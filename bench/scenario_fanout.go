@@ -102,6 +102,12 @@ func stepErrors(r *runResult) {
 		if s.Delivered == 0 && s.Expected > 0 {
 			r.Errors = append(r.Errors, fmt.Sprintf("step %d: nothing delivered", s.Step))
 		}
+		if late := s.Shared + s.Untimed; r.Sweep == nil && s.Delivered > 0 && late*100 > s.Delivered {
+			// A reader that fell behind (a busy box starves idle readers)
+			// times earlier messages at a later one's arrival: say so next
+			// to the figures it inflates.
+			r.Notes = append(r.Notes, fmt.Sprintf("step %d: %d of %d deliveries timed late (read behind a later message, or without a kernel timestamp; frames a server wrote together count too): latency figures are upper bounds", s.Step, late, s.Delivered))
+		}
 	}
 	if r.Sweep != nil && r.Sweep.BestRate == 0 && len(r.Steps) > 0 {
 		r.Notes = append(r.Notes, "no step held the bound; lower --rate")

@@ -125,6 +125,7 @@ func newWorkerPop(spec popSpec) (*workerPop, error) {
 	line, _ := json.Marshal(spec)
 	if _, err := fmt.Fprintf(stdin, "%s\n", line); err != nil {
 		_ = cmd.Process.Kill()
+		_ = cmd.Wait() // reap it and close its pipes
 		return nil, err
 	}
 	sc := bufio.NewScanner(stdout)
