@@ -339,6 +339,20 @@ func (c *hookCluster) refill(node, channel string, subscriptions int, members ..
 	}
 }
 
+// noticeLossAndRefill has node notice that Redis lost its data on its next
+// beat, put its share of presence-room (one socket of uid) back without
+// queueing anything, and finish its resync.
+func (c *hookCluster) noticeLossAndRefill(b *hookBeater, node, uid string) {
+	c.t.Helper()
+	if !b.beat() {
+		c.t.Fatalf("%s did not notice the loss", node)
+	}
+	c.refill(node, "presence-room", 1, uid)
+	c.expectNothing(node + "'s refill")
+	b.refilling.Store(false)
+	b.beat()
+}
+
 func (c *hookCluster) expectNothing(when string) {
 	c.t.Helper()
 	if queued, held := c.pending(); queued+held != 0 {
@@ -362,23 +376,11 @@ func TestScriptHooksQuietAfterDataLossIsClusterWide(t *testing.T) {
 	}
 
 	c.flushAll()
-	if !a.beat() {
-		t.Fatal("A did not notice the loss")
-	}
-	c.refill("A", "presence-room", 1, "u1")
-	c.expectNothing("A's refill")
-	a.refilling.Store(false)
-	a.beat()
+	c.noticeLossAndRefill(a, "A", "u1")
 	// A's socket leaves before B noticed the loss.
 	c.leave("A", "presence-room", "u1")
 	c.expectNothing("A's leave while B had not refilled")
-	if !b.beat() {
-		t.Fatal("B did not notice the loss")
-	}
-	c.refill("B", "presence-room", 1, "u2")
-	c.expectNothing("B's refill")
-	b.refilling.Store(false)
-	b.beat()
+	c.noticeLossAndRefill(b, "B", "u2")
 
 	// The quiet lasts while a node is refilling even once the loss's
 	// marker lapsed.
