@@ -32,6 +32,10 @@ type Options struct {
 	Path string
 	// Loops is the number of event loops (one per CPU).
 	Loops int
+	// PinLoops binds each event loop to a CPU of its own when there is one
+	// loop per CPU the process may use (affinity.go); otherwise, or when
+	// false, the kernel places the loops.
+	PinLoops bool
 	// MaxOutboundBytes is how much unsent data a socket may hold before it is
 	// cut off as a slow consumer (1 MiB).
 	MaxOutboundBytes int
@@ -137,9 +141,11 @@ type Server struct {
 	hub  *hub.Hub
 	http HTTPHandler
 
-	eng         gnet.Engine
-	loopsMu     sync.Mutex
-	loops       []*loop
+	eng     gnet.Engine
+	loopsMu sync.Mutex
+	loops   []*loop
+	// loopCPUs is the CPU of each loop when they are pinned (nil: not).
+	loopCPUs    []int
 	started     chan struct{}
 	startedOnce sync.Once
 	// unreachableDir holds gnet's own unix listener until the loops run.
@@ -237,6 +243,7 @@ func (s *Server) Run() error {
 		return err
 	}
 	go s.tick()
+	go s.nudgeLoops()
 	go s.returnMemory()
 	go func() {
 		select {
@@ -247,11 +254,21 @@ func (s *Server) Run() error {
 	}()
 	s.unreachableDir = dir
 	defer os.RemoveAll(dir)
+	if s.opts.PinLoops {
+		var why string
+		if s.loopCPUs, why = loopCPUs(s.opts.Loops); s.loopCPUs != nil {
+			s.opts.Logger.Printf("event loops: %d, each pinned to its own CPU (%s)", s.opts.Loops, cpuList(s.loopCPUs))
+		} else {
+			s.opts.Logger.Printf("event loops: %d, not pinned to CPUs: %s", s.opts.Loops, why)
+		}
+	}
+	spareProcessor(s.opts.Loops)
 	err = gnet.Run(s, "unix://"+filepath.Join(dir, "unreachable.sock"),
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(s.opts.Loops),
 		gnet.WithTicker(true),
 		gnet.WithLogger(quietLogger{}),
+		gnet.WithLockOSThread(s.loopCPUs != nil),
 	)
 	_ = s.ln.Close()
 	close(s.stopped)
@@ -316,6 +333,14 @@ func (s *Server) loopOf(c gnet.Conn) *loop {
 	}
 	l := &loop{el: el, srv: s, index: len(s.loops), relayCuts: map[*conn]*relayCut{}}
 	s.loops = append(s.loops, l)
+	if s.loopCPUs != nil {
+		cpu := s.loopCPUs[l.index%len(s.loopCPUs)]
+		l.Execute(func() {
+			if err := pinThread(cpu); err != nil {
+				s.opts.Logger.Printf("event loop %d: not pinned to CPU %d: %v", l.index, cpu, err)
+			}
+		})
+	}
 	s.hub.AttachLoop(l.index, l)
 	return l
 }

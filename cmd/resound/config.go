@@ -54,6 +54,9 @@ type Config struct {
 	APIQueue      int     `json:"api_queue"`
 	APITimeout    float64 `json:"api_timeout"`
 	ExposeStats   bool    `json:"expose_stats"`
+	// PinLoops: false leaves the event loops' placement on CPUs to the
+	// kernel (true: one loop per CPU, each bound to its own).
+	PinLoops *bool `json:"pin_loops"`
 	// Compression: false turns permessage-deflate off for every app (true;
 	// each app can also turn it off with its own "compression").
 	Compression *bool `json:"compression"`
@@ -243,6 +246,7 @@ func (c Config) engineOptions() engine.Options {
 		DrainWindow:         optionalSeconds(c.DrainWindow),
 		RequestTimeout:      time.Duration(c.RequestTimeout) * time.Second,
 		NoCompression:       c.Compression != nil && !*c.Compression,
+		PinLoops:            c.PinLoops == nil || *c.PinLoops,
 		Debug:               c.Debug,
 	}
 	o.MemoryReturnInterval = optionalSeconds(c.MemoryReturnInterval)

@@ -144,6 +144,8 @@ func (c Config) effective() Config {
 	c.ShutdownGrace, c.HandshakeTimeout, c.RequestTimeout = seconds(eo.ShutdownGrace), seconds(eo.HandshakeTimeout), seconds(eo.RequestTimeout)
 	c.DrainDelay, c.DrainWindow = orNone(eo.DrainDelay), orNone(eo.DrainWindow)
 	c.MemoryReturnInterval = orNone(eo.MemoryReturnInterval)
+	pin := eo.PinLoops
+	c.PinLoops = &pin
 	ao := c.apiOptions().WithDefaults()
 	c.AuthTimestampWindow = seconds(ao.AuthTimestampWindow)
 	c.APIWorkers, c.APIBusWorkers, c.APIQueue = ao.Workers, ao.BusWorkers, ao.Queue
