@@ -9,22 +9,24 @@ import (
 // Keeping the Go runtime's monitor quiet while the loops work.
 //
 // An event loop waits for events in epoll_wait, a system call, and keeps
-// its Go processor (P) through it. The runtime's monitor thread takes the P
-// away when the call has lasted 10 ms, or at once when no other P is idle,
-// and every time it takes one it goes back to waking every 20 µs for the
-// next millisecond or so. At 50 broadcasts a second to 1,000 subscribers
-// the loops wait ~17 ms between broadcasts, and perf showed the monitor
-// taking 11 % of the server's CPU: most of what a delivery cost above the
-// kernel's write(2) floor. Two things keep it asleep:
-//   - one P more than there are loops, so waiting loops never leave the
-//     runtime without an idle P (spareProcessor);
+// its Go processor (P) through it. The runtime's monitor thread (sysmon)
+// takes the P away once the call has lasted 10 ms, or at its next look
+// (20 µs or more later) when no other P is idle, and every time it takes
+// one it goes back to waking every 20 µs for the next millisecond or so.
+// At 50 broadcasts a second to 1,000 subscribers the loops wait ~17 ms
+// between broadcasts, and perf put 11 % of the server's CPU in the monitor:
+// most of what a delivery cost above the kernel's write(2) floor. Two
+// things keep it asleep most of the time:
+//   - one P more than there are loops, so loops waiting together usually
+//     leave an idle P (not while API workers or the collector run on it);
 //   - a loop that has been moving bytes is woken by an empty task before
 //     it has waited 10 ms (nudgeLoops), for as long as it keeps working.
 //
-// Together they brought the cost per delivery at 1k subscribers and 50
-// broadcasts/s from 7.0-7.3 µs to 5.7-6.2 µs (BENCH.md); either alone did
-// not. A loop that has moved nothing for a second is left alone, so an
-// idle server stays idle (the monitor then parks itself).
+// Together they took the monitor from 11 % of the samples to 0.5 % and the
+// cost per delivery at 1k subscribers and 50 broadcasts/s from 7.0-7.3 µs
+// to 5.7-6.5 µs (BENCH.md); either alone did not. A loop that has moved
+// nothing for a second is left alone, so an idle server stays idle (the
+// monitor then parks itself).
 
 const (
 	// nudgeEvery is how often a working loop is looked at: one unchanged
@@ -38,7 +40,9 @@ const (
 
 // spareProcessor gives the runtime one P more than there are loops, when
 // it has exactly one per loop and GOMAXPROCS was not set by the operator
-// (a lower default, from a container's CPU limit, is left as it is).
+// (a lower default, from a container's CPU limit, is left as it is). Once
+// set, the runtime no longer follows later changes of that limit on its
+// own; a resized container keeps the count it started with.
 func spareProcessor(loops int) {
 	if os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) == loops {
 		runtime.GOMAXPROCS(loops + 1)

@@ -338,7 +338,12 @@ func (s *Server) loopOf(c gnet.Conn) *loop {
 		l.Execute(func() {
 			if err := pinThread(cpu); err != nil {
 				s.opts.Logger.Printf("event loop %d: not pinned to CPU %d: %v", l.index, cpu, err)
+				return
 			}
+			// gnet unlocks the loop's thread when the loop ends; one more
+			// lock keeps it ours, so the runtime ends the thread with the
+			// loop instead of reusing a thread bound to one CPU.
+			runtime.LockOSThread()
 		})
 	}
 	s.hub.AttachLoop(l.index, l)
