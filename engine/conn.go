@@ -154,6 +154,7 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	if cn == nil {
 		return gnet.Close
 	}
+	cn.loop.io.woke.Store(monoNow())
 	switch cn.state {
 	case stateSocket:
 		cn.lastSeen = time.Now().Unix()

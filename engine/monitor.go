@@ -1,9 +1,12 @@
 package engine
 
 import (
+	"context"
 	"os"
 	"runtime"
 	"time"
+
+	"github.com/panjf2000/gnet/v2"
 )
 
 // Keeping the Go runtime's monitor quiet while the loops work.
@@ -29,14 +32,22 @@ import (
 // monitor then parks itself).
 
 const (
-	// nudgeEvery is how often a working loop is looked at: one unchanged
-	// between two looks has waited at most two periods, well under 10 ms.
-	nudgeEvery = 3 * time.Millisecond
+	// nudgeAfter is how long a working loop may wait before it gets an
+	// empty task: under the monitor's 10 ms with room for a late timer.
+	nudgeAfter = 6 * time.Millisecond
 	// nudgeIdleAfter: a loop that moved no bytes for this long is idle.
 	nudgeIdleAfter = time.Second
 	// nudgeIdlePoll is how often loops are looked at while all are idle.
 	nudgeIdlePoll = 100 * time.Millisecond
+	// nudgeMinWait keeps the nudger from spinning on a late timer.
+	nudgeMinWait = 500 * time.Microsecond
 )
+
+// monoEpoch anchors monoNow, a monotonic clock in nanoseconds that fits an
+// atomic int64.
+var monoEpoch = time.Now()
+
+func monoNow() int64 { return int64(time.Since(monoEpoch)) }
 
 // spareProcessor gives the runtime one P more than there are loops, when
 // it has exactly one per loop and GOMAXPROCS was not set by the operator
@@ -52,21 +63,31 @@ func spareProcessor(loops int) {
 // loopActivity is what nudgeLoops last saw of one loop.
 type loopActivity struct {
 	bytes   uint64
-	changed time.Time
+	changed int64 // monoNow when bytes last changed
 }
 
-// nudge reports whether a loop whose byte count is now bytes should get an
-// empty task: it moved nothing since the last look, but did within
-// nudgeIdleAfter.
-func (a *loopActivity) nudge(bytes uint64, now time.Time) bool {
+// look decides for one loop: whether it gets an empty task now, and how
+// long until it needs another look. bytes is what the loop has moved so
+// far, woke when it last started a task or read (monoNow), now the time.
+// A loop is nudged once it has waited nudgeAfter, while it has moved bytes
+// within nudgeIdleAfter; the empty task restamps woke when it runs.
+func (a *loopActivity) look(bytes uint64, woke, now int64) (nudge bool, next time.Duration) {
 	if bytes != a.bytes {
 		a.bytes, a.changed = bytes, now
-		return false
 	}
-	return now.Sub(a.changed) < nudgeIdleAfter
+	if a.changed == 0 || time.Duration(now-a.changed) >= nudgeIdleAfter {
+		return false, nudgeIdlePoll
+	}
+	waited := time.Duration(now - woke)
+	if waited >= nudgeAfter {
+		return true, nudgeAfter
+	}
+	return false, nudgeAfter - waited
 }
 
-// nudgeLoops runs until the server stops (see the top of this file).
+// nudgeLoops runs until the server stops (see the top of this file). It
+// wakes when the next working loop is due, not on a fixed tick, so a loop
+// that waits 17 ms between broadcasts gets two empty tasks, not five.
 func (s *Server) nudgeLoops() {
 	select {
 	case <-s.started:
@@ -74,31 +95,39 @@ func (s *Server) nudgeLoops() {
 		return
 	}
 	var seen []loopActivity
-	empty := func() {}
-	t := time.NewTimer(nudgeEvery)
+	t := time.NewTimer(nudgeAfter)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.stopped:
 			return
-		case now := <-t.C:
+		case <-t.C:
 			loops := s.allLoops()
 			for len(seen) < len(loops) {
 				seen = append(seen, loopActivity{})
 			}
-			working := false
+			now := monoNow()
+			wait := nudgeIdlePoll
 			for i, l := range loops {
-				a := &seen[i]
-				if a.nudge(l.io.in.Load()+l.io.out.Load(), now) {
-					l.Execute(empty)
+				nudge, next := seen[i].look(l.io.in.Load()+l.io.out.Load(), l.io.woke.Load(), now)
+				// One empty task at a time: a loop busy with a long
+				// drain runs it afterwards, and needs no second.
+				if nudge && l.io.nudged.CompareAndSwap(false, true) {
+					l.el.Execute(context.Background(), l.nudgeTask)
 				}
-				working = working || now.Sub(a.changed) < nudgeIdleAfter
+				wait = min(wait, next)
 			}
-			if working {
-				t.Reset(nudgeEvery)
-			} else {
-				t.Reset(nudgeIdlePoll)
-			}
+			t.Reset(max(wait, nudgeMinWait))
 		}
+	}
+}
+
+// newNudgeTask is the loop's empty task, made once: running it is the
+// wake that counts.
+func (l *loop) newNudgeTask() gnet.RunnableFunc {
+	return func(context.Context) error {
+		l.io.woke.Store(monoNow())
+		l.io.nudged.Store(false)
+		return nil
 	}
 }

@@ -6,30 +6,33 @@ import (
 	"time"
 )
 
-// The rule behind nudgeLoops: a loop is nudged while it is working (moved
-// bytes within nudgeIdleAfter) but not at the look right after it moved
-// some, and never once idle.
-func TestLoopActivityNudgesOnlyAWorkingLoopThatStopped(t *testing.T) {
-	start := time.Unix(1000, 0)
+// The rule behind nudgeLoops: a loop is nudged once it has waited
+// nudgeAfter since it last woke, only while it has moved bytes within
+// nudgeIdleAfter, and the next look comes when the next nudge would be due.
+func TestLoopActivityNudgesAWaitingWorkingLoop(t *testing.T) {
+	ms := func(n int) int64 { return int64(time.Duration(n) * time.Millisecond) }
 	var a loopActivity
 	steps := []struct {
-		after time.Duration
+		name  string
+		now   int64
 		bytes uint64
+		woke  int64
 		nudge bool
+		next  time.Duration
 	}{
-		{0, 0, false},                               // never moved anything: idle
-		{nudgeEvery, 100, false},                    // moved bytes since the last look
-		{2 * nudgeEvery, 100, true},                 // stopped: may be waiting in epoll_wait
-		{3 * nudgeEvery, 100, true},                 // still waiting, still working recently
-		{4 * nudgeEvery, 250, false},                // moved again
-		{4*nudgeEvery + nudgeIdleAfter, 250, false}, // nothing for a second: idle
-		{5*nudgeEvery + 2*nudgeIdleAfter, 250, false},
-		{6*nudgeEvery + 2*nudgeIdleAfter, 300, false}, // back to work
-		{7*nudgeEvery + 2*nudgeIdleAfter, 300, true},
+		{"never moved a byte: idle", ms(1000), 0, 0, false, nudgeIdlePoll},
+		{"moved bytes, woke just now", ms(1010), 100, ms(1010), false, nudgeAfter},
+		{"waited 4 ms", ms(1014), 100, ms(1010), false, nudgeAfter - 4*time.Millisecond},
+		{"waited 6 ms: nudge", ms(1016), 100, ms(1010), true, nudgeAfter},
+		{"the nudge ran at 1016", ms(1020), 100, ms(1016), false, 2 * time.Millisecond},
+		{"a long drain, still counting", ms(1030), 500, ms(1020), true, nudgeAfter},
+		{"no bytes for a second: idle", ms(2030), 500, ms(1500), false, nudgeIdlePoll},
+		{"back to work", ms(2040), 600, ms(2040), false, nudgeAfter},
 	}
-	for i, s := range steps {
-		if got := a.nudge(s.bytes, start.Add(s.after)); got != s.nudge {
-			t.Fatalf("step %d (%v, %d bytes): nudge = %v, want %v", i, s.after, s.bytes, got, s.nudge)
+	for _, s := range steps {
+		nudge, next := a.look(s.bytes, s.woke, s.now)
+		if nudge != s.nudge || next != s.next {
+			t.Fatalf("%s: look = (%v, %v), want (%v, %v)", s.name, nudge, next, s.nudge, s.next)
 		}
 	}
 }

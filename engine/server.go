@@ -332,6 +332,7 @@ func (s *Server) loopOf(c gnet.Conn) *loop {
 		}
 	}
 	l := &loop{el: el, srv: s, index: len(s.loops), relayCuts: map[*conn]*relayCut{}}
+	l.nudgeTask = l.newNudgeTask()
 	s.loops = append(s.loops, l)
 	if s.loopCPUs != nil {
 		cpu := s.loopCPUs[l.index%len(s.loopCPUs)]
@@ -378,11 +379,14 @@ type loop struct {
 	// compressed twins (deflate.go).
 	twinScratch [][]byte
 	io          loopIO
+	// nudgeTask is the empty task that wakes the loop (monitor.go).
+	nudgeTask gnet.RunnableFunc
 }
 
 // Execute runs fn on the loop; it implements hub.Executor.
 func (l *loop) Execute(fn func()) {
 	_ = l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		l.io.woke.Store(monoNow())
 		fn()
 		return nil
 	}))

@@ -14,7 +14,11 @@ type loopIO struct {
 	_   [64]byte
 	in  atomic.Uint64
 	out atomic.Uint64
-	_   [48]byte
+	// woke is when the loop last started a task or a read (monoNow);
+	// nudged is set while an empty task is queued for it (monitor.go).
+	woke   atomic.Int64
+	nudged atomic.Bool
+	_      [36]byte
 }
 
 // closeCodes are the close codes counted under their own number; the rest
