@@ -154,10 +154,11 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	if cn == nil {
 		return gnet.Close
 	}
-	cn.loop.io.woke.Store(monoNow())
+	now := time.Now()
+	cn.loop.io.woke.Store(monoAt(now))
 	switch cn.state {
 	case stateSocket:
-		cn.lastSeen = time.Now().Unix()
+		cn.lastSeen = now.Unix()
 		return cn.readFrames()
 	case stateHTTP:
 		return cn.readHTTP()

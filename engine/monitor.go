@@ -47,7 +47,11 @@ const (
 // atomic int64.
 var monoEpoch = time.Now()
 
-func monoNow() int64 { return int64(time.Since(monoEpoch)) }
+func monoNow() int64 { return monoAt(time.Now()) }
+
+// monoAt is monoNow for a time already read, so a path that needs the
+// clock for something else reads it once.
+func monoAt(t time.Time) int64 { return int64(t.Sub(monoEpoch)) }
 
 // spareProcessor gives the runtime one P more than there are loops, when
 // it has exactly one per loop and GOMAXPROCS was not set by the operator
