@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -24,6 +26,65 @@ type floorResult struct {
 	WallSeconds    float64 `json:"wall_seconds"`
 	USPerWrite     float64 `json:"cpu_us_per_write"`
 	WallUSPerWrite float64 `json:"wall_us_per_write"`
+	// Readings are the figures of separate measurements of the same floor
+	// (fresh sockets each, at different times of one run); USPerWrite is
+	// then their median and the counts above are their sums.
+	Readings []float64 `json:"cpu_us_per_write_readings,omitempty"`
+}
+
+// medianFloor combines readings of one floor: the median figure, with every
+// write and CPU second they took. A single reading is returned as it is.
+func medianFloor(rs []floorResult) floorResult {
+	if len(rs) < 2 {
+		if len(rs) == 1 {
+			return rs[0]
+		}
+		return floorResult{}
+	}
+	m := rs[0]
+	m.Rounds, m.Writes, m.CPUSeconds, m.WallSeconds = 0, 0, 0, 0
+	m.Readings = nil
+	for _, r := range rs {
+		m.Rounds += r.Rounds
+		m.Writes += r.Writes
+		m.CPUSeconds += r.CPUSeconds
+		m.WallSeconds += r.WallSeconds
+		m.Readings = append(m.Readings, r.USPerWrite)
+	}
+	sorted := slices.Clone(m.Readings)
+	slices.Sort(sorted)
+	if k := len(sorted); k%2 == 1 {
+		m.USPerWrite = sorted[k/2]
+	} else {
+		m.USPerWrite = (sorted[k/2-1] + sorted[k/2]) / 2
+	}
+	m.WallUSPerWrite = floorPerWrite(m.WallSeconds, m.Writes)
+	return m
+}
+
+// floorReadingsLabel says what the floor's figure is: one reading, or the
+// median of several, each listed in the order they were taken.
+func floorReadingsLabel(f floorResult) string {
+	if len(f.Readings) < 2 {
+		return "one reading"
+	}
+	parts := make([]string, len(f.Readings))
+	for i, r := range f.Readings {
+		parts[i] = strconv.FormatFloat(r, 'f', 2, 64)
+	}
+	return fmt.Sprintf("median of %d readings, in order: %s", len(f.Readings), strings.Join(parts, ", "))
+}
+
+// fanoutSizes are the distinct subscriber counts of the fan-out scenarios,
+// in the order they first appear: one floor each.
+func fanoutSizes(scen []peerScenario) []int {
+	var ns []int
+	for _, sc := range scen {
+		if sc.Scenario == "fanout" && !slices.Contains(ns, sc.N) {
+			ns = append(ns, sc.N)
+		}
+	}
+	return ns
 }
 
 // floorPerWrite is the floor's arithmetic: CPU microseconds per write(2).

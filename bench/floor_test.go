@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -35,5 +36,44 @@ func TestBenchFrameIsOneTextFrame(t *testing.T) {
 	}
 	if fr.opcode != 1 {
 		t.Errorf("opcode %d, want text (1)", fr.opcode)
+	}
+}
+
+// The table's floor is the median of its readings, and the counts behind
+// it add up over all of them.
+func TestMedianFloorOfReadings(t *testing.T) {
+	r := func(us float64, writes int64) floorResult {
+		return floorResult{Requested: 1000, Sockets: 1000, FrameBytes: 96, Rounds: int(writes / 1000),
+			Writes: writes, CPUSeconds: us * float64(writes) / 1e6, WallSeconds: 1, USPerWrite: us}
+	}
+	m := medianFloor([]floorResult{r(5.2, 200_000), r(4.1, 240_000), r(4.6, 220_000)})
+	if m.USPerWrite != 4.6 {
+		t.Errorf("median of 5.2, 4.1, 4.6 = %v, want 4.6", m.USPerWrite)
+	}
+	if !slices.Equal(m.Readings, []float64{5.2, 4.1, 4.6}) {
+		t.Errorf("readings %v, want them in the order taken", m.Readings)
+	}
+	if m.Writes != 660_000 || m.Rounds != 660 || m.Sockets != 1000 || m.FrameBytes != 96 {
+		t.Errorf("combined %+v", m)
+	}
+	if got := floorReadingsLabel(m); got != "median of 3 readings, in order: 5.20, 4.10, 4.60" {
+		t.Errorf("label %q", got)
+	}
+	if two := medianFloor([]floorResult{r(4, 1000), r(5, 1000)}); two.USPerWrite != 4.5 {
+		t.Errorf("median of two readings = %v, want their mean 4.5", two.USPerWrite)
+	}
+	one := r(4.4, 1000)
+	if got := medianFloor([]floorResult{one}); got.USPerWrite != 4.4 || got.Readings != nil || floorReadingsLabel(got) != "one reading" {
+		t.Errorf("a single reading changed: %+v", got)
+	}
+	if got := medianFloor(nil); got.USPerWrite != 0 {
+		t.Errorf("no reading gave a floor of %v", got.USPerWrite)
+	}
+}
+
+func TestFanoutSizesOncePerSubscriberCount(t *testing.T) {
+	got := fanoutSizes(peerScenarios(1))
+	if !slices.Equal(got, []int{1000, 10000}) {
+		t.Errorf("floors for %v, want [1000 10000]", got)
 	}
 }

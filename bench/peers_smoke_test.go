@@ -51,6 +51,15 @@ func TestPeersSmoke(t *testing.T) {
 			t.Errorf("%s / %s has no write(2) floor", row.Scenario, row.Metric)
 		}
 	}
+	// One floor reading before the servers and one after each of them.
+	for key, f := range rep.Floors {
+		if len(f.Readings) != len(want)+1 {
+			t.Errorf("floor for %s: %d readings %v, want %d", key, len(f.Readings), f.Readings, len(want)+1)
+		}
+	}
+	if !strings.Contains(out.String(), "readings, in order:") {
+		t.Errorf("the floor lines do not say the figure is a median:\n%s", out.String())
+	}
 	if len(rep.Rows) != 15 {
 		t.Errorf("%d rows, want 15 (idle with no, a private and a presence channel 1 each, three fan-outs 3 each, sweep 3)", len(rep.Rows))
 	}

@@ -152,11 +152,15 @@ func (cn *conn) write(frames [][]byte) (sent bool) {
 // runtime's monitor thread waking every 20 µs to take the loop's processor
 // away during a fan-out. Whatever is left (a full socket buffer, an error)
 // goes through gnet, which buffers it or closes the socket as before.
+//
+// It is send(2) rather than write(2): the same bytes to the same socket, but
+// without the file layer's bookkeeping, ~2.5 % less kernel CPU per frame on
+// loopback (BENCH.md), and MSG_NOSIGNAL spares a closed peer's SIGPIPE.
 func (cn *conn) writeDirect(frame []byte) []byte {
 	if len(frame) == 0 {
 		return nil
 	}
-	n, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(cn.c.Fd()), uintptr(unsafe.Pointer(&frame[0])), uintptr(len(frame)))
+	n, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(cn.c.Fd()), uintptr(unsafe.Pointer(&frame[0])), uintptr(len(frame)), unix.MSG_NOSIGNAL, 0, 0)
 	if errno != 0 {
 		return frame
 	}
