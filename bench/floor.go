@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,11 +27,25 @@ type floorResult struct {
 	WallSeconds    float64 `json:"wall_seconds"`
 	USPerWrite     float64 `json:"cpu_us_per_write"`
 	WallUSPerWrite float64 `json:"wall_us_per_write"`
+	// Syscall is the call timed: write(2), the floor the issue defines, or
+	// send(2), which Resound's broadcasts call.
+	Syscall floorSyscall `json:"syscall"`
 	// Readings are the figures of separate measurements of the same floor
-	// (fresh sockets each, at different times of one run); USPerWrite is
-	// then their median and the counts above are their sums.
+	// (fresh sockets each, at different times of one run). USPerWrite is
+	// then their median; Rounds, Writes, CPUSeconds and WallSeconds are
+	// sums over all readings (so CPUSeconds/Writes is their pooled mean,
+	// not the median), WallUSPerWrite is pooled, and Sockets is the first
+	// reading's.
 	Readings []float64 `json:"cpu_us_per_write_readings,omitempty"`
 }
+
+// floorSyscall is the system call a floor times.
+type floorSyscall string
+
+const (
+	floorWrite floorSyscall = "write(2)"
+	floorSend  floorSyscall = "send(2)"
+)
 
 // medianFloor combines readings of one floor: the median figure, with every
 // write and CPU second they took. A single reading is returned as it is.
@@ -130,8 +145,12 @@ func maxFloorSockets() int {
 // the frame once to every server-side socket per round, for at least budget
 // of CPU or 2,000,000 writes. Only the write loop is timed; the client
 // sides are drained between rounds so no buffer ever fills.
-func measureFloor(n int, budget time.Duration) (floorResult, error) {
-	res := floorResult{Requested: n}
+func measureFloor(n int, budget time.Duration, sys floorSyscall) (floorResult, error) {
+	res := floorResult{Requested: n, Syscall: sys}
+	write := writeFrame
+	if sys == floorSend {
+		write = sendFrame
+	}
 	n = min(n, maxFloorSockets())
 	if n < 1 {
 		return res, fmt.Errorf("floor: need at least one socket")
@@ -179,8 +198,8 @@ func measureFloor(n int, budget time.Duration) (floorResult, error) {
 		before := threadCPU()
 		for range floorRoundsPerDrain {
 			for _, fd := range servers {
-				if w, err := unix.Write(fd, frame); err != nil || w != len(frame) {
-					return res, fmt.Errorf("floor write: %d bytes, %v", w, err)
+				if w, err := write(fd, frame); err != nil || w != len(frame) {
+					return res, fmt.Errorf("floor %s: %d bytes, %v", sys, w, err)
 				}
 			}
 		}
@@ -200,6 +219,26 @@ func measureFloor(n int, budget time.Duration) (floorResult, error) {
 	res.USPerWrite = floorPerWrite(res.CPUSeconds, res.Writes)
 	res.WallUSPerWrite = floorPerWrite(res.WallSeconds, res.Writes) // includes draining
 	return res, nil
+}
+
+// writeFrame and sendFrame make their calls raw, without the Go runtime's
+// blocking-syscall bookkeeping, as a server's non-blocking writes can (and
+// Resound's do): the floor is the kernel's cost alone. sendFrame is the call
+// Resound's broadcast path makes (engine/outbound.go).
+func writeFrame(fd int, frame []byte) (int, error) {
+	n, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&frame[0])), uintptr(len(frame)))
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+func sendFrame(fd int, frame []byte) (int, error) {
+	n, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&frame[0])), uintptr(len(frame)), unix.MSG_NOSIGNAL, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
 }
 
 // threadCPU is the calling OS thread's user+system time.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -10,9 +11,18 @@ import (
 // pairs: every round writes one frame to each socket and the CPU it took is
 // what the figure divides.
 func TestMeasureFloorWritesEverySocket(t *testing.T) {
-	f, err := measureFloor(8, 20*time.Millisecond)
+	for _, sys := range []floorSyscall{floorWrite, floorSend} {
+		t.Run(string(sys), func(t *testing.T) { checkFloor(t, sys) })
+	}
+}
+
+func checkFloor(t *testing.T, sys floorSyscall) {
+	f, err := measureFloor(8, 20*time.Millisecond, sys)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if f.Syscall != sys {
+		t.Errorf("floor says it timed %q, want %q", f.Syscall, sys)
 	}
 	if f.Sockets != 8 || f.Requested != 8 {
 		t.Errorf("sockets %d of %d, want 8 of 8", f.Sockets, f.Requested)
@@ -52,6 +62,9 @@ func TestMedianFloorOfReadings(t *testing.T) {
 	}
 	if !slices.Equal(m.Readings, []float64{5.2, 4.1, 4.6}) {
 		t.Errorf("readings %v, want them in the order taken", m.Readings)
+	}
+	if cpu := 5.2*0.2 + 4.1*0.24 + 4.6*0.22; math.Abs(m.CPUSeconds-cpu) > 1e-9 || m.WallSeconds != 3 {
+		t.Errorf("CPU %v s and wall %v s, want the sums %v and 3", m.CPUSeconds, m.WallSeconds, cpu)
 	}
 	if m.Writes != 660_000 || m.Rounds != 660 || m.Sockets != 1000 || m.FrameBytes != 96 {
 		t.Errorf("combined %+v", m)

@@ -153,9 +153,11 @@ func (cn *conn) write(frames [][]byte) (sent bool) {
 // away during a fan-out. Whatever is left (a full socket buffer, an error)
 // goes through gnet, which buffers it or closes the socket as before.
 //
-// It is send(2) rather than write(2): the same bytes to the same socket, but
-// without the file layer's bookkeeping, ~2.5 % less kernel CPU per frame on
-// loopback (BENCH.md), and MSG_NOSIGNAL spares a closed peer's SIGPIPE.
+// It is send(2) rather than write(2): the same bytes to the same socket
+// without the file layer on the way, 2-3 % less server CPU per delivery at
+// 10,000 subscribers in alternating runs, within the noise at 1,000
+// (bench/results/20261130-1140-send-vs-write-runs.txt). MSG_NOSIGNAL only
+// saves the signal the runtime would ignore anyway.
 func (cn *conn) writeDirect(frame []byte) []byte {
 	if len(frame) == 0 {
 		return nil
