@@ -199,7 +199,7 @@ func runPeers(c *peersConfig, args []string, stdout io.Writer) (*peersReport, er
 	}
 	// With one server there are two readings so far, whose median would be
 	// their mean: a third makes one outlier count for nothing.
-	for len(servers) < 2 && len(readings[floorWrite][floorNs[0]]) < 3 {
+	for len(servers) < 2 && len(floorNs) > 0 && len(readings[floorWrite][floorNs[0]]) < 3 {
 		if err := readFloors("after the servers, again"); err != nil {
 			rep.Errors = append(rep.Errors, err.Error())
 			break
