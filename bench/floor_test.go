@@ -27,6 +27,9 @@ func checkFloor(t *testing.T, sys floorSyscall) {
 	if f.Sockets != 8 || f.Requested != 8 {
 		t.Errorf("sockets %d of %d, want 8 of 8", f.Sockets, f.Requested)
 	}
+	if f.WarmFrames != steadyMessages {
+		t.Errorf("%d warm-up frames per socket, want %d (past quick-ACK, as the scenarios' warm-up)", f.WarmFrames, steadyMessages)
+	}
 	if f.Writes != int64(f.Rounds*f.Sockets) || f.Writes == 0 {
 		t.Errorf("%d writes for %d rounds of %d sockets", f.Writes, f.Rounds, f.Sockets)
 	}

@@ -50,11 +50,19 @@ func idleReaders(o *options) bool {
 	return o.IdleReaders && o.KernelTS && !o.Sweep
 }
 
-// warmUp publishes at the first step's rate for --warmup, unmeasured
-// (step 0: what arrives during step 1 counts as stale). The first
-// broadcasts to freshly opened sockets run slower for every server (the
-// kernel's per-socket state, the server's own after-connect work); the
-// write(2) floor is a steady-state figure, so the steps are too.
+// warmUp publishes at the first step's rate, unmeasured, for --warmup
+// (at most the step's length) and at least until every subscriber has been
+// sent steadyMessages messages (step 0: what arrives during step 1 counts
+// as stale). The first broadcasts to freshly opened sockets run slower for
+// every server: a TCP connection ACKs each of the first 16 segments it
+// receives at once (quick-ACK) before it settles into delayed ACKs, and on
+// loopback that ACK is sent and processed inside the server's write. At
+// 10,000 subscribers and 10 broadcasts/s that phase lasted ~1.5 s, with
+// each broadcast taking ~40 % more CPU (bench/results/
+// 20261130-1400-quickack-runs.txt), so a 1 s warm-up left the first
+// measured broadcasts in it and they set the p99. Subscribers of a real
+// app stay connected for minutes; the floor is read on sockets past the
+// phase as well (measureFloor), so the steps are steady-state figures too.
 func warmUp(o *options, step stepFunc) error {
 	rate := o.Rate
 	if len(o.Rates) > 0 {
@@ -64,11 +72,31 @@ func warmUp(o *options, step stepFunc) error {
 		return nil
 	}
 	measured := o.Duration
-	o.Duration = min(o.Warmup, measured)
+	o.Duration = warmUpFor(o.Warmup, measured, rate, o.Channels)
 	defer func() { o.Duration = measured }()
 	o.progress.line(fmt.Sprintf("warm-up: %.0f/s for %v, not measured", rate, o.Duration))
 	_, err := step(rate, 0)
 	return err
+}
+
+// steadyMessages is how many messages every subscriber is sent before the
+// measurement: past the 16 quick-ACKed segments of a new connection (its
+// handshake and subscription replies count among them), with a margin.
+const steadyMessages = 20
+
+// maxWarmup bounds the warm-up of a scenario whose sockets each get few
+// messages a second (10,000 subscribers over 1,000 channels at 1,000/s get
+// one each a second).
+const maxWarmup = 20 * time.Second
+
+// warmUpFor is the warm-up's length: the asked time (at most the step's),
+// stretched until each of the channels' subscribers has been sent
+// steadyMessages at rate publishes/s spread over the channels, within
+// maxWarmup.
+func warmUpFor(asked, measured time.Duration, rate float64, channels int) time.Duration {
+	d := min(asked, measured)
+	steady := time.Duration(float64(steadyMessages*max(channels, 1)) / rate * float64(time.Second))
+	return min(max(d, steady), max(d, maxWarmup))
 }
 
 func accountLoss(s *stepResult) {
