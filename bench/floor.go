@@ -15,7 +15,7 @@ import (
 // floorResult is what the kernel alone charges to write one server frame to
 // each of N connected loopback sockets: the cost no Pusher server can go
 // below for a fan-out to N subscribers. CPU is the writing thread's own
-// user+system time (getrusage RUSAGE_THREAD), which on loopback includes
+// CPU time (CLOCK_THREAD_CPUTIME_ID), which on loopback includes
 // the receive-side softirq work the kernel runs on the sender's behalf.
 type floorResult struct {
 	Requested      int     `json:"requested_sockets"`
@@ -146,12 +146,8 @@ func maxFloorSockets() int {
 // measureFloor connects n loopback pairs through its own listener and writes
 // the frame once to every server-side socket per round, for at least budget
 // of CPU or 2,000,000 writes. Only the write loop is timed; the client
-// sides are drained between rounds so no buffer ever fills. Each socket is
-// first sent steadyMessages frames, untimed, as the fan-out scenarios' warm-up
-// sends each subscriber: a new connection ACKs its first 16 segments at
-// once, and on loopback the writer pays for that ACK inside its write (a
-// third more per write at 9,000 sockets), which is not the steady state the
-// servers are measured in.
+// sides are drained between rounds so no buffer ever fills. The sockets are
+// warmed first (warmFloorSockets), as the fan-out scenarios' subscribers are.
 func measureFloor(n int, budget time.Duration, sys floorSyscall) (floorResult, error) {
 	res := floorResult{Requested: n, Syscall: sys}
 	write := writeFrame
@@ -162,64 +158,28 @@ func measureFloor(n int, budget time.Duration, sys floorSyscall) (floorResult, e
 	if n < 1 {
 		return res, fmt.Errorf("floor: need at least one socket")
 	}
-	lfd, port, err := floorListener()
-	if err != nil {
-		return res, err
-	}
-	defer unix.Close(lfd)
-	var servers, clients []int
+	servers, clients, err := floorPairs(n)
 	defer func() {
 		for _, fd := range append(servers, clients...) {
 			unix.Close(fd)
 		}
 	}()
-	for i := 0; i < n; i++ {
-		c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return res, fmt.Errorf("floor socket %d: %w", i, err)
-		}
-		clients = append(clients, c)
-		if err := unix.Connect(c, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-			return res, fmt.Errorf("floor connect %d: %w", i, err)
-		}
-		s, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
-		if err != nil {
-			return res, fmt.Errorf("floor accept %d: %w", i, err)
-		}
-		servers = append(servers, s)
-		_ = unix.SetsockoptInt(s, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) // as the servers do
-		if err := unix.SetNonblock(c, true); err != nil {
-			return res, err
-		}
+	if err != nil {
+		return res, err
 	}
 	frame := benchFrame()
-	res.Sockets, res.FrameBytes, res.WarmFrames = n, len(frame), steadyMessages
+	res.Sockets, res.FrameBytes = n, len(frame)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	buf := make([]byte, 64<<10)
-	drain := func() {
-		for _, fd := range clients {
-			for {
-				if r, err := unix.Read(fd, buf); err != nil || r <= 0 {
-					break
-				}
-			}
-		}
-	}
-	for round := 1; round <= steadyMessages; round++ {
-		for _, fd := range servers {
-			if w, err := write(fd, frame); err != nil || w != len(frame) {
-				return res, fmt.Errorf("floor %s (warm-up): %d bytes, %v", sys, w, err)
-			}
-		}
-		if round%8 == 0 || round == steadyMessages {
-			drain()
-		}
+	drain := func() { drainFloorClients(clients, buf) }
+	if res.WarmFrames, err = warmFloorSockets(servers, frame, write, drain); err != nil {
+		return res, fmt.Errorf("floor %s (warm-up): %w", sys, err)
 	}
 	var cpu time.Duration
 	wallStart := time.Now()
 	for cpu < budget && res.Writes < 2_000_000 {
-		// Several rounds per reading keep getrusage's own cost out of the
+		// Several rounds per reading keep the clock's own cost out of the
 		// figure; 32 frames queued per socket stay far below its buffer.
 		before := threadCPU()
 		for range floorRoundsPerDrain {
@@ -239,6 +199,72 @@ func measureFloor(n int, budget time.Duration, sys floorSyscall) (floorResult, e
 	res.USPerWrite = floorPerWrite(res.CPUSeconds, res.Writes)
 	res.WallUSPerWrite = floorPerWrite(res.WallSeconds, res.Writes) // includes draining
 	return res, nil
+}
+
+// floorPairs connects n loopback pairs through a listener of its own and
+// returns the accepted (server) ends, non-blocking with TCP_NODELAY as the
+// servers' sockets are, and the client ends, non-blocking. On an error it
+// returns what it opened so far, for the caller to close.
+func floorPairs(n int) (servers, clients []int, err error) {
+	lfd, port, err := floorListener()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unix.Close(lfd)
+	for i := 0; i < n; i++ {
+		c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return servers, clients, fmt.Errorf("floor socket %d: %w", i, err)
+		}
+		clients = append(clients, c)
+		if err := unix.Connect(c, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			return servers, clients, fmt.Errorf("floor connect %d: %w", i, err)
+		}
+		s, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK)
+		if err != nil {
+			return servers, clients, fmt.Errorf("floor accept %d: %w", i, err)
+		}
+		servers = append(servers, s)
+		_ = unix.SetsockoptInt(s, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) // as the servers do
+		if err := unix.SetNonblock(c, true); err != nil {
+			return servers, clients, err
+		}
+	}
+	return servers, clients, nil
+}
+
+// drainFloorClients reads every client end until it would block.
+func drainFloorClients(clients []int, buf []byte) {
+	for _, fd := range clients {
+		for {
+			if r, err := unix.Read(fd, buf); err != nil || r <= 0 {
+				break
+			}
+		}
+	}
+}
+
+// warmFloorSockets sends each server socket steadyMessages frames, untimed,
+// draining the clients every 8 rounds and at the end, and returns how many
+// frames each socket was sent. A new TCP connection ACKs the first 16
+// segments it receives at once (quick-ACK) before it settles into delayed
+// ACKs, and on loopback the writer pays for each such ACK inside its write:
+// at 9,000 sockets the first 16 rounds cost 5.9-8.0 µs per write, later ones
+// 3.8-4.4 µs (bench/results/20261130-1400-quickack-runs.txt). The fan-out
+// scenarios' warm-up takes their subscribers past that phase (warmUpFor), so
+// the floor is read past it too.
+func warmFloorSockets(servers []int, frame []byte, write func(int, []byte) (int, error), drain func()) (int, error) {
+	for round := 1; round <= steadyMessages; round++ {
+		for _, fd := range servers {
+			if w, err := write(fd, frame); err != nil || w != len(frame) {
+				return round - 1, fmt.Errorf("%d of %d bytes, %v", w, len(frame), err)
+			}
+		}
+		if round%8 == 0 || round == steadyMessages {
+			drain()
+		}
+	}
+	return steadyMessages, nil
 }
 
 // writeFrame and sendFrame make their calls raw, without the Go runtime's
@@ -262,10 +288,10 @@ func sendFrame(fd int, frame []byte) (int, error) {
 }
 
 // threadCPU is the calling OS thread's CPU time, to the nanosecond.
-// getrusage(RUSAGE_THREAD) was used before: it leaves out the thread's
-// current time slice since the last scheduler tick (up to 4 ms at this
-// kernel's 250 Hz), which at 1,000 sockets read the floor ~1.5 % low and
-// a single 500-write round at half its cost.
+// getrusage(RUSAGE_THREAD) was used before: it leaves out the time since
+// the scheduler last accounted the running thread (up to a tick, 4 ms at
+// this kernel's 250 Hz), an error of up to 3 % on a 32-round span at 1,000
+// sockets and of half the cost on a single 500-write round.
 func threadCPU() time.Duration {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestMeasureFloorWritesEverySocket runs the real floor on a few loopback
@@ -38,6 +40,41 @@ func checkFloor(t *testing.T, sys floorSyscall) {
 	}
 	if f.USPerWrite <= 0 || f.USPerWrite != floorPerWrite(f.CPUSeconds, f.Writes) {
 		t.Errorf("%.3f µs per write from %.6f s over %d writes", f.USPerWrite, f.CPUSeconds, f.Writes)
+	}
+}
+
+// The floor's sockets are past TCP's 16 quick-ACKed segments before they
+// are timed: the kernel counts every data segment each one sent, and the
+// clients are left with nothing to read.
+func TestWarmFloorSocketsPassQuickAck(t *testing.T) {
+	servers, clients, err := floorPairs(3)
+	defer func() {
+		for _, fd := range append(servers, clients...) {
+			unix.Close(fd)
+		}
+	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64<<10)
+	n, err := warmFloorSockets(servers, benchFrame(), sendFrame, func() { drainFloorClients(clients, buf) })
+	if err != nil || n != steadyMessages {
+		t.Fatalf("warmed with %d frames each, %v; want %d", n, err, steadyMessages)
+	}
+	if steadyMessages <= 16 {
+		t.Errorf("steadyMessages = %d: not past the 16 quick-ACKed segments", steadyMessages)
+	}
+	for i, fd := range servers {
+		info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Data_segs_out < steadyMessages {
+			t.Errorf("socket %d sent %d data segments, want at least %d", i, info.Data_segs_out, steadyMessages)
+		}
+		if r, err := unix.Read(clients[i], buf); r > 0 || err != unix.EAGAIN {
+			t.Errorf("client %d still had %d bytes to read (%v): not drained", i, r, err)
+		}
 	}
 }
 

@@ -121,7 +121,7 @@ func newFlagSet(o *options, scenario string) *flag.FlagSet {
 	fs.StringVar(&o.Out, "out", "", "write the JSON result here")
 	fs.StringVar(&o.SVG, "svg", "", "sweep: write the latency chart here (default: next to --out)")
 	fs.BoolVar(&o.KernelTS, "kernel-ts", true, "measure latency to the kernel's receive timestamp (SO_TIMESTAMPNS) and report client read lag separately")
-	fs.DurationVar(&o.Warmup, "warmup", time.Second, "fanout: publish at the first step's rate this long, unmeasured, before the first step")
+	fs.DurationVar(&o.Warmup, "warmup", time.Second, "fanout: publish at the first step's rate this long (at most one step), unmeasured, before the first step; stretched until every subscriber has been sent 20 messages when it gets one at least every 200 ms (see README); 0 = none")
 	fs.BoolVar(&o.IdleReaders, "idle-readers", true, "fanout (not --sweep), pressure: subscribers read at SCHED_IDLE priority in their own processes, only on CPU the server leaves (needs --kernel-ts; see README)")
 	fs.BoolVar(&o.Smoke, "smoke", false, "tiny, seconds-long run (for tests)")
 	fs.BoolVar(&o.Quiet, "quiet", false, "no progress output")

@@ -51,18 +51,17 @@ func idleReaders(o *options) bool {
 }
 
 // warmUp publishes at the first step's rate, unmeasured, for --warmup
-// (at most the step's length) and at least until every subscriber has been
-// sent steadyMessages messages (step 0: what arrives during step 1 counts
-// as stale). The first broadcasts to freshly opened sockets run slower for
-// every server: a TCP connection ACKs each of the first 16 segments it
-// receives at once (quick-ACK) before it settles into delayed ACKs, and on
+// (at most the step's length), stretched by warmUpFor until every
+// subscriber is past TCP's quick-ACK start (step 0: what arrives during
+// step 1 counts as stale). The first broadcasts to freshly opened sockets
+// run slower for every server: a TCP connection ACKs each of the first 16
+// segments it receives at once before it settles into delayed ACKs, and on
 // loopback that ACK is sent and processed inside the server's write. At
-// 10,000 subscribers and 10 broadcasts/s that phase lasted ~1.5 s, with
-// each broadcast taking ~40 % more CPU (bench/results/
-// 20261130-1400-quickack-runs.txt), so a 1 s warm-up left the first
-// measured broadcasts in it and they set the p99. Subscribers of a real
-// app stay connected for minutes; the floor is read on sockets past the
-// phase as well (measureFloor), so the steps are steady-state figures too.
+// 10,000 subscribers and 10 broadcasts/s that phase lasted ~1.5 s with each
+// broadcast taking ~40 % more CPU, so a 1 s warm-up left the first measured
+// broadcasts in it (bench/results/20261130-1400-quickack-runs.txt).
+// Subscribers of a real app stay connected for minutes; the floor is read
+// on sockets past the phase as well (warmFloorSockets).
 func warmUp(o *options, step stepFunc) error {
 	rate := o.Rate
 	if len(o.Rates) > 0 {
@@ -72,7 +71,7 @@ func warmUp(o *options, step stepFunc) error {
 		return nil
 	}
 	measured := o.Duration
-	o.Duration = warmUpFor(o.Warmup, measured, rate, o.Channels)
+	o.Duration = warmUpFor(o.Warmup, measured, rate, o.Channels, o.remaining())
 	defer func() { o.Duration = measured }()
 	o.progress.line(fmt.Sprintf("warm-up: %.0f/s for %v, not measured", rate, o.Duration))
 	_, err := step(rate, 0)
@@ -84,19 +83,31 @@ func warmUp(o *options, step stepFunc) error {
 // handshake and subscription replies count among them), with a margin.
 const steadyMessages = 20
 
-// maxWarmup bounds the warm-up of a scenario whose sockets each get few
-// messages a second (10,000 subscribers over 1,000 channels at 1,000/s get
-// one each a second).
-const maxWarmup = 20 * time.Second
+// quickAckIdle is Linux's minimum retransmission timeout (TCP_RTO_MIN): a
+// socket that receives data after an idle gap longer than its timeout
+// quick-ACKs again, so a subscriber sent a message less often than this
+// never leaves the phase, however long the warm-up. Such scenarios (10,000
+// subscribers over 1,000 channels at 1,000/s: one message a second each)
+// keep the asked warm-up; their figures include the quick ACKs, as a real
+// server's would for subscribers of quiet channels.
+const quickAckIdle = 200 * time.Millisecond
 
-// warmUpFor is the warm-up's length: the asked time (at most the step's),
-// stretched until each of the channels' subscribers has been sent
-// steadyMessages at rate publishes/s spread over the channels, within
-// maxWarmup.
-func warmUpFor(asked, measured time.Duration, rate float64, channels int) time.Duration {
+// warmUpFor is the warm-up's length: the asked time (at most the step's
+// length), stretched until each of the channels' subscribers has been sent
+// steadyMessages at rate publishes/s spread over the channels, when they
+// are sent one at least every quickAckIdle; never so long that less than
+// the step's length is left before the run's deadline (remaining).
+func warmUpFor(asked, measured time.Duration, rate float64, channels int, remaining time.Duration) time.Duration {
 	d := min(asked, measured)
-	steady := time.Duration(float64(steadyMessages*max(channels, 1)) / rate * float64(time.Second))
-	return min(max(d, steady), max(d, maxWarmup))
+	if !(rate > 0) {
+		return d
+	}
+	every := float64(max(channels, 1)) / rate // seconds between one subscriber's messages
+	if every >= quickAckIdle.Seconds() {
+		return d
+	}
+	steady := time.Duration(steadyMessages * every * float64(time.Second)) // < 4 s
+	return max(d, min(steady, remaining-measured))
 }
 
 func accountLoss(s *stepResult) {
