@@ -159,11 +159,7 @@ func measureFloor(n int, budget time.Duration, sys floorSyscall) (floorResult, e
 		return res, fmt.Errorf("floor: need at least one socket")
 	}
 	servers, clients, err := floorPairs(n)
-	defer func() {
-		for _, fd := range append(servers, clients...) {
-			unix.Close(fd)
-		}
-	}()
+	defer func() { closeFDs(servers, clients) }()
 	if err != nil {
 		return res, err
 	}
@@ -183,10 +179,8 @@ func measureFloor(n int, budget time.Duration, sys floorSyscall) (floorResult, e
 		// figure; 32 frames queued per socket stay far below its buffer.
 		before := threadCPU()
 		for range floorRoundsPerDrain {
-			for _, fd := range servers {
-				if w, err := write(fd, frame); err != nil || w != len(frame) {
-					return res, fmt.Errorf("floor %s: %d bytes, %v", sys, w, err)
-				}
+			if err := writeRound(servers, frame, write); err != nil {
+				return res, fmt.Errorf("floor %s: %w", sys, err)
 			}
 		}
 		cpu += threadCPU() - before
@@ -233,6 +227,25 @@ func floorPairs(n int) (servers, clients []int, err error) {
 	return servers, clients, nil
 }
 
+// writeRound writes the frame once to every server socket.
+func writeRound(servers []int, frame []byte, write func(int, []byte) (int, error)) error {
+	for _, fd := range servers {
+		if w, err := write(fd, frame); err != nil || w != len(frame) {
+			return fmt.Errorf("%d of %d bytes, %v", w, len(frame), err)
+		}
+	}
+	return nil
+}
+
+// closeFDs closes every descriptor of the floor's pairs.
+func closeFDs(lists ...[]int) {
+	for _, l := range lists {
+		for _, fd := range l {
+			unix.Close(fd)
+		}
+	}
+}
+
 // drainFloorClients reads every client end until it would block.
 func drainFloorClients(clients []int, buf []byte) {
 	for _, fd := range clients {
@@ -255,10 +268,8 @@ func drainFloorClients(clients []int, buf []byte) {
 // the floor is read past it too.
 func warmFloorSockets(servers []int, frame []byte, write func(int, []byte) (int, error), drain func()) (int, error) {
 	for round := 1; round <= steadyMessages; round++ {
-		for _, fd := range servers {
-			if w, err := write(fd, frame); err != nil || w != len(frame) {
-				return round - 1, fmt.Errorf("%d of %d bytes, %v", w, len(frame), err)
-			}
+		if err := writeRound(servers, frame, write); err != nil {
+			return round - 1, err
 		}
 		if round%8 == 0 || round == steadyMessages {
 			drain()

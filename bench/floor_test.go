@@ -48,11 +48,7 @@ func checkFloor(t *testing.T, sys floorSyscall) {
 // clients are left with nothing to read.
 func TestWarmFloorSocketsPassQuickAck(t *testing.T) {
 	servers, clients, err := floorPairs(3)
-	defer func() {
-		for _, fd := range append(servers, clients...) {
-			unix.Close(fd)
-		}
-	}()
+	defer func() { closeFDs(servers, clients) }()
 	if err != nil {
 		t.Fatal(err)
 	}
