@@ -30,11 +30,15 @@ type conn struct {
 	sess *hub.Session
 	x    *connExtra
 
-	// lastSeen is the unix second of the last frame or request byte;
-	// pingedAt is when we pinged and are waiting for any reply (0: not),
-	// truncated to 32 bits and only compared by difference.
-	lastSeen int64
+	// lastSeen is the unix second of the last frame or request byte (32
+	// bits hold it until 2106); pingedAt is when we pinged and are waiting
+	// for any reply (0: not), truncated to 32 bits and only compared by
+	// difference.
+	lastSeen uint32
 	pingedAt uint32
+	// fd is the socket's descriptor, kept here so a broadcast's write
+	// reads nothing of gnet's connection.
+	fd int32
 	// slot is the connection's place in its loop's conns.
 	slot int32
 
@@ -83,7 +87,7 @@ func (cn *conn) more() *connExtra {
 // trim lets an idle socket's extra state go once nothing in it is in use.
 func (cn *conn) trim() {
 	x := cn.x
-	if x != nil && cn.state == stateSocket && x.frag == nil && x.fragOp == 0 && x.backlog.empty() && !cn.backlogWatched {
+	if x != nil && cn.state == stateSocket && x.frag == nil && x.fragOp == 0 && x.backlog.empty() && !cn.backlogWatched && cn.c.OutboundBuffered() == 0 {
 		cn.x = nil
 	}
 }
@@ -112,7 +116,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		dropAddresses(c)
 	}
 	now := time.Now().Unix()
-	cn := &conn{c: c, loop: l, lastSeen: now, x: &connExtra{requestStart: now}}
+	cn := &conn{c: c, loop: l, lastSeen: uint32(now), x: &connExtra{requestStart: now}, fd: int32(c.Fd())}
 	l.addConn(cn)
 	c.SetContext(cn)
 	if isTLS {
@@ -158,7 +162,7 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	cn.loop.io.woke.Store(monoAt(now))
 	switch cn.state {
 	case stateSocket:
-		cn.lastSeen = now.Unix()
+		cn.lastSeen = uint32(now.Unix())
 		return cn.readFrames()
 	case stateHTTP:
 		return cn.readHTTP()

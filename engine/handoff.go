@@ -48,7 +48,7 @@ func (cn *conn) reply(resp []byte, closeAfter bool) {
 		if err != nil || closeAfter || cn.state != stateHTTP || cn.loop.srv.stopping.Load() {
 			return c.Close()
 		}
-		cn.lastSeen = time.Now().Unix()
+		cn.lastSeen = uint32(time.Now().Unix())
 		if c.InboundBuffered() > 0 {
 			if cn.readHTTP() == gnet.Close {
 				return c.Close()

@@ -43,7 +43,7 @@ func (cn *conn) readHTTP() gnet.Action {
 	if x.requestStart == 0 {
 		x.requestStart = now
 	}
-	cn.lastSeen = now
+	cn.lastSeen = uint32(now)
 	var buf []byte
 	if x.scan.head == 0 {
 		// Only the head is looked at until it is parsed; after that, the

@@ -40,11 +40,26 @@ func TestTrimKeepsExtraStateWhileInUse(t *testing.T) {
 		t.Fatal("an HTTP connection lost its request state")
 	}
 	cn.state = stateSocket
+	held := &unsentConn{unsent: 100}
+	cn.c = held
+	cn.trim()
+	if cn.x == nil {
+		t.Fatal("dropped while gnet holds unsent bytes: the next broadcast would write ahead of them")
+	}
+	held.unsent = 0
 	cn.trim()
 	if cn.x != nil {
 		t.Fatal("an idle socket kept its extra state")
 	}
 }
+
+// unsentConn is a gnet connection that only says how much gnet holds unsent.
+type unsentConn struct {
+	gnet.Conn
+	unsent int
+}
+
+func (u *unsentConn) OutboundBuffered() int { return u.unsent }
 
 type fakeGnetConn struct {
 	fd         int

@@ -103,13 +103,24 @@ func (cn *conn) Send(frames ...[]byte) {
 		frames = cn.loop.withTwins(frames)
 		defer cn.loop.releaseTwins()
 	}
-	if cn.backlogEmpty() && cn.c.OutboundBuffered() == 0 {
+	// Without extra state nothing waits for this socket, in the backlog or
+	// in gnet (noteUnsent keeps that so), and a broadcast reads none of
+	// gnet's state for it: gnet's connection and buffer are two more
+	// structs per subscriber to fetch, and that read alone was 2 % of the
+	// server's CPU samples at 1,000 subscribers.
+	if cn.x == nil || (cn.x.backlog.empty() && cn.c.OutboundBuffered() == 0) {
+		trimmable := cn.x != nil
 		if cn.write(frames) {
+			if trimmable {
+				cn.trim()
+			}
 			return
 		}
 		if cn.state == stateSocket && cn.c.OutboundBuffered() > cn.loop.srv.opts.MaxOutboundBytes {
 			cn.cutOff()
+			return
 		}
+		cn.noteUnsent()
 		return
 	}
 	size := 0
@@ -162,11 +173,20 @@ func (cn *conn) writeDirect(frame []byte) []byte {
 	if len(frame) == 0 {
 		return nil
 	}
-	n, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(cn.c.Fd()), uintptr(unsafe.Pointer(&frame[0])), uintptr(len(frame)), unix.MSG_NOSIGNAL, 0, 0)
+	n, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(cn.fd), uintptr(unsafe.Pointer(&frame[0])), uintptr(len(frame)), unix.MSG_NOSIGNAL, 0, 0)
 	if errno != 0 {
 		return frame
 	}
 	return frame[n:]
+}
+
+// noteUnsent keeps Send's shortcut true after a write through gnet: a socket
+// that gnet holds unsent bytes for gets extra state, kept until trim finds
+// gnet's buffer empty.
+func (cn *conn) noteUnsent() {
+	if cn.x == nil && cn.state == stateSocket && cn.c.OutboundBuffered() > 0 {
+		cn.x = &connExtra{}
+	}
 }
 
 // cutOff closes a slow consumer: it cannot read a close frame anyway.

@@ -54,3 +54,24 @@ func TestBacklogReleasesFrames(t *testing.T) {
 		t.Fatalf("backlog not reset: %+v", o)
 	}
 }
+
+// Send writes straight to a socket without extra state, so a write through
+// gnet that leaves bytes unsent must give the socket extra state.
+func TestNoteUnsentMarksSocketsGnetHoldsBytesFor(t *testing.T) {
+	held := &unsentConn{}
+	cn := &conn{c: held, state: stateSocket}
+	cn.noteUnsent()
+	if cn.x != nil {
+		t.Fatal("extra state for a socket gnet holds nothing for")
+	}
+	held.unsent = 10
+	cn.noteUnsent()
+	if cn.x == nil {
+		t.Fatal("no extra state while gnet holds unsent bytes")
+	}
+	closing := &conn{c: held, state: stateClosing}
+	closing.noteUnsent()
+	if closing.x != nil {
+		t.Fatal("extra state allocated for a closing socket")
+	}
+}

@@ -73,7 +73,7 @@ func (l *loop) sweep(r sweepRules) {
 				}
 				continue
 			}
-			if now-cn.lastSeen >= interval {
+			if now-int64(cn.lastSeen) >= interval {
 				cn.pingedAt = uint32(now)
 				if cn.controlPings {
 					cn.writeControl(appendFrame(nil, ws.OpPing, nil))
@@ -93,7 +93,7 @@ func (l *loop) sweep(r sweepRules) {
 			if !cn.greeted {
 				since := cn.requestStart()
 				if since == 0 {
-					since = cn.lastSeen
+					since = int64(cn.lastSeen)
 				}
 				limit, msg := r.handshakeTimeout, "Handshake timeout: no complete request within "+r.handshakeTimeout.String()+" of connecting"
 				if r.requestTimeout < limit {
@@ -112,7 +112,7 @@ func (l *loop) sweep(r sweepRules) {
 			}
 			started := cn.requestStart()
 			slow := started != 0 && now-started >= int64(requestTimeout/time.Second)
-			idle := started == 0 && now-cn.lastSeen >= int64(idleHTTP/time.Second)
+			idle := started == 0 && now-int64(cn.lastSeen) >= int64(idleHTTP/time.Second)
 			if slow {
 				_ = cn.httpError(408, "Request timeout: the request did not arrive within "+requestTimeout.String())
 				_ = cn.c.Close()

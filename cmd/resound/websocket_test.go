@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -96,6 +98,60 @@ func TestBadFramesCloseWithTheRightCode(t *testing.T) {
 		t.Fatal("server died")
 	}
 	dial(t, s).ping()
+}
+
+// A subscriber that falls behind and then reads slower than events come
+// gets them all, in order, while its frames pass through every stage of the
+// server's queue: the kernel's buffers, gnet's, the backlog. A write that
+// went ahead of bytes gnet still held would show here as an event out of
+// place or a torn frame.
+func TestSlowReaderGetsEveryEventInOrder(t *testing.T) {
+	s := startServer(t, `{"max_outbound_bytes":8388608,"apps":[{"id":"app-1","key":"key-1","secret":"secret-1"}]}`)
+	c := dial(t, s)
+	_ = c.conn.(*net.TCPConn).SetReadBuffer(4096)
+	c.subscribe("trickle")
+	// 3,000 events of 1 KB. The reader starts once the first 600 (600 KB,
+	// more than the kernel buffers of both ends hold) are queued, then
+	// reads a few frames at a time while the rest are published.
+	const events, unread = 3000, 600
+	pad := strings.Repeat("y", 1000)
+	start, got := make(chan struct{}), make(chan error, 1)
+	go func() {
+		<-start
+		// A receive buffer this small never opens by a full segment, so
+		// the kernel would probe the closed window with backoff instead.
+		_ = c.conn.(*net.TCPConn).SetReadBuffer(1 << 20)
+		for i := range events {
+			if i%8 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			f, err := c.readFrame(10 * time.Second)
+			if err != nil {
+				got <- fmt.Errorf("event %d: %v", i, err)
+				return
+			}
+			var m message
+			var d struct{ I int }
+			if err := json.Unmarshal(f.payload, &m); err != nil || m.Event != "e" {
+				got <- fmt.Errorf("frame %d is not the event: %v %.120q", i, err, f.payload)
+				return
+			}
+			if err := json.Unmarshal([]byte(m.dataString()), &d); err != nil || d.I != i {
+				got <- fmt.Errorf("event %d in position %d (%v)", d.I, i, err)
+				return
+			}
+		}
+		got <- nil
+	}()
+	for i := range events {
+		if i == unread {
+			close(start)
+		}
+		trigger(t, s, "trickle", "e", fmt.Sprintf(`{"i":%d,"pad":%q}`, i, pad), "")
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestSlowConsumerIsCutOffOthersServed(t *testing.T) {
