@@ -28,7 +28,11 @@ type conn struct {
 	c    gnet.Conn
 	loop *loop
 	sess *hub.Session
-	x    *connExtra
+	// x is nil for a socket with nothing waiting: no backlog and no bytes
+	// unsent in gnet. Send relies on that to skip gnet's state; a write
+	// through gnet to a socket that stays open calls noteUnsent, and trim
+	// keeps x while gnet holds bytes.
+	x *connExtra
 
 	// lastSeen is the unix second of the last frame or request byte (32
 	// bits hold it until 2106); pingedAt is when we pinged and are waiting
@@ -84,7 +88,8 @@ func (cn *conn) more() *connExtra {
 	return cn.x
 }
 
-// trim lets an idle socket's extra state go once nothing in it is in use.
+// trim lets an idle socket's extra state go once nothing in it is in use and
+// gnet holds nothing unsent for it (see x).
 func (cn *conn) trim() {
 	x := cn.x
 	if x != nil && cn.state == stateSocket && x.frag == nil && x.fragOp == 0 && x.backlog.empty() && !cn.backlogWatched && cn.c.OutboundBuffered() == 0 {
@@ -142,14 +147,16 @@ func (s *Server) OnClose(c gnet.Conn, _ error) gnet.Action {
 	if cn.closeCode != 0 {
 		s.countClose(cn.closeCode)
 	}
+	// Closing before the session goes: gnet may still flush bytes it holds
+	// after this callback, and a frame sent meanwhile must not pass them.
 	cn.x = nil
+	cn.state = stateClosing
 	if cn.sess != nil {
 		if s.opts.Debug {
 			s.debugf("socket %s closed", cn.sess.ID())
 		}
 		cn.sess.Close()
 	}
-	cn.state = stateClosing
 	return gnet.None
 }
 

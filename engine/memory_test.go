@@ -22,7 +22,7 @@ func TestIdleSocketStateFits64Bytes(t *testing.T) {
 }
 
 func TestTrimKeepsExtraStateWhileInUse(t *testing.T) {
-	cn := &conn{state: stateSocket, x: &connExtra{frag: []byte("part")}}
+	cn := &conn{c: &unsentConn{}, state: stateSocket, x: &connExtra{frag: []byte("part")}}
 	cn.trim()
 	if cn.x == nil {
 		t.Fatal("a fragmented message in progress was dropped")

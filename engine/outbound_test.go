@@ -75,3 +75,31 @@ func TestNoteUnsentMarksSocketsGnetHoldsBytesFor(t *testing.T) {
 		t.Fatal("extra state allocated for a closing socket")
 	}
 }
+
+// heldConn is a gnet connection whose kernel takes nothing: whatever is
+// written through it stays unsent in gnet.
+type heldConn struct{ unsentConn }
+
+func (h *heldConn) Write(b []byte) (int, error) { h.unsent += len(b); return len(b), nil }
+
+// Each write through gnet to an open socket leaves it marked when gnet keeps
+// bytes, so the next broadcast does not write past them.
+func TestWritesThroughGnetMarkTheSocket(t *testing.T) {
+	srv := &Server{opts: Options{MaxOutboundBytes: 1 << 20}}
+	control := &conn{c: &heldConn{}, loop: &loop{srv: srv}, state: stateSocket, fd: -1}
+	control.writeControl([]byte{0x8a, 0}) // a pong
+	if control.x == nil {
+		t.Fatal("a control frame gnet kept did not mark the socket")
+	}
+	// fd -1: the direct write fails, so the frame goes through gnet.
+	sent := &conn{c: &heldConn{}, loop: &loop{srv: srv}, state: stateSocket, fd: -1}
+	sent.Send([]byte("frame"))
+	if sent.x == nil {
+		t.Fatal("a frame gnet kept did not mark the socket")
+	}
+	sent.backlogWatched = true // there is no loop here to poll the backlog
+	sent.Send([]byte("next"))
+	if got := sent.c.(*heldConn).unsent; got != len("frame") || sent.x.backlog.bytes != len("next") {
+		t.Fatalf("gnet holds %d bytes, the backlog %d: the second frame must wait behind the first", got, sent.x.backlog.bytes)
+	}
+}

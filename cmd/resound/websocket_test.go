@@ -100,27 +100,29 @@ func TestBadFramesCloseWithTheRightCode(t *testing.T) {
 	dial(t, s).ping()
 }
 
-// A subscriber that falls behind and then reads slower than events come
-// gets them all, in order, while its frames pass through every stage of the
+// A subscriber that falls behind and then reads in spurts while events keep
+// coming gets them all, in order. The first 600 events (600 KB) are more
+// than the server's send buffer (128 KiB asked, 256 KiB given) and the
+// client's receive buffer hold, so frames pass through every stage of the
 // server's queue: the kernel's buffers, gnet's, the backlog. A write that
-// went ahead of bytes gnet still held would show here as an event out of
-// place or a torn frame.
+// went ahead of bytes gnet still held shows as an event out of place or a
+// torn frame.
 func TestSlowReaderGetsEveryEventInOrder(t *testing.T) {
-	s := startServer(t, `{"max_outbound_bytes":8388608,"apps":[{"id":"app-1","key":"key-1","secret":"secret-1"}]}`)
+	// No ping while the client stays silent: the reader expects events only.
+	s := startServer(t, `{"max_outbound_bytes":8388608,"apps":[{"id":"app-1","key":"key-1","secret":"secret-1","ping_interval":3600}]}`)
 	c := dial(t, s)
-	_ = c.conn.(*net.TCPConn).SetReadBuffer(4096)
 	c.subscribe("trickle")
-	// 3,000 events of 1 KB. The reader starts once the first 600 (600 KB,
-	// more than the kernel buffers of both ends hold) are queued, then
-	// reads a few frames at a time while the rest are published.
 	const events, unread = 3000, 600
 	pad := strings.Repeat("y", 1000)
 	start, got := make(chan struct{}), make(chan error, 1)
+	started := false
+	defer func() {
+		if !started {
+			close(start) // the reader goroutine must not outlive a failed publish
+		}
+	}()
 	go func() {
 		<-start
-		// A receive buffer this small never opens by a full segment, so
-		// the kernel would probe the closed window with backoff instead.
-		_ = c.conn.(*net.TCPConn).SetReadBuffer(1 << 20)
 		for i := range events {
 			if i%8 == 0 {
 				time.Sleep(time.Millisecond)
@@ -145,7 +147,13 @@ func TestSlowReaderGetsEveryEventInOrder(t *testing.T) {
 	}()
 	for i := range events {
 		if i == unread {
+			started = true
 			close(start)
+		}
+		select {
+		case err := <-got: // the reader failed: no point publishing the rest
+			t.Fatal(err)
+		default:
 		}
 		trigger(t, s, "trickle", "e", fmt.Sprintf(`{"i":%d,"pad":%q}`, i, pad), "")
 	}
