@@ -116,11 +116,14 @@ func (cn *conn) Send(frames ...[]byte) {
 			}
 			return
 		}
-		if cn.state == stateSocket && cn.c.OutboundBuffered() > cn.loop.srv.opts.MaxOutboundBytes {
-			cn.cutOff()
-			return
+		if cn.state != stateSocket {
+			return // the write failed and gnet closed the connection
 		}
-		cn.noteUnsent()
+		if unsent := cn.c.OutboundBuffered(); unsent > cn.loop.srv.opts.MaxOutboundBytes {
+			cn.cutOff()
+		} else {
+			cn.noteUnsent(unsent)
+		}
 		return
 	}
 	size := 0
@@ -181,10 +184,10 @@ func (cn *conn) writeDirect(frame []byte) []byte {
 }
 
 // noteUnsent keeps Send's shortcut true after a write through gnet: a socket
-// that gnet holds unsent bytes for gets extra state, kept until trim finds
-// gnet's buffer empty.
-func (cn *conn) noteUnsent() {
-	if cn.x == nil && cn.state == stateSocket && cn.c.OutboundBuffered() > 0 {
+// that gnet holds unsent bytes for (unsent, its OutboundBuffered) gets extra
+// state, kept until trim finds gnet's buffer empty.
+func (cn *conn) noteUnsent(unsent int) {
+	if cn.x == nil && cn.state == stateSocket && unsent > 0 {
 		cn.x = &connExtra{}
 	}
 }

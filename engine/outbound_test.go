@@ -60,17 +60,17 @@ func TestBacklogReleasesFrames(t *testing.T) {
 func TestNoteUnsentMarksSocketsGnetHoldsBytesFor(t *testing.T) {
 	held := &unsentConn{}
 	cn := &conn{c: held, state: stateSocket}
-	cn.noteUnsent()
+	cn.noteUnsent(held.unsent)
 	if cn.x != nil {
 		t.Fatal("extra state for a socket gnet holds nothing for")
 	}
 	held.unsent = 10
-	cn.noteUnsent()
+	cn.noteUnsent(held.unsent)
 	if cn.x == nil {
 		t.Fatal("no extra state while gnet holds unsent bytes")
 	}
 	closing := &conn{c: held, state: stateClosing}
-	closing.noteUnsent()
+	closing.noteUnsent(held.unsent)
 	if closing.x != nil {
 		t.Fatal("extra state allocated for a closing socket")
 	}

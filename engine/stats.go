@@ -57,7 +57,7 @@ func (cn *conn) wrote(n int) { cn.loop.io.out.Add(uint64(n)) }
 func (cn *conn) writeControl(frame []byte) {
 	cn.wrote(len(frame))
 	_, _ = cn.c.Write(frame)
-	cn.noteUnsent()
+	cn.noteUnsent(cn.c.OutboundBuffered())
 }
 
 // CloseCount is how many sockets ended with one close code.
