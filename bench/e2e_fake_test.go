@@ -16,6 +16,9 @@ func TestMain(m *testing.M) {
 	if isHealthProbe() {
 		healthProbeMain()
 	}
+	if isWriteLoop() {
+		writeLoopMain()
+	}
 	os.Exit(m.Run())
 }
 

@@ -125,14 +125,7 @@ func floorMultiple(serverUS, floorUS float64) float64 {
 // fan-out scenarios publish, so the floor writes what the servers write.
 func benchFrame() []byte {
 	data := appendBenchData(nil, time.Now().UnixNano(), 1)
-	payload := []byte(`{"event":"bench","channel":"bench-0","data":"` + string(data) + `"}`)
-	f := []byte{0x81}
-	if len(payload) < 126 {
-		f = append(f, byte(len(payload)))
-	} else {
-		f = append(f, 126, byte(len(payload)>>8), byte(len(payload)))
-	}
-	return append(f, payload...)
+	return serverTextFrame([]byte(`{"event":"bench","channel":"bench-0","data":"` + string(data) + `"}`))
 }
 
 const floorRoundsPerDrain = 32

@@ -33,6 +33,9 @@ func main() {
 	if isHealthProbe() {
 		healthProbeMain()
 	}
+	if isWriteLoop() {
+		writeLoopMain()
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -23,6 +23,7 @@ type peersConfig struct {
 	ServerBin   string
 	SoketiDir   string
 	NoSoketi    bool
+	NoWriteLoop bool
 	ResultsDir  string
 	Timeout     time.Duration
 	Quiet       bool
@@ -59,7 +60,8 @@ func parsePeers(args []string, stderr io.Writer) (*peersConfig, error) {
 	fs.DurationVar(&c.FloorBudget, "floor-budget", time.Second, "CPU time spent measuring each write(2) floor")
 	fs.StringVar(&c.ServerBin, "server-bin", "bin/resound", "resound binary")
 	fs.StringVar(&c.SoketiDir, "soketi-dir", "bench/peers", "directory whose node_modules holds soketi (npm ci there)")
-	fs.BoolVar(&c.NoSoketi, "no-soketi", false, "run Resound alone")
+	fs.BoolVar(&c.NoSoketi, "no-soketi", false, "leave soketi out")
+	fs.BoolVar(&c.NoWriteLoop, "no-write-loop", false, "leave out the write-loop server (the least any server does per broadcast; fan-out scenarios only)")
 	fs.StringVar(&c.ResultsDir, "results", "bench/results", "directory for the JSON and the table")
 	fs.DurationVar(&c.Timeout, "timeout", 20*time.Minute, "hard cap on the whole run (max 30m)")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress output")
@@ -109,16 +111,24 @@ func peersMain(args []string, stdout, stderr io.Writer) int {
 func soketiBin(dir string) (string, string) {
 	bin := filepath.Join(dir, "node_modules", ".bin", "soketi")
 	if _, err := os.Stat(bin); err != nil {
-		return "", fmt.Sprintf("soketi is not installed in %s (make bench-peers runs npm ci there); running Resound alone", dir)
+		return "", fmt.Sprintf("soketi is not installed in %s (make bench-peers runs npm ci there); running without it", dir)
 	}
 	return bin, ""
 }
 
 // peerServer starts one server on a free loopback port with the bench app.
+// A reference runs the fan-out scenarios only (not the sweep): its memory
+// and saturation say nothing about a server.
 type peerServer struct {
-	name    string
-	version string
-	start   func() (*serverProc, error)
+	name      string
+	version   string
+	start     func() (*serverProc, error)
+	reference bool
+}
+
+// runs says whether a server takes part in a scenario.
+func (s peerServer) runs(sc peerScenario) bool {
+	return !s.reference || (sc.Scenario == "fanout" && !sc.Sweep)
 }
 
 func runPeers(c *peersConfig, args []string, stdout io.Writer) (*peersReport, error) {
@@ -143,6 +153,12 @@ func runPeers(c *peersConfig, args []string, stdout io.Writer) (*peersReport, er
 	} else {
 		servers = append(servers, peerServer{name: "soketi", version: soketiVersion(c.SoketiDir),
 			start: func() (*serverProc, error) { return startSoketi(sb) }})
+	}
+	if c.NoWriteLoop {
+		rep.Notes = append(rep.Notes, "write-loop server skipped (--no-write-loop)")
+	} else {
+		servers = append(servers, peerServer{name: writeLoopName, version: writeLoopVersion(), reference: true,
+			start: startWriteLoop})
 	}
 	rep.Scenarios = peerScenarios(c.Scale)
 	// The floors are read while no server is running: before the first, after
@@ -245,6 +261,9 @@ func runPeerServer(c *peersConfig, base *options, s peerServer, scen []peerScena
 	res := map[string]*runResult{}
 	var errs []string
 	for _, sc := range scen {
+		if !s.runs(sc) {
+			continue
+		}
 		if srv == nil || sc.Fresh {
 			if srv != nil {
 				srv.stop()

@@ -144,13 +144,13 @@ func buildPeerRows(scen []peerScenario, servers []string, results []map[string]*
 }
 
 // writePeerTable prints the rows as a Markdown table: every server, the
-// ratio of the first to the second, and for CPU rows the write(2) floor
-// and each server's multiple of it.
+// ratio of the first to each other one, and for CPU rows the write(2)
+// floor and each server's multiple of it.
 func writePeerTable(w io.Writer, servers []string, rows []peerRow) {
 	head := []string{"scenario", "metric"}
 	head = append(head, servers...)
-	if len(servers) >= 2 {
-		head = append(head, servers[0]+"/"+servers[1])
+	for _, other := range servers[min(1, len(servers)):] {
+		head = append(head, servers[0]+"/"+other)
 	}
 	head = append(head, "floor µs/delivery")
 	for _, s := range servers {
@@ -163,9 +163,9 @@ func writePeerTable(w io.Writer, servers []string, rows []peerRow) {
 		for _, v := range r.Values {
 			cells = append(cells, peerNum(v))
 		}
-		if len(servers) >= 2 {
+		for j := 1; j < len(r.Values); j++ {
 			cell := "-"
-			if x, ok := peerRatio(r.Values[0], r.Values[1]); ok {
+			if x, ok := peerRatio(r.Values[0], r.Values[j]); ok {
 				cell = fmt.Sprintf("%.2f", x)
 			}
 			cells = append(cells, cell)
@@ -174,7 +174,7 @@ func writePeerTable(w io.Writer, servers []string, rows []peerRow) {
 		for _, v := range r.Values {
 			cell := "-"
 			if m := floorMultiple(v, r.FloorUS); m > 0 {
-				cell = fmt.Sprintf("%.1f×", m)
+				cell = fmt.Sprintf("%.2f×", m) // the goal's margin is 15 %: one decimal would hide it
 			}
 			cells = append(cells, cell)
 		}

@@ -160,7 +160,7 @@ func TestPeerTableRatiosAndFloor(t *testing.T) {
 		"| idle | RSS per socket, B | 1200 | 3600 | 0.33 | - | - | - |",
 		"| presence | RSS per socket, B | 4700 | 9400 | 0.50 | - | - | - |",
 		"| fan | p99 ms | 9.00 | - | - | - | - | - |",
-		"| fan | server CPU µs/delivery | 8.00 | - | - | 2.00 | 4.0× | - |",
+		"| fan | server CPU µs/delivery | 8.00 | - | - | 2.00 | 4.00× | - |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
@@ -172,8 +172,54 @@ func TestPeerTableSingleServer(t *testing.T) {
 	rows := []peerRow{{Scenario: "s", Metric: "m", Values: []float64{0.25}, FloorUS: 0.125}}
 	var b bytes.Buffer
 	writePeerTable(&b, []string{"Resound"}, rows)
-	want := "| scenario | metric | Resound | floor µs/delivery | Resound × floor |\n|---|---|---|---|---|\n| s | m | 0.250 | 0.125 | 2.0× |\n"
+	want := "| scenario | metric | Resound | floor µs/delivery | Resound × floor |\n|---|---|---|---|---|\n| s | m | 0.250 | 0.125 | 2.00× |\n"
 	if b.String() != want {
 		t.Errorf("single-server table:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+// The write-loop server is a third column with fan-out figures only: the
+// table compares Resound with each other server, and a reference's missing
+// memory rows stay empty.
+func TestPeerTableWithWriteLoop(t *testing.T) {
+	scen := []peerScenario{
+		{Key: "idle", Scenario: "idle", Label: "idle"},
+		{Key: "f", Scenario: "fanout", Label: "fan"},
+	}
+	fan := func(cpu float64) *runResult {
+		return &runResult{Steps: []stepResult{{Delivered: 1000, ServerCPUSec: cpu, Latency: latencySummary{P50Ms: 5, P99Ms: 9}}}}
+	}
+	servers := []string{"Resound", "soketi", writeLoopName}
+	results := []map[string]*runResult{
+		{"idle": {Idle: &idleResult{RSSPerConn: 1200}}, "f": fan(0.0046)},
+		{"idle": {Idle: &idleResult{RSSPerConn: 3600}}, "f": fan(0.008)},
+		{"f": fan(0.005)},
+	}
+	rows := buildPeerRows(scen, servers, results, map[string]floorResult{"f": {USPerWrite: 4}})
+	var b bytes.Buffer
+	writePeerTable(&b, servers, rows)
+	out := b.String()
+	for _, want := range []string{
+		"| scenario | metric | Resound | soketi | write loop | Resound/soketi | Resound/write loop | floor µs/delivery | Resound × floor | soketi × floor | write loop × floor |",
+		"| idle | RSS per socket, B | 1200 | 3600 | - | 0.33 | - | - | - | - | - |",
+		"| fan | server CPU µs/delivery | 4.60 | 8.00 | 5.00 | 0.57 | 0.92 | 4.00 | 1.15× | 2.00× | 1.25× |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestWriteLoopRunsOnlyTheFanOuts(t *testing.T) {
+	ref := peerServer{name: writeLoopName, reference: true}
+	server := peerServer{name: "Resound"}
+	for _, sc := range peerScenarios(1) {
+		want := sc.Scenario == "fanout" && !sc.Sweep
+		if ref.runs(sc) != want {
+			t.Errorf("write loop runs %s: %v, want %v", sc.Key, ref.runs(sc), want)
+		}
+		if !server.runs(sc) {
+			t.Errorf("a server must run every scenario; skipped %s", sc.Key)
+		}
 	}
 }
