@@ -94,15 +94,9 @@ func (fs *fakeServer) serveWS(w http.ResponseWriter, r *http.Request) {
 }
 
 func (fc *fakeConn) send(payload []byte) {
-	hdr := []byte{0x81}
-	switch n := len(payload); {
-	case n < 126:
-		hdr = append(hdr, byte(n))
-	default:
-		hdr = append(hdr, 126, byte(n>>8), byte(n))
-	}
+	f := serverTextFrame(payload)
 	fc.mu.Lock()
-	fc.c.Write(append(hdr, payload...))
+	fc.c.Write(f)
 	fc.mu.Unlock()
 }
 

@@ -138,7 +138,7 @@ func maxFloorSockets() int {
 
 // measureFloor connects n loopback pairs through its own listener and writes
 // the frame once to every server-side socket per round, for at least budget
-// of CPU or 2,000,000 writes. Only the write loop is timed; the client
+// of CPU or 2,000,000 writes. Only the timed rounds' writes count; the client
 // sides are drained between rounds so no buffer ever fills. The sockets are
 // warmed first (warmFloorSockets), as the fan-out scenarios' subscribers are.
 func measureFloor(n int, budget time.Duration, sys floorSyscall) (floorResult, error) {

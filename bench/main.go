@@ -52,7 +52,7 @@ scenarios:
   pressure fanout latency and server CPU without, then with, --flood silent connections held
   drain    --n sockets, SIGTERM to --server-pid: when they are closed and the process exits
   suite    start bin/resound and run the standard suite into bench/results/
-  peers    the same scenarios against Resound and soketi, side by side, with the write(2) floor
+  peers    the same scenarios against Resound and soketi, the fan-outs against the write-loop server, with the write(2) floor
 
 every scenario accepts --smoke for a tiny, seconds-long run; targets must be loopback.`)
 }

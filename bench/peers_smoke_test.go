@@ -14,7 +14,7 @@ import (
 // TestPeersSmoke builds ./cmd/resound and runs the peers comparison tiny.
 // soketi joins only when `make bench-peers` has installed it into
 // bench/peers/node_modules; tests never install it, so a machine without it
-// (CI) compares Resound alone and says so.
+// (CI) compares Resound with the write loop alone and says so.
 func TestPeersSmoke(t *testing.T) {
 	root := repoRoot(t)
 	bin := buildServer(t, root)
@@ -41,9 +41,17 @@ func TestPeersSmoke(t *testing.T) {
 	if strings.Join(rep.Servers, ",") != strings.Join(want, ",") {
 		t.Errorf("servers %v, want %v", rep.Servers, want)
 	}
+	var ran []string
+	for key := range rep.Results[writeLoopName] {
+		ran = append(ran, key)
+	}
+	slices.Sort(ran)
+	if want := "fanout-10k-1000ch,fanout-10k-1ch,fanout-1k-1ch"; strings.Join(ran, ",") != want {
+		t.Errorf("the write loop ran %v, want the three fan-outs at fixed rates (%s)", ran, want)
+	}
 	fanouts := map[string]bool{} // labels of the scenarios the write loop runs
 	for _, sc := range rep.Scenarios {
-		fanouts[sc.Label] = sc.Scenario == "fanout" && !sc.Sweep
+		fanouts[sc.Label] = slices.Contains(ran, sc.Key)
 	}
 	for _, row := range rep.Rows {
 		for i, v := range row.Values {

@@ -2,12 +2,10 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
-	"syscall"
 	"time"
 )
 
@@ -18,35 +16,19 @@ import (
 // The discovery socket still binds the wildcard address (soketi's discovery
 // library does not take a bind address for it); it only carries UDP hellos.
 func startSoketi(bin string) (*serverProc, error) {
-	dir, err := os.MkdirTemp("", "soketi-bench-")
-	if err != nil {
-		return nil, err
-	}
-	ports := make([]int, 3)
-	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
-			return nil, err
+	return launchServer("soketi", "soketi-bench-", func(_ string, apiPort int) (*exec.Cmd, func(target) error, error) {
+		usagePort, err := freePort()
+		if err != nil {
+			return nil, nil, err
 		}
-	}
-	logf, err := os.Create(dir + "/server.log")
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, "start")
-	cmd.Env = append(os.Environ(), soketiEnv(ports[0], ports[1], ports[2])...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the bench
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	t, _ := parseTarget(net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])))
-	exited := make(chan struct{})
-	s := &serverProc{cmd: cmd, dir: dir, target: t, log: logf, exited: exited}
-	go func() { _ = cmd.Wait(); close(exited) }()
-	if err := s.awaitStart("soketi", func() error { return waitRootOK(t, 60*time.Second) }); err != nil {
-		return nil, err
-	}
-	return s, nil
+		discoveryPort, err := freePort()
+		if err != nil {
+			return nil, nil, err
+		}
+		cmd := exec.Command(bin, "start")
+		cmd.Env = append(os.Environ(), soketiEnv(apiPort, usagePort, discoveryPort)...)
+		return cmd, func(t target) error { return waitRootOK(t, 60*time.Second) }, nil
+	})
 }
 
 // waitRootOK polls soketi's health check, GET / answering 200.

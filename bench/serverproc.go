@@ -35,33 +35,53 @@ func freePort() (int, error) {
 // startServer runs `bin start --host 127.0.0.1 --port P --config cfg
 // --expose-stats` and waits for GET /up.
 func startServer(bin string) (*serverProc, error) {
-	dir, err := os.MkdirTemp("", "resound-bench-")
+	return launchServer("server", "resound-bench-", func(dir string, port int) (*exec.Cmd, func(target) error, error) {
+		cfg := filepath.Join(dir, "cfg.json")
+		if err := os.WriteFile(cfg, []byte(benchAppConfig), 0o644); err != nil {
+			return nil, nil, err
+		}
+		cmd := exec.Command(bin, "start", "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--config", cfg, "--expose-stats")
+		return cmd, func(t target) error { return waitUp(t, 20*time.Second) }, nil
+	})
+}
+
+// launchServer starts a server process on a free loopback port with a
+// directory of its own (its log, its config) and waits until up says it
+// answers. prepare gets the directory and the port and returns the command
+// and the check; everything else (the log, never outliving the bench, a
+// failed start cleaned up) is the same for every server the bench runs.
+func launchServer(name, dirPrefix string, prepare func(dir string, port int) (*exec.Cmd, func(target) error, error)) (*serverProc, error) {
+	dir, err := os.MkdirTemp("", dirPrefix)
 	if err != nil {
 		return nil, err
 	}
-	cfg := filepath.Join(dir, "cfg.json")
-	if err := os.WriteFile(cfg, []byte(benchAppConfig), 0o644); err != nil {
+	fail := func(err error) (*serverProc, error) {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	port, err := freePort()
 	if err != nil {
-		return nil, err
+		return fail(err)
+	}
+	cmd, up, err := prepare(dir, port)
+	if err != nil {
+		return fail(err)
 	}
 	logf, err := os.Create(filepath.Join(dir, "server.log"))
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
-	cmd := exec.Command(bin, "start", "--host", "127.0.0.1", "--port", strconv.Itoa(port), "--config", cfg, "--expose-stats")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the bench
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+		logf.Close()
+		return fail(fmt.Errorf("start %s: %w", cmd.Path, err))
 	}
 	t, _ := parseTarget(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	exited := make(chan struct{})
 	s := &serverProc{cmd: cmd, dir: dir, target: t, log: logf, exited: exited}
 	go func() { _ = cmd.Wait(); close(exited) }()
-	if err := s.awaitStart("server", func() error { return waitUp(t, 20*time.Second) }); err != nil {
+	if err := s.awaitStart(name, func() error { return up(t) }); err != nil {
 		return nil, err
 	}
 	return s, nil

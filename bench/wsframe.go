@@ -45,6 +45,22 @@ func appendMaskedFrame(dst []byte, opcode byte, payload []byte, mask [4]byte) []
 	return dst
 }
 
+// serverTextFrame is one unmasked, FIN-flagged text frame, as a server
+// sends it: what the floor and the write-loop server write.
+func serverTextFrame(payload []byte) []byte {
+	f := []byte{0x80 | opText}
+	switch n := len(payload); {
+	case n < 126:
+		f = append(f, byte(n))
+	case n <= 0xFFFF:
+		f = append(f, 126, byte(n>>8), byte(n))
+	default:
+		f = append(f, 127)
+		f = binary.BigEndian.AppendUint64(f, uint64(n))
+	}
+	return append(f, payload...)
+}
+
 // maskBytes XORs b with the repeating key (masking and unmasking are the same).
 func maskBytes(b []byte, mask [4]byte) {
 	for i := range b {
