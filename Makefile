@@ -32,7 +32,7 @@ bench-smoke:
 	bash bench/run-suite.sh --smoke
 
 # Resound and soketi side by side, same client and scenarios, one server after the other, then
-# the fan-outs against the bench's write-loop server, the least a server does per broadcast
+# the fan-outs against the bench's write-loop server, a minimal server: a write(2) per subscriber
 # (installs soketi from bench/peers/package-lock.json on first use; takes the heavy lock);
 # ARGS="--scale 0.1 --duration 3s" for a short run. Table in bench/results/<stamp>-peers.md.
 bench-peers:

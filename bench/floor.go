@@ -276,6 +276,9 @@ func warmFloorSockets(servers []int, frame []byte, write func(int, []byte) (int,
 // Resound's do): the floor is the kernel's cost alone. sendFrame is the call
 // Resound's broadcast path makes (engine/outbound.go).
 func writeFrame(fd int, frame []byte) (int, error) {
+	if len(frame) == 0 {
+		return 0, nil
+	}
 	n, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&frame[0])), uintptr(len(frame)))
 	if errno != 0 {
 		return 0, errno

@@ -62,7 +62,7 @@ func parsePeers(args []string, stderr io.Writer) (*peersConfig, error) {
 	fs.StringVar(&c.ServerBin, "server-bin", "bin/resound", "resound binary")
 	fs.StringVar(&c.SoketiDir, "soketi-dir", "bench/peers", "directory whose node_modules holds soketi (npm ci there)")
 	fs.BoolVar(&c.NoSoketi, "no-soketi", false, "leave soketi out")
-	fs.BoolVar(&c.NoWriteLoop, "no-write-loop", false, "leave out the write-loop server (the least any server does per broadcast; fan-out scenarios only)")
+	fs.BoolVar(&c.NoWriteLoop, "no-write-loop", false, "leave out the write-loop server (a minimal server, one write(2) per subscriber; fan-out scenarios only)")
 	fs.StringVar(&c.ResultsDir, "results", "bench/results", "directory for the JSON and the table")
 	fs.DurationVar(&c.Timeout, "timeout", 20*time.Minute, "hard cap on the whole run (max 30m)")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress output")

@@ -14,8 +14,8 @@ import (
 const writeLoopName = "write loop"
 
 func writeLoopVersion() string {
-	return fmt.Sprintf("the bench's write-loop server (bench/writeloop.go): raw write(2) per subscriber, channels of %d or more split over %d goroutines, one per CPU",
-		2*writeLoopMinPart, runtime.NumCPU())
+	return fmt.Sprintf("the bench's write-loop server (bench/writeloop.go): raw write(2) per subscriber, channels of %d or more split over up to %d goroutines (one per CPU, %d sockets at least each)",
+		2*writeLoopMinPart, runtime.NumCPU(), writeLoopMinPart)
 }
 
 // startWriteLoop runs this executable as the write-loop server

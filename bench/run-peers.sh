@@ -2,11 +2,12 @@
 # Installs soketi from bench/peers/package-lock.json (once; npm ci), builds
 # the server and the bench, then runs the same scenarios against Resound and
 # soketi one after another, then the fan-outs against the bench's write-loop
-# server (the least any server does per broadcast), and prints them side by
+# server (a minimal server: one write(2) per subscriber), and prints them side by
 # side with the write(2) floor. Results go to
 # bench/results/<stamp>-peers.{json,md}.
 #
-#   bench/run-peers.sh                      # full sizes (3 min 20 s with --duration 3s)
+#   bench/run-peers.sh                      # full sizes, 5 s steps
+#   bench/run-peers.sh --duration 3s --max-steps 8   # BENCH.md's table, ~3 min 15 s
 #   bench/run-peers.sh --scale 0.1 --duration 3s   # a short run
 #
 # Load runs take /tmp/resound-heavy.lock so they never overlap other heavy

@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// serverProc is a resound server started by the suite or the smoke test.
+// serverProc is a server process the bench started: Resound (the suite, the
+// smoke test, peers), soketi or the write loop (peers).
 type serverProc struct {
 	cmd    *exec.Cmd
 	dir    string
@@ -72,7 +73,10 @@ func launchServer(name, dirPrefix string, prepare func(dir string, port int) (*e
 		return fail(err)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the bench
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL // never outlive the bench
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fail(fmt.Errorf("start %s: %w", cmd.Path, err))

@@ -14,19 +14,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The write-loop server: the least a Pusher server can do per broadcast.
+// The write-loop server: a minimal Pusher server, one write(2) per subscriber.
 //
 // The write(2) floor (floor.go) times writes to sockets nobody waits on. A
 // real subscriber's socket sits in its client's epoll set, and on loopback
 // the writer's CPU time includes waking that client; a real server also
 // has to read the publish and get it to more than one core. This server
 // does that and little more: the goroutine that reads a publish splits a
-// big channel's subscribers into one part per CPU, and each part is written
-// by a goroutine with one raw write(2) per socket, the same frame for all.
+// big channel's subscribers into up to one part per CPU (writeLoopMinPart
+// sockets at least each), and each part is written by a goroutine with one
+// raw write(2) per socket, the same frame for all.
 // No event loop, queue, buffer, limit or signature check sits in between.
 // `bench peers` runs the fan-out scenarios against it with the same client,
-// so each server's CPU per delivery can be read against what a server pays
-// on the same box, not only against the bare floor.
+// so each server's CPU per delivery can be read against what a minimal Go
+// server pays on the same box, not only against the bare floor.
 //
 // It is a measuring stick and nothing else: a goroutine and a net/http
 // connection per socket (its memory is not comparable and is not
@@ -59,9 +60,10 @@ type writeLoopServer struct {
 	key     string
 	nextID  atomic.Int64
 	mu      sync.Mutex
-	// channels holds each channel's subscriber descriptors. A published
-	// slice is never written again (subscribe and unsubscribe make a new
-	// array), so a broadcast reads its snapshot without the lock.
+	// channels holds each channel's subscriber descriptors. No element
+	// within a published slice's length is written again (subscribe only
+	// appends, unsubscribe makes a new array), so a broadcast reads its
+	// snapshot without the lock.
 	channels map[string][]int
 }
 
@@ -81,10 +83,11 @@ func (s *writeLoopServer) serve(ln net.Listener) error {
 // serveSocket upgrades, then reads the client's frames until it leaves.
 // Broadcasts write to the socket's descriptor directly. A descriptor is
 // unsubscribed before it is closed, but a broadcast that took its snapshot
-// just before could still write to the number after the kernel reused it
-// for a new connection. The bench never closes a subscriber while a
-// publish is in flight (it waits for every answer first), and a stray
-// frame would show as an error in the run, not as a better figure.
+// just before could still write to the number (or shut it down) after the
+// kernel reused it for a new connection. The bench never closes a
+// subscriber while a publish is in flight (it waits for every answer
+// first), and a stray frame or a cut connection would show as an error in
+// the run, not as a better figure.
 func (s *writeLoopServer) serveSocket(w http.ResponseWriter, r *http.Request) {
 	if r.PathValue("key") != s.key {
 		http.Error(w, "unknown app key", http.StatusNotFound)
@@ -130,37 +133,28 @@ func (s *writeLoopServer) serveSocket(w http.ResponseWriter, r *http.Request) {
 		case opClose:
 			return
 		case opText:
-			if ch, ok := s.onMessage(c, f.payload); ok {
+			if ch, ok := subscribeRequest(f.payload); ok && s.subscribe(fd, ch) {
 				subscribed = append(subscribed, ch)
-				s.subscribe(fd, ch)
 			}
 		}
 		buf = append(buf[:0], buf[used:]...)
 	}
 }
 
-// onMessage answers a client message; it reports a subscription, which
-// the caller records only after the reply went out, so no broadcast frame
-// can overtake it on the socket.
-func (s *writeLoopServer) onMessage(c net.Conn, payload []byte) (channel string, subscribe bool) {
+// subscribeRequest reads the channel from a pusher:subscribe. Any other
+// client message is ignored: the bench's subscribers send nothing else
+// (they answer a server's ping, and this server sends none).
+func subscribeRequest(payload []byte) (string, bool) {
 	var m struct {
 		Event string `json:"event"`
 		Data  struct {
 			Channel string `json:"channel"`
 		} `json:"data"`
 	}
-	if json.Unmarshal(payload, &m) != nil {
+	if json.Unmarshal(payload, &m) != nil || m.Event != "pusher:subscribe" {
 		return "", false
 	}
-	switch m.Event {
-	case "pusher:subscribe":
-		out, _ := json.Marshal(map[string]any{"event": "pusher_internal:subscription_succeeded", "channel": m.Data.Channel, "data": "{}"})
-		_, err := c.Write(serverTextFrame(out))
-		return m.Data.Channel, err == nil
-	case "pusher:ping":
-		c.Write(serverTextFrame([]byte(`{"event":"pusher:pong","data":{}}`)))
-	}
-	return "", false
+	return m.Data.Channel, true
 }
 
 func socketFD(c net.Conn) (int, bool) {
@@ -179,11 +173,22 @@ func socketFD(c net.Conn) (int, bool) {
 	return fd, fd >= 0
 }
 
-func (s *writeLoopServer) subscribe(fd int, ch string) {
+// subscribe replies and joins the channel under the lock, so a broadcast's
+// snapshot either misses the socket and comes before the reply, or has it
+// and writes behind the reply: the client sees every event published after
+// its subscription_succeeded, and no event before it. It reports false, and
+// shuts the socket down, when the reply did not fit.
+func (s *writeLoopServer) subscribe(fd int, ch string) bool {
+	quoted, _ := json.Marshal(ch)
+	reply := serverTextFrame(fmt.Appendf(nil, `{"event":"pusher_internal:subscription_succeeded","channel":%s,"data":"{}"}`, quoted))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old := s.channels[ch]
-	s.channels[ch] = append(old[:len(old):len(old)], fd)
+	if n, _ := writeFrame(fd, reply); n != len(reply) {
+		_ = unix.Shutdown(fd, unix.SHUT_RDWR)
+		return false
+	}
+	s.channels[ch] = append(s.channels[ch], fd)
+	return true
 }
 
 func (s *writeLoopServer) unsubscribe(fd int, chans []string) {

@@ -17,8 +17,9 @@ func TestWriteLoopBroadcastWritesEachSocketOnce(t *testing.T) {
 		{3*writeLoopMinPart + 5, 8}, {0, 2}} {
 		s := newWriteLoopServer(c.writers, "k")
 		var mine, theirs []int
+		t.Cleanup(func() { closeFDs(mine, theirs) })
 		for range c.sockets {
-			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+			fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -27,39 +28,57 @@ func TestWriteLoopBroadcastWritesEachSocketOnce(t *testing.T) {
 		s.broadcast(mine, frame)
 		buf := make([]byte, 4*len(frame))
 		for i, fd := range theirs {
-			if err := unix.SetNonblock(fd, true); err != nil {
-				t.Fatal(err)
-			}
 			n, _ := unix.Read(fd, buf)
 			if !bytes.Equal(buf[:max(n, 0)], frame) {
 				t.Errorf("%d sockets, %d writers: socket %d read %d bytes, want the frame once (%d)", c.sockets, c.writers, i, n, len(frame))
 			}
 		}
-		closeFDs(mine, theirs)
 	}
 }
 
-// A socket that cannot take the whole frame is shut down, not left with a
-// torn frame that would garble every message after it.
-func TestWriteLoopShutsASocketThatTakesPartOfAFrame(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-	if err != nil {
-		t.Fatal(err)
+// A socket that cannot take a whole frame is shut down, not left with a
+// torn frame that would garble every message after it: one whose buffer is
+// full takes nothing, one with a small buffer takes part of a big frame.
+func TestWriteLoopShutsASocketThatCannotTakeAFrame(t *testing.T) {
+	pair := func() [2]int {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { closeFDs(fds[:1], fds[1:]) })
+		return fds
 	}
-	defer closeFDs(fds[:1], fds[1:])
-	if err := unix.SetNonblock(fds[0], true); err != nil {
-		t.Fatal(err)
+	shut := func(name string, fd int) {
+		if _, err := unix.Write(fd, []byte{1}); err != unix.EPIPE {
+			t.Errorf("%s: write after the frame: %v, want EPIPE (the socket shut down)", name, err)
+		}
 	}
+	full := pair()
 	filler := make([]byte, 1<<16)
 	for {
-		if n, err := unix.Write(fds[0], filler); n <= 0 || err != nil {
+		if n, err := unix.Write(full[0], filler); n <= 0 || err != nil {
 			break
 		}
 	}
-	writeAll(fds[:1], serverTextFrame(filler[:100]))
-	if _, err := unix.Write(fds[0], []byte{1}); err != unix.EPIPE {
-		t.Errorf("write after a refused frame: %v, want EPIPE (the socket shut down)", err)
+	writeAll(full[:1], serverTextFrame(filler[:100]))
+	shut("full buffer", full[0])
+
+	// Whether this kernel takes part of a big frame into a small buffer at
+	// all: probed on a pair of its own.
+	small := pair()
+	if err := unix.SetsockoptInt(small[0], unix.SOL_SOCKET, unix.SO_SNDBUF, 4096); err != nil {
+		t.Fatal(err)
 	}
+	big := serverTextFrame(make([]byte, 256<<10))
+	if n, _ := writeFrame(small[0], big); n <= 0 || n >= len(big) {
+		t.Skipf("the kernel took %d of %d bytes at once; no partial write to test", n, len(big))
+	}
+	partial := pair()
+	if err := unix.SetsockoptInt(partial[0], unix.SOL_SOCKET, unix.SO_SNDBUF, 4096); err != nil {
+		t.Fatal(err)
+	}
+	writeAll(partial[:1], big)
+	shut("part of a frame", partial[0])
 }
 
 // The bench's own fan-out and publish path work against it end to end:

@@ -5,9 +5,11 @@ import (
 	"errors"
 )
 
-// Minimal RFC 6455 client framing. The client only sends small text frames
+// Minimal RFC 6455 framing. The client only sends small text frames
 // (subscribe, pong, whispers) and control replies, always masked as the RFC
-// requires of clients; it reads unmasked frames from the server.
+// requires of clients, and reads unmasked frames from the server; the
+// write-loop server reads the client's masked frames with the same parser
+// and writes unmasked ones (serverTextFrame).
 
 const (
 	opContinuation = 0x0
@@ -18,7 +20,7 @@ const (
 	opPong         = 0xA
 )
 
-// maxFramePayload bounds what the bench accepts from a server: Pusher
+// maxFramePayload bounds what the bench accepts from a peer: Pusher
 // messages are small, so anything larger is a protocol error, not a load.
 const maxFramePayload = 1 << 20
 
@@ -78,8 +80,9 @@ type frame struct {
 
 // parseFrame parses one frame from the front of buf. It returns the number
 // of bytes consumed, or 0 when buf holds only part of a frame, so the caller
-// keeps the bytes and waits for more. A masked server frame is unmasked in
-// place (servers must not mask, but tolerating it costs nothing).
+// keeps the bytes and waits for more. A masked frame is unmasked in place:
+// a client's always is, and a server's must not be, but tolerating it
+// costs nothing.
 func parseFrame(buf []byte) (f frame, consumed int, err error) {
 	if len(buf) < 2 {
 		return f, 0, nil
