@@ -183,8 +183,7 @@ func (s *writeLoopServer) subscribe(fd int, ch string) bool {
 	reply := serverTextFrame(fmt.Appendf(nil, `{"event":"pusher_internal:subscription_succeeded","channel":%s,"data":"{}"}`, quoted))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n, _ := writeFrame(fd, reply); n != len(reply) {
-		_ = unix.Shutdown(fd, unix.SHUT_RDWR)
+	if !writeWhole(fd, reply) {
 		return false
 	}
 	s.channels[ch] = append(s.channels[ch], fd)
@@ -249,14 +248,20 @@ func (s *writeLoopServer) broadcast(fds []int, frame []byte) {
 	wg.Wait()
 }
 
-// writeAll makes the floor's raw call (writeFrame) once per socket. A
-// socket that does not take the whole frame is shut down: a torn frame
-// would garble everything after it, while a closed socket is a loss the
-// bench counts and reports.
 func writeAll(fds []int, frame []byte) {
 	for _, fd := range fds {
-		if n, _ := writeFrame(fd, frame); n != len(frame) {
-			_ = unix.Shutdown(fd, unix.SHUT_RDWR)
-		}
+		writeWhole(fd, frame)
 	}
+}
+
+// writeWhole makes the floor's raw call (writeFrame). A socket that does
+// not take the whole frame is shut down: a torn frame would garble
+// everything after it, while a closed socket is a loss the bench counts
+// and reports.
+func writeWhole(fd int, frame []byte) bool {
+	if n, _ := writeFrame(fd, frame); n != len(frame) {
+		_ = unix.Shutdown(fd, unix.SHUT_RDWR)
+		return false
+	}
+	return true
 }
